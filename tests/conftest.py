@@ -1,0 +1,35 @@
+"""Shared fixtures: a private GROWTH_STACK_HOME and real servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import run_server
+
+
+@pytest.fixture
+def gs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh GROWTH_STACK_HOME for one test, exported to this process and its children."""
+    home = tmp_path / "gs_home"
+    home.mkdir()
+    monkeypatch.setenv("GROWTH_STACK_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def sandbox_url(gs_home: Path) -> Iterator[str]:
+    """A running `growth-stack sandbox` with its state under the test's GROWTH_STACK_HOME."""
+    with run_server("sandbox", "/_admin/health", {"GROWTH_STACK_HOME": str(gs_home)},
+                    log_path=gs_home / "sandbox.log") as (url, _):
+        yield url
+
+
+@pytest.fixture
+def collector_url(gs_home: Path) -> Iterator[str]:
+    """A running `growth-stack collector` writing event files under GROWTH_STACK_HOME."""
+    with run_server("collector", "/health", {"GROWTH_STACK_HOME": str(gs_home)},
+                    log_path=gs_home / "collector.log") as (url, _):
+        yield url
