@@ -1,0 +1,371 @@
+"""The sandbox's shared machinery: persistent object store, fault injection, rate limits,
+webhook delivery and the interface every emulation module implements.
+
+An emulation module (`hubspot.py`, `stripe.py`, ...) exposes `build(ctx: SandboxContext) -> Emulation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+log = logging.getLogger("growth_stack.sandbox")
+
+
+# --------------------------------------------------------------------------- store
+class Store:
+    """Objects of every emulated system, kept in one SQLite file so state survives restarts.
+
+    An object is a JSON document in the real API's representation, addressed by
+    (system, collection, id). `seq` orders objects by insertion for cursor pagination;
+    `created` and `updated` (epoch seconds) serve `created[gte]`-style filters and
+    incremental exports. Thread-safe: one connection guarded by a lock.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS objects (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                system TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
+                created INTEGER NOT NULL, updated INTEGER NOT NULL, data TEXT NOT NULL,
+                UNIQUE (system, collection, id)
+            );
+            CREATE INDEX IF NOT EXISTS objects_created ON objects (system, collection, created);
+            CREATE INDEX IF NOT EXISTS objects_updated ON objects (system, collection, updated);
+            CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            """
+        )
+
+    def next_id(self, name: str, start: int = 1) -> int:
+        """A persistent counter (for numeric ids such as HubSpot's or Zendesk's)."""
+        with self._lock:
+            row = self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+                (name, start),
+            ).fetchone()
+            return int(row[0])
+
+    def put(self, system: str, collection: str, obj_id: str, data: dict[str, Any],
+            created: int | None = None, updated: int | None = None) -> dict[str, Any]:
+        """Insert or replace one object; `created` is kept from the first insert unless given."""
+        now = int(time.time())
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO objects (system, collection, id, created, updated, data) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT (system, collection, id) DO UPDATE SET "
+                "data = excluded.data, updated = excluded.updated, "
+                "created = CASE WHEN ? IS NULL THEN objects.created ELSE excluded.created END",
+                (system, collection, str(obj_id), created if created is not None else now,
+                 updated if updated is not None else now, json.dumps(data), created),
+            )
+        return data
+
+    def put_many(self, system: str, collection: str,
+                 rows: Iterable[tuple[str, dict[str, Any], int, int]]) -> int:
+        """Bulk insert-or-replace of (id, data, created, updated) rows; returns the count."""
+        batch = [(system, collection, str(i), c, u, json.dumps(d)) for i, d, c, u in rows]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO objects (system, collection, id, created, updated, data) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT (system, collection, id) DO UPDATE SET "
+                "data = excluded.data, updated = excluded.updated, created = excluded.created",
+                batch,
+            )
+            self._db.execute("COMMIT")
+        return len(batch)
+
+    def get(self, system: str, collection: str, obj_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM objects WHERE system=? AND collection=? AND id=?",
+                (system, collection, str(obj_id)),
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete(self, system: str, collection: str, obj_id: str) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM objects WHERE system=? AND collection=? AND id=?",
+                (system, collection, str(obj_id)),
+            )
+        return cur.rowcount > 0
+
+    def page(self, system: str, collection: str, *, after_seq: int = 0, limit: int = 100,
+             where: str = "", params: Iterable[Any] = (), order: str = "seq") -> list[tuple[int, dict[str, Any]]]:
+        """Up to `limit` (seq, object) pairs with seq > after_seq, in `order` (a column list).
+
+        `where` is an extra SQL condition on the columns seq, id, created, updated or on
+        `json_extract(data, '$.field')`, with `?` placeholders bound from `params`.
+        """
+        sql = "SELECT seq, data FROM objects WHERE system=? AND collection=? AND seq > ?"
+        if where:
+            sql += f" AND ({where})"
+        sql += f" ORDER BY {order} LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (system, collection, after_seq, *params, limit)).fetchall()
+        return [(seq, json.loads(data)) for seq, data in rows]
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        """Raw read query against the `objects` table, for emulations with special listings."""
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    def scan(self, system: str, collection: str, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every object of a collection, in insertion order."""
+        after = 0
+        while True:
+            rows = self.page(system, collection, after_seq=after, limit=batch)
+            if not rows:
+                return
+            for seq, obj in rows:
+                after = seq
+                yield obj
+
+    def count(self, system: str, collection: str) -> int:
+        with self._lock:
+            return self._db.execute(
+                "SELECT count(*) FROM objects WHERE system=? AND collection=?", (system, collection)
+            ).fetchone()[0]
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT system, collection, count(*) FROM objects GROUP BY 1, 2 ORDER BY 1, 2"
+            ).fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for system, collection, n in rows:
+            out.setdefault(system, {})[collection] = n
+        return out
+
+    def reset(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM objects")
+            self._db.execute("DELETE FROM counters")
+
+
+# --------------------------------------------------------------------------- faults
+@dataclasses.dataclass
+class FaultRule:
+    """One injected fault, matched on the request path prefix (e.g. `/hubspot/crm/v3/objects/contacts`).
+
+    kind: `rate_limit` (the API's own 429), `error` (a 5xx in the API's error shape), `slow`
+    (sleep `delay` seconds, then answer normally), `reject` (per-record rejection: the emulation
+    rejects records whose key contains `match`, in the API's own per-record error shape).
+    `skip` matching requests pass first; then the rule fires `count` times (-1 = forever).
+    """
+
+    prefix: str
+    kind: str
+    count: int = 1
+    skip: int = 0
+    status: int = 500
+    retry_after: float = 1.0
+    delay: float = 0.0
+    match: str = ""
+    id: int = 0
+    fired: int = 0
+
+    KINDS = ("rate_limit", "error", "slow", "reject")
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def add(self, spec: dict[str, Any]) -> FaultRule:
+        fields = {f.name for f in dataclasses.fields(FaultRule)} - {"id", "fired"}
+        unknown = set(spec) - fields
+        if unknown:
+            raise ValueError(f"unknown fault fields {sorted(unknown)}; allowed: {sorted(fields)}")
+        rule = FaultRule(**spec)
+        if rule.kind not in FaultRule.KINDS:
+            raise ValueError(f"fault kind must be one of {FaultRule.KINDS}, not {rule.kind!r}")
+        rule.id = next(self._ids)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dataclasses.asdict(r) for r in self._rules]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def take(self, path: str, kinds: tuple[str, ...] = ("rate_limit", "error", "slow")) -> FaultRule | None:
+        """The first live rule of `kinds` matching `path`, consuming one firing of it."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.kind in kinds and path.startswith(rule.prefix):
+                    if rule.skip > 0:
+                        rule.skip -= 1
+                        continue
+                    if rule.count == 0:
+                        continue
+                    if rule.count > 0:
+                        rule.count -= 1
+                    rule.fired += 1
+                    return rule
+        return None
+
+    def rejects(self, path: str, record_key: str) -> bool:
+        """True when a live `reject` rule for `path` matches `record_key` (consumes one firing)."""
+        with self._lock:
+            for rule in self._rules:
+                if (rule.kind == "reject" and path.startswith(rule.prefix) and rule.count != 0
+                        and rule.match and rule.match in record_key):
+                    if rule.count > 0:
+                        rule.count -= 1
+                    rule.fired += 1
+                    return True
+        return False
+
+
+# --------------------------------------------------------------------------- rate limits
+class TokenBucket:
+    """`rate` requests per second with bursts up to `burst`; thread-safe."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self._tokens = burst
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> float:
+        """0.0 when a request may pass now, else the seconds to wait before retrying."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self.rate
+
+
+# --------------------------------------------------------------------------- webhooks
+class WebhookSender:
+    """Delivers signed webhooks from a background thread, retrying with backoff like real senders.
+
+    `base_url` is where sources post (`<base_url>/<source>`); None disables delivery. Deliveries
+    that still fail after the retries are kept in the store (`_sandbox/webhook_failures`).
+    """
+
+    def __init__(self, base_url: str | None, store: Store, attempts: int = 6):
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.store = store
+        self.attempts = attempts
+        self._q: queue.Queue[tuple[str, bytes, dict[str, str]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="webhook-sender", daemon=True)
+        self._thread.start()
+        self.delivered = 0
+
+    def send(self, source: str, body: bytes, headers: dict[str, str]) -> None:
+        if self.base_url:
+            self._q.put((source, body, headers))
+
+    def pending(self) -> int:
+        return self._q.unfinished_tasks
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            source, body, headers = item
+            url = f"{self.base_url}/{source}"
+            error = "retries exhausted"
+            for attempt in range(self.attempts):
+                try:
+                    r = session.post(url, data=body, headers=headers, timeout=10)
+                    if r.status_code < 300:
+                        self.delivered += 1
+                        error = ""
+                        break
+                    error = f"HTTP {r.status_code}: {r.text[:200]}"
+                    if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
+                        break  # the receiver refused it; retrying cannot help
+                except requests.RequestException as exc:
+                    error = str(exc)
+                time.sleep(min(0.2 * 2**attempt, 5))
+            if error:
+                fid = self.store.next_id("webhook_failure")
+                self.store.put("_sandbox", "webhook_failures", str(fid),
+                               {"source": source, "url": url, "error": error, "body": body.decode()})
+                log.warning("webhook to %s failed: %s", url, error)
+            self._q.task_done()
+
+    def flush(self, timeout: float = 30) -> bool:
+        """Wait until every queued webhook has been delivered or recorded as failed."""
+        deadline = time.monotonic() + timeout
+        while self._q.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self._q.unfinished_tasks == 0
+
+
+# --------------------------------------------------------------------------- interface
+@dataclasses.dataclass
+class SandboxContext:
+    store: Store
+    token: str
+    faults: Faults
+    webhooks: WebhookSender
+    rate_limit_scale: float = 1.0  # multiplies every published rate; 0 turns rate limits off
+
+
+@dataclasses.dataclass
+class Emulation:
+    """What an emulation module hands the app.
+
+    prefix: mount path such as `/hubspot`; routes: Starlette routes relative to it.
+    rate_limit_response(retry_after) and error_response(status): the real API's bodies and
+    headers for a 429 and an injected 5xx. rate/burst: the published request rate per second
+    and burst (None: not limited). seed(collection, objects): optional hook for
+    `POST /_admin/seed/<system>/<collection>`; the default stores each object by its `id`.
+    """
+
+    prefix: str
+    routes: list[BaseRoute]
+    rate_limit_response: Callable[[float], Response]
+    error_response: Callable[[int], Response]
+    rate: float | None = None
+    burst: float | None = None
+    seed: Callable[[str, list[dict[str, Any]]], int] | None = None
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
