@@ -15,6 +15,7 @@ _COMMANDS = {
     "sandbox": "growth_stack_dagster.sandbox.command:sandbox_command",
     "collector": "growth_stack_dagster.collector.command:collector_command",
     "simulate": "growth_stack_dagster.simulate.command:simulate_command",
+    "init": "growth_stack_dagster.instance:init_command",
     "run": "growth_stack_dagster.run_all:run_command",
 }
 

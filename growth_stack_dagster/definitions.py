@@ -1,0 +1,42 @@
+"""The Growth Stack code location: every flow's assets, checks, schedules and sensors, and the
+resources they share. Start here: each flow's `defs.py` lists its assets.
+
+    capture/defs.py     collector event files -> `events` schema (daily partitions, file sensor)
+    ingest/defs.py      dlt: HubSpot, Stripe, Facebook Ads, Zendesk, finance CSVs -> raw schemas
+    transform/defs.py   dbt: staging, identity, customer 360, marketing, finance, activation models
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_dlt import DagsterDltResource
+from dagster_duckdb import DuckDBResource
+
+from growth_stack_dagster import config
+from growth_stack_dagster.capture.defs import defs as capture_defs
+from growth_stack_dagster.ingest.defs import defs as ingest_defs
+from growth_stack_dagster.instance import ensure_dagster_home
+from growth_stack_dagster.resources import WRITER_TAG_KEY, WRITER_TAGS
+from growth_stack_dagster.transform.defs import defs as transform_defs
+from growth_stack_dagster.transform.project import dbt_project
+
+# dbt's profile reads GROWTH_STACK_HOME: make it absolute for the dbt subprocesses.
+ensure_dagster_home()
+
+# Within one run, steps carrying the writer tag go one at a time (the pool does it across runs).
+executor = dg.multiprocess_executor.configured(
+    {"max_concurrent": 2,
+     "tag_concurrency_limits": [{"key": WRITER_TAG_KEY, "value": WRITER_TAGS[WRITER_TAG_KEY], "limit": 1}]}
+)
+
+shared = dg.Definitions(
+    resources={
+        "duckdb": DuckDBResource(database=str(config.warehouse_path())),
+        "dlt": DagsterDltResource(),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    },
+    executor=executor,
+)
+
+defs = dg.Definitions.merge(capture_defs, ingest_defs, transform_defs, shared)

@@ -1,0 +1,14 @@
+"""The dbt project as Dagster sees it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Under `dagster dev` this runs `dbt parse` so the manifest is always fresh; elsewhere
+# (tests, CI, `growth-stack run`) the Makefile parses first.
+dbt_project.prepare_if_dev()
