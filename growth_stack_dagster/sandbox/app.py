@@ -27,7 +27,14 @@ EMULATIONS = ("hubspot", "stripe", "customerio", "amplitude", "facebook", "zende
 def load_emulations(ctx: SandboxContext) -> dict[str, Emulation]:
     out = {}
     for name in EMULATIONS:
-        module = importlib.import_module(f"growth_stack_dagster.sandbox.{name}")
+        module_name = f"growth_stack_dagster.sandbox.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            log.error("sandbox emulation %s is not installed; %s/ is not served", name, name)
+            continue
         out[name] = module.build(ctx)
     return out
 
