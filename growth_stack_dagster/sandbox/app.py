@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -103,7 +104,6 @@ def build_app(ctx: SandboxContext) -> Starlette:
 
     app = Starlette(routes=routes)
 
-    @app.middleware("http")
     async def inject_faults_and_limits(request: Request, call_next):
         path = request.url.path
         emulation = next((e for p, e in by_prefix.items() if path.startswith(p + "/") or path == p), None)
@@ -124,6 +124,8 @@ def build_app(ctx: SandboxContext) -> Starlette:
                 await asyncio.sleep(rule.delay)
         return await call_next(request)
 
+    # Starlette 1.x has no @app.middleware decorator; register the same function explicitly.
+    app.add_middleware(BaseHTTPMiddleware, dispatch=inject_faults_and_limits)
     return app
 
 

@@ -1,0 +1,233 @@
+"""The collector's HTTP app: Segment/RudderStack tracking API, signed webhooks, health.
+
+Status codes follow the SDKs' retry contract (segment/analytics/consumer.py,
+rudderstack/analytics/consumer.py): 200 only once every line of the request is fsynced; 4xx
+(400, 401, 413, 415) for what a retry cannot fix; 503 with `Retry-After` when the collector
+cannot accept now (disk full, write error, overload, shutting down), which both SDKs retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from growth_stack_dagster import config
+from growth_stack_dagster.collector import signatures
+from growth_stack_dagster.collector.validate import (
+    MAX_REQUEST_BYTES, MESSAGE_TYPES, Rejected, build_lines, check_content_type, decode_body,
+    parse_json, too_large, write_key_from_basic,
+)
+from growth_stack_dagster.collector.writer import EventWriter, Unavailable
+from growth_stack_dagster.eventfiles import check_source_name
+
+log = logging.getLogger("growth_stack.collector")
+
+MAX_WEBHOOK_BYTES = 1024 * 1024
+_OK = b'{"success":true}'
+_JSON = "application/json"
+# analytics.js (analytics-next) posts to one-letter paths; same handlers.
+_SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    """Everything the app reads from the environment, read once at startup."""
+
+    events_dir: Path
+    write_keys: dict[str, str]  # write key -> source
+    stripe_secrets: list[str]
+    customerio_keys: list[str]
+    standard_secrets: list[str]
+    tolerance: int = signatures.DEFAULT_TOLERANCE_SECONDS
+    max_file_bytes: int = 64 << 20
+    max_file_age: float = 5.0
+    min_free_bytes: int = 100 << 20
+
+    @classmethod
+    def from_env(cls) -> CollectorSettings:
+        """Read config (write keys, webhook secrets, paths) and collector tuning variables."""
+        standard = signatures.split_secrets(config.standard_webhook_secret())
+        for secret in standard:
+            signatures.standard_webhook_key(secret)  # fail at startup, not on the first webhook
+        return cls(
+            events_dir=config.events_dir(),
+            write_keys=config.write_keys(),
+            stripe_secrets=signatures.split_secrets(config.stripe_webhook_secret()),
+            customerio_keys=signatures.split_secrets(config.customerio_webhook_signing_key()),
+            standard_secrets=standard,
+            max_file_bytes=int(float(os.environ.get("GROWTH_STACK_COLLECTOR_FILE_MB", "64")) * (1 << 20)),
+            max_file_age=float(os.environ.get("GROWTH_STACK_COLLECTOR_FILE_SECONDS", "5")),
+            min_free_bytes=int(float(os.environ.get("GROWTH_STACK_COLLECTOR_MIN_FREE_MB", "100")) * (1 << 20)),
+        )
+
+
+def _error(exc: Rejected) -> Response:
+    return Response(exc.body(), status_code=exc.status, media_type=_JSON)
+
+
+def _unavailable(exc: Unavailable) -> Response:
+    body = orjson.dumps({"success": False, "code": "unavailable", "message": exc.reason + "; retry later."})
+    return Response(body, status_code=503, media_type=_JSON, headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) as soon as it exceeds `limit` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise too_large(int(length), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(size, limit)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def build_app(settings: CollectorSettings) -> Starlette:
+    """The ASGI app; its lifespan starts the event writer and closes every open file at shutdown."""
+    writer = EventWriter(settings.events_dir, max_bytes=settings.max_file_bytes,
+                         max_age=settings.max_file_age, min_free_bytes=settings.min_free_bytes)
+    write_keys = settings.write_keys
+    event_sources = set(write_keys.values())
+
+    def tracking_endpoint(kind: str) -> Callable:
+        async def endpoint(request: Request) -> Response:
+            try:
+                headers = request.headers
+                check_content_type(headers.get("content-type"))
+                auth = headers.get("authorization")
+                source = None
+                if auth:
+                    key = write_key_from_basic(auth)
+                    source = write_keys.get(key) if key else None
+                    if source is None:
+                        raise Rejected(401, "unauthorized",
+                                       "the write key in the Authorization header is not valid.")
+                raw = await _read_body(request, MAX_REQUEST_BYTES)
+                payload = parse_json(decode_body(raw, headers.get("content-encoding")))
+                if source is None:
+                    key = payload.get("writeKey") if isinstance(payload, dict) else None
+                    if not key:
+                        raise Rejected(401, "unauthorized",
+                                       "no write key: send it as the HTTP Basic user name or as writeKey.")
+                    source = write_keys.get(key) if isinstance(key, str) else None
+                    if source is None:
+                        raise Rejected(401, "unauthorized", "the writeKey is not valid.")
+                received = _now()
+                lines = build_lines(kind, payload, received)
+                lines.append(b"")
+                await writer.append(source, received.date().isoformat(), b"\n".join(lines))
+            except Rejected as exc:
+                return _error(exc)
+            except Unavailable as exc:
+                return _unavailable(exc)
+            return Response(_OK, media_type=_JSON)
+
+        return endpoint
+
+    def verify_webhook(source: str, body: bytes, request: Request) -> str | None:
+        """Check the source's signature; return the sender's message id if it names one."""
+        headers = request.headers
+        now = time.time()
+        if source == "stripe":
+            signatures.verify_stripe(body, headers.get("stripe-signature"), settings.stripe_secrets,
+                                     now, settings.tolerance)
+            return None
+        if source == "customerio":
+            signatures.verify_customerio(body, headers.get("x-cio-timestamp"), headers.get("x-cio-signature"),
+                                         settings.customerio_keys, now, settings.tolerance)
+            return None
+        signatures.verify_standard_webhook(body, headers, settings.standard_secrets, now, settings.tolerance)
+        return headers.get("webhook-id")
+
+    async def webhook(request: Request) -> Response:
+        source = request.path_params["source"]
+        try:
+            try:
+                check_source_name(source)
+            except ValueError as exc:
+                raise Rejected(404, "unknown_source", str(exc)) from None
+            if source in event_sources:
+                raise Rejected(404, "unknown_source",
+                               f"{source!r} is an event source (a write key's); webhooks need another name.")
+            body = await _read_body(request, MAX_WEBHOOK_BYTES)
+            try:
+                message_id = verify_webhook(source, body, request)
+            except signatures.SignatureError as exc:
+                raise Rejected(401, "invalid_signature", f"webhook signature rejected: {exc}.") from None
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise Rejected(400, "invalid_encoding", f"the body is not valid UTF-8 (byte {exc.start}).") from None
+            received = _now()
+            line = orjson.dumps({
+                "type": "webhook",
+                "messageId": message_id or _provider_event_id(body) or str(uuid.uuid4()),
+                "receivedAt": f"{received:%Y-%m-%dT%H:%M:%S}.{received.microsecond // 1000:03d}Z",
+                "body": text,
+            })
+            await writer.append(source, received.date().isoformat(), line + b"\n")
+        except Rejected as exc:
+            return _error(exc)
+        except Unavailable as exc:
+            return _unavailable(exc)
+        return Response(_OK, media_type=_JSON)
+
+    async def health(request: Request) -> Response:
+        return Response(orjson.dumps({"ok": True, "pid": os.getpid()}), media_type=_JSON)
+
+    routes = [Route("/health", health, methods=["GET"]),
+              Route("/v1/webhook/{source}", webhook, methods=["POST"])]
+    for kind in (*MESSAGE_TYPES, "batch"):
+        routes.append(Route(f"/v1/{kind}", tracking_endpoint(kind), methods=["POST"]))
+    for short, kind in _SHORT_PATHS.items():
+        routes.append(Route(f"/v1/{short}", tracking_endpoint(kind), methods=["POST"]))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        await writer.start()
+        try:
+            yield
+        finally:
+            await writer.close()
+
+    middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_credentials=True,
+                             allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"], max_age=86400)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.writer = writer
+    return app
+
+
+def _provider_event_id(body: bytes) -> str | None:
+    """Stripe's `id` (evt_...) or Customer.io's `event_id`, so a redelivery keeps its messageId."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(parsed, dict):
+        for key in ("id", "event_id"):
+            value = parsed.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None

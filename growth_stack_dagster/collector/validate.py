@@ -1,0 +1,279 @@
+"""Validation and stamping of Segment tracking-API requests: pure functions, no I/O.
+
+A request is accepted or rejected whole: the first invalid message raises `Rejected` naming its
+index and field, so a client never has to guess which part of a batch was stored.
+
+Each stored line is the message as sent, plus:
+* `type` (from the endpoint for single calls), `messageId` (generated when missing),
+* `receivedAt` (collector clock), `sentAt` (message's, else the batch's),
+* `originalTimestamp` (the client's `originalTimestamp`, else its `timestamp`) and
+  `timestamp = receivedAt - (sentAt - originalTimestamp)`, which corrects a skewed client clock
+  (as Segment does); without `sentAt` it is `originalTimestamp`, without either `receivedAt`,
+* the batch's top-level `context` and `integrations` merged under each message's own.
+`writeKey` is removed (a credential never reaches event files). The `source` is *not* written
+into the line: the file's `source=<name>` folder is its one record, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+import zlib
+from typing import Any
+
+import orjson
+
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_REQUEST_BYTES = 500 * 1024
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+_UTC = dt.timezone.utc
+_OPTIONAL_OBJECTS = ("properties", "traits", "context", "integrations")
+
+
+class Rejected(Exception):
+    """A request that must not be stored; `status` and a JSON body the SDKs can read."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 index: int | None = None, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.index, self.field = status, code, message, index, field
+
+    def body(self) -> bytes:
+        """`{"success": false, "code", "message"[, "index", "field"]}` (the SDKs read code+message)."""
+        out: dict[str, Any] = {"success": False, "code": self.code, "message": self.message}
+        if self.index is not None:
+            out["index"] = self.index
+        if self.field is not None:
+            out["field"] = self.field
+        return orjson.dumps(out)
+
+
+def check_content_type(value: str | None) -> None:
+    """Accept JSON, and `text/plain` that browser SDKs send to avoid a CORS preflight."""
+    media = (value or "").split(";", 1)[0].strip().lower()
+    if media not in ("application/json", "text/plain"):
+        raise Rejected(415, "unsupported_media_type",
+                       f"Content-Type {value or '(none)'!r} is not accepted; send application/json.")
+
+
+def too_large(size: int, limit: int = MAX_REQUEST_BYTES) -> Rejected:
+    return Rejected(413, "request_too_large",
+                    f"request body is over the limit of {limit // 1024} KB per request; "
+                    "split it into smaller batches.")
+
+
+def decode_body(raw: bytes, content_encoding: str | None, limit: int = MAX_REQUEST_BYTES) -> bytes:
+    """The request body after `Content-Encoding` (identity or gzip), at most `limit` bytes."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        if len(raw) > limit:
+            raise too_large(len(raw), limit)
+        return raw
+    if encoding not in ("gzip", "x-gzip"):
+        raise Rejected(415, "unsupported_encoding",
+                       f"Content-Encoding {content_encoding!r} is not supported; send gzip or none.")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise Rejected(400, "invalid_gzip", "the body is not valid gzip data.") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise too_large(len(out), limit)
+    if not inflater.eof:
+        raise Rejected(400, "invalid_gzip", "the gzip body is truncated.")
+    return out
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a JSON body, saying precisely why when it cannot be parsed."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            raise Rejected(400, "invalid_encoding",
+                           f"the body is not valid UTF-8 (byte {uexc.start}).") from None
+        reason = str(exc)
+        if "depth" in reason.lower() or "recursion" in reason.lower():
+            raise Rejected(400, "too_deep", "the JSON nests deeper than 1024 levels.") from None
+        raise Rejected(400, "invalid_json", f"the body is not valid JSON: {reason}.") from None
+
+
+def write_key_from_basic(header: str) -> str | None:
+    """The write key from `Authorization: Basic base64(key:)`; None if the header is not Basic."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+def iso_utc(value: dt.datetime) -> str:
+    """`2026-11-26T17:01:02.123Z` (UTC, milliseconds), the format Segment stamps."""
+    value = value.astimezone(_UTC)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+def _parse_ts(value: Any, index: int, field: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise Rejected(400, "invalid_field", f"message {index}: {field} must be an ISO-8601 string.",
+                       index, field)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Rejected(400, "invalid_field",
+                       f"message {index}: {field} {value[:40]!r} is not an ISO-8601 date-time.",
+                       index, field) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
+
+
+def _identifier(value: Any, index: int, field: str, required: bool) -> str | None:
+    """A non-empty string id; integers are accepted and stored as strings (as the SDKs do)."""
+    if value is None or value == "":
+        if required:
+            raise Rejected(400, "missing_field", f"message {index}: {field} is required.", index, field)
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise Rejected(400, "invalid_field", f"message {index}: {field} must be a string.", index, field)
+
+
+def _invalid(index: int, field: str, what: str) -> Rejected:
+    return Rejected(400, "invalid_field", f"message {index}: {field} must be {what}.", index, field)
+
+
+def prepare_message(
+    item: Any, index: int, forced_type: str | None, received: dt.datetime, received_iso: str,
+    batch_sent_at: dt.datetime | None, batch_sent_at_raw: str | None,
+    batch_context: dict | None, batch_integrations: dict | None,
+) -> bytes:
+    """Validate one message and return its stored JSON line (without newline)."""
+    if not isinstance(item, dict):
+        raise Rejected(400, "invalid_message", f"message {index} is not a JSON object.", index)
+    out = dict(item)
+    out.pop("writeKey", None)
+    if forced_type is not None:
+        out["type"] = forced_type
+        kind = forced_type
+    else:
+        kind = item.get("type")
+        if kind not in MESSAGE_TYPES:
+            if kind is None:
+                raise Rejected(400, "missing_field", f"message {index}: type is required.", index, "type")
+            raise Rejected(400, "invalid_field",
+                           f"message {index}: type {str(kind)[:40]!r} is not one of {', '.join(MESSAGE_TYPES)}.",
+                           index, "type")
+
+    user_id = _identifier(item.get("userId"), index, "userId", False)
+    anonymous_id = _identifier(item.get("anonymousId"), index, "anonymousId", False)
+    if user_id is None and anonymous_id is None:
+        raise Rejected(400, "missing_field", f"message {index}: userId or anonymousId is required.",
+                       index, "userId")
+    if user_id is not None:
+        out["userId"] = user_id
+    if anonymous_id is not None:
+        out["anonymousId"] = anonymous_id
+
+    if kind == "track":
+        event = item.get("event")
+        if event is None or event == "":
+            raise Rejected(400, "missing_field", f"message {index}: event is required for track.",
+                           index, "event")
+        if not isinstance(event, str):
+            raise _invalid(index, "event", "a string")
+    elif kind == "group":
+        out["groupId"] = _identifier(item.get("groupId"), index, "groupId", True)
+    elif kind == "alias":
+        out["previousId"] = _identifier(item.get("previousId"), index, "previousId", True)
+    elif kind in ("page", "screen"):
+        for field in ("name", "category"):
+            value = item.get(field)
+            if value is not None and not isinstance(value, str):
+                raise _invalid(index, field, "a string")
+
+    for field in _OPTIONAL_OBJECTS:
+        value = item.get(field)
+        if value is not None and not isinstance(value, dict):
+            raise _invalid(index, field, "a JSON object")
+    if batch_context:
+        own = item.get("context")
+        out["context"] = {**batch_context, **own} if own else batch_context
+    if batch_integrations:
+        own = item.get("integrations")
+        out["integrations"] = {**batch_integrations, **own} if own else batch_integrations
+
+    message_id = _identifier(item.get("messageId"), index, "messageId", False)
+    out["messageId"] = message_id if message_id is not None else str(uuid.uuid4())
+
+    sent_raw = item.get("sentAt")
+    if sent_raw is not None:
+        sent_at: dt.datetime | None = _parse_ts(sent_raw, index, "sentAt")
+    else:
+        sent_at, sent_raw = batch_sent_at, batch_sent_at_raw
+        if sent_raw is not None:
+            out["sentAt"] = sent_raw
+    original_field = "originalTimestamp" if item.get("originalTimestamp") is not None else "timestamp"
+    original_raw = item.get(original_field)
+    if original_raw is not None:
+        original = _parse_ts(original_raw, index, original_field)
+        out["originalTimestamp"] = original_raw
+        try:
+            corrected = received - (sent_at - original) if sent_at is not None else original
+            out["timestamp"] = iso_utc(corrected)
+        except (OverflowError, ValueError):
+            raise _invalid(index, original_field, "a date-time within years 1-9999") from None
+    else:
+        out["timestamp"] = received_iso
+    out["receivedAt"] = received_iso
+
+    try:
+        line = orjson.dumps(out)
+    except orjson.JSONEncodeError as exc:
+        raise Rejected(400, "invalid_message", f"message {index} cannot be stored as JSON: {exc}.",
+                       index) from None
+    if len(line) > MAX_MESSAGE_BYTES and len(orjson.dumps(item)) > MAX_MESSAGE_BYTES:
+        raise Rejected(413, "message_too_large",
+                       f"message {index} is over the limit of {MAX_MESSAGE_BYTES // 1024} KB per message.",
+                       index)
+    return line
+
+
+def build_lines(kind: str, payload: Any, received: dt.datetime) -> list[bytes]:
+    """Validate a request body for endpoint `kind` (a message type or `batch`); its lines.
+
+    Raises `Rejected` for the whole request at the first invalid message.
+    """
+    if not isinstance(payload, dict):
+        raise Rejected(400, "invalid_body", "the body must be a JSON object.")
+    received_iso = iso_utc(received)
+    if kind != "batch":
+        return [prepare_message(payload, 0, kind, received, received_iso, None, None, None, None)]
+    batch = payload.get("batch")
+    if not isinstance(batch, list) or not batch:
+        raise Rejected(400, "invalid_body", "batch must be a non-empty array of messages.", field="batch")
+    sent_raw = payload.get("sentAt")
+    sent_at = None
+    if sent_raw is not None:
+        try:
+            sent_at = _parse_ts(sent_raw, 0, "sentAt")
+        except Rejected:
+            raise Rejected(400, "invalid_field", "the batch's sentAt must be an ISO-8601 date-time.",
+                           field="sentAt") from None
+    context = payload.get("context")
+    integrations = payload.get("integrations")
+    if context is not None and not isinstance(context, dict):
+        raise Rejected(400, "invalid_field", "context must be a JSON object.", field="context")
+    if integrations is not None and not isinstance(integrations, dict):
+        raise Rejected(400, "invalid_field", "integrations must be a JSON object.", field="integrations")
+    return [
+        prepare_message(item, i, None, received, received_iso, sent_at, sent_raw, context, integrations)
+        for i, item in enumerate(batch)
+    ]

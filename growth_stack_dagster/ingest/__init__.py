@@ -1,0 +1,1 @@
+"""Centralise: dlt pipelines from SaaS APIs and finance exports into the warehouse's raw schemas."""

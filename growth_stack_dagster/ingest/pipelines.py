@@ -1,0 +1,63 @@
+"""Build the dlt pipeline and configured source of each ingest source, and load them.
+
+Plain functions (no Dagster): the assets call them, and so can a script or a test subprocess
+(`python -m growth_stack_dagster.ingest.pipelines <source>`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.extract.source import DltSource
+
+from growth_stack_dagster import config
+from growth_stack_dagster.ingest.sources.defaults import register_sandbox_defaults
+from growth_stack_dagster.ingest.sources.facebook_ads import facebook_ads_source
+from growth_stack_dagster.ingest.sources.finance import finance_source
+from growth_stack_dagster.ingest.sources.hubspot import hubspot_source
+from growth_stack_dagster.ingest.sources.stripe import stripe_source
+from growth_stack_dagster.ingest.sources.zendesk import zendesk_source
+
+# Source name (= warehouse schema = dlt dataset) -> source function.
+SOURCES: dict[str, Callable[..., DltSource]] = {
+    "hubspot": hubspot_source,
+    "stripe": stripe_source,
+    "facebook_ads": facebook_ads_source,
+    "zendesk": zendesk_source,
+    "finance": finance_source,
+}
+def make_pipeline(source_name: str) -> dlt.Pipeline:
+    """The dlt pipeline loading `source_name` into schema `source_name` of the warehouse DuckDB file,
+    its state under `$GROWTH_STACK_HOME/dlt` (paths read now)."""
+    return dlt.pipeline(
+        pipeline_name=f"growth_stack_{source_name}",
+        pipelines_dir=str(config.home() / "dlt"),
+        destination=dlt.destinations.duckdb(str(config.warehouse_path())),
+        dataset_name=source_name,
+        progress="log",
+    )
+
+
+def build_source(source_name: str, **overrides: Any) -> DltSource:
+    """The configured source (`SOURCES__<NAME>__*`, else the sandbox defaults)."""
+    register_sandbox_defaults()
+    return SOURCES[source_name](**overrides)
+
+
+
+
+def load_source(source_name: str, **overrides: Any) -> LoadInfo:
+    """Run one source's pipeline to the warehouse; raises when a load job failed."""
+    pipeline = make_pipeline(source_name)
+    info = pipeline.run(build_source(source_name, **overrides))
+    info.raise_on_failed_jobs()
+    return info
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(SOURCES):
+        print(load_source(name))

@@ -1,0 +1,1542 @@
+"""HubSpot CRM emulation: objects v3 (contacts, companies, deals, calls) with batch and search,
+properties, owners, and associations v3/v4, mounted at `/hubspot`.
+
+Paths, bodies and error shapes follow HubSpot's public API reference and what the official
+`hubspot-api-client` (v12) sends and deserialises. State lives in the sandbox `Store`:
+
+- `<type>` / `archived_<type>`: records as {"id", "properties", "createdAt", "updatedAt",
+  "archived", "archivedAt"?, "history"?: {property: [{"value", "timestamp", "sourceType"}]}};
+  `seq` orders list pagination, `created`/`updated` (epoch seconds) index the date searches.
+- `<type>__by_<property>`: unique-value index (contacts' email, custom unique properties).
+- `associations`: one row per direction, id `<from>:<fromId>:<to>:<toId>`, data {"types": [...]}.
+- `properties`: property definitions, id `<type>:<name>`; `owners`: owners as the API returns them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from growth_stack_dagster.sandbox.core import (
+    Emulation, SandboxContext, Store, TokenBucket, bearer_token,
+)
+
+SYSTEM = "hubspot"
+PORTAL_ID = 20000000
+# Private apps: 100 requests per rolling 10 seconds (HubSpot's published limit for the base tier).
+RATE_PER_SECOND = 10.0
+BURST = 100.0
+# The CRM search endpoints have their own, lower limit: five requests per second per token.
+SEARCH_RATE_PER_SECOND = 5.0
+BATCH_MAX = 100
+LIST_MAX = 100
+LIST_WITH_HISTORY_MAX = 50
+SEARCH_MAX = 200
+SEARCH_CAP = 10_000
+OWNERS_MAX = 500
+ASSOC_PAGE_MAX = 500
+
+# canonical type -> (objectTypeId, singular)
+OBJECT_TYPES = {
+    "contacts": ("0-1", "contact"),
+    "companies": ("0-2", "company"),
+    "deals": ("0-3", "deal"),
+    "calls": ("0-48", "call"),
+}
+_TYPE_ALIASES = {alias: name for name, (type_id, singular) in OBJECT_TYPES.items()
+                 for alias in (name, type_id, singular)}
+
+CREATED_PROP = {"contacts": "createdate", "companies": "createdate", "deals": "createdate", "calls": "hs_createdate"}
+UPDATED_PROP = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
+                "deals": "hs_lastmodifieddate", "calls": "hs_lastmodifieddate"}
+# Both spellings address the record's own timestamps in searches (ETL tools use either).
+CREATED_ALIASES = {"createdate", "hs_createdate"}
+UPDATED_ALIASES = {"lastmodifieddate", "hs_lastmodifieddate"}
+
+DEFAULT_PROPERTIES = {
+    "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
+    "companies": ["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
+    "deals": ["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
+              "hs_object_id", "pipeline"],
+    "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+}
+SEARCH_QUERY_PROPERTIES = {
+    "contacts": ["email", "firstname", "lastname", "phone", "company"],
+    "companies": ["name", "domain", "website", "phone"],
+    "deals": ["dealname"],
+    "calls": ["hs_call_title", "hs_call_body"],
+}
+READ_ONLY = {"hs_object_id", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate"}
+
+# HUBSPOT_DEFINED association types: (from, to) -> default (unlabeled) typeId, and typeId -> inverse.
+DEFAULT_ASSOCIATION = {
+    ("contacts", "companies"): 279, ("companies", "contacts"): 280,
+    ("deals", "contacts"): 3, ("contacts", "deals"): 4,
+    ("deals", "companies"): 341, ("companies", "deals"): 342,
+    ("contacts", "calls"): 193, ("calls", "contacts"): 194,
+    ("companies", "calls"): 181, ("calls", "companies"): 182,
+    ("deals", "calls"): 205, ("calls", "deals"): 206,
+}
+PRIMARY_ASSOCIATION = {("contacts", "companies"): 1, ("companies", "contacts"): 2,
+                       ("deals", "companies"): 5, ("companies", "deals"): 6}
+ASSOCIATION_PAIRS: dict[int, tuple[str, str]] = {
+    **{t: pair for pair, t in DEFAULT_ASSOCIATION.items()},
+    **{t: pair for pair, t in PRIMARY_ASSOCIATION.items()},
+}
+INVERSE_ASSOCIATION: dict[int, int] = {
+    t: table[(b, a)] for table in (DEFAULT_ASSOCIATION, PRIMARY_ASSOCIATION) for (a, b), t in table.items()
+}
+
+
+def association_type_name(type_id: int) -> str:
+    """The v3 association type name (`contact_to_company`, `..._unlabeled`) of a typeId."""
+    a, b = ASSOCIATION_PAIRS[type_id]
+    name = f"{OBJECT_TYPES[a][1]}_to_{OBJECT_TYPES[b][1]}"
+    if (a, b) in PRIMARY_ASSOCIATION and DEFAULT_ASSOCIATION[(a, b)] == type_id:
+        name += "_unlabeled"
+    return name
+
+
+ASSOCIATION_BY_NAME = {association_type_name(t): t for t in ASSOCIATION_PAIRS}
+
+# ----------------------------------------------------------------------------- property definitions
+_LIFECYCLE = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+              "customer", "evangelist", "other"]
+_DEAL_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+                "contractsent", "closedwon", "closedlost"]
+_CALL_STATUS = ["BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS",
+                "MISSED", "NO_ANSWER", "QUEUED", "RINGING"]
+_LEAD_STATUS = ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT",
+                "CONNECTED", "BAD_TIMING"]
+
+# (name, label, type, fieldType, groupName, options | None) -- HubSpot-defined unless noted
+_S, _N, _DT, _D, _E, _B = "string", "number", "datetime", "date", "enumeration", "bool"
+_COMMON = [
+    ("hs_object_id", "Record ID", _N, "number", "{g}", None),
+    ("hubspot_owner_id", "Owner", _E, "select", "{g}", "external"),
+]
+DEFAULT_DEFINITIONS: dict[str, list[tuple]] = {
+    "contacts": _COMMON + [
+        ("createdate", "Create Date", _DT, "date", "contactinformation", None),
+        ("lastmodifieddate", "Last Modified Date", _DT, "date", "contactinformation", None),
+        ("email", "Email", _S, "text", "contactinformation", None),
+        ("firstname", "First Name", _S, "text", "contactinformation", None),
+        ("lastname", "Last Name", _S, "text", "contactinformation", None),
+        ("phone", "Phone Number", _S, "phonenumber", "contactinformation", None),
+        ("mobilephone", "Mobile Phone Number", _S, "phonenumber", "contactinformation", None),
+        ("company", "Company Name", _S, "text", "contactinformation", None),
+        ("jobtitle", "Job Title", _S, "text", "contactinformation", None),
+        ("website", "Website URL", _S, "text", "contactinformation", None),
+        ("address", "Street Address", _S, "text", "contactinformation", None),
+        ("city", "City", _S, "text", "contactinformation", None),
+        ("state", "State/Region", _S, "text", "contactinformation", None),
+        ("zip", "Postal Code", _S, "text", "contactinformation", None),
+        ("country", "Country/Region", _S, "text", "contactinformation", None),
+        ("lifecyclestage", "Lifecycle Stage", _E, "radio", "contactinformation", _LIFECYCLE),
+        ("hs_lead_status", "Lead Status", _E, "radio", "sales_properties", _LEAD_STATUS),
+        ("date_of_birth", "Date of birth", _D, "date", "contactinformation", "custom"),
+        ("customer_type", "Customer type", _E, "select", "contactinformation", ["retail", "wholesale"]),
+        ("lead_qualified", "Lead qualified", _B, "booleancheckbox", "contactinformation", ["true", "false"]),
+    ],
+    "companies": _COMMON + [
+        ("createdate", "Create Date", _DT, "date", "companyinformation", None),
+        ("hs_lastmodifieddate", "Last Modified Date", _DT, "date", "companyinformation", None),
+        ("name", "Company name", _S, "text", "companyinformation", None),
+        ("domain", "Company Domain Name", _S, "text", "companyinformation", None),
+        ("website", "Website URL", _S, "text", "companyinformation", None),
+        ("phone", "Phone Number", _S, "phonenumber", "companyinformation", None),
+        ("industry", "Industry", _S, "text", "companyinformation", None),
+        ("city", "City", _S, "text", "companyinformation", None),
+        ("state", "State/Region", _S, "text", "companyinformation", None),
+        ("country", "Country/Region", _S, "text", "companyinformation", None),
+        ("numberofemployees", "Number of Employees", _N, "number", "companyinformation", None),
+        ("annualrevenue", "Annual Revenue", _N, "number", "companyinformation", None),
+        ("description", "Description", _S, "textarea", "companyinformation", None),
+        ("lifecyclestage", "Lifecycle Stage", _E, "radio", "companyinformation", _LIFECYCLE),
+    ],
+    "deals": _COMMON + [
+        ("createdate", "Create Date", _DT, "date", "dealinformation", None),
+        ("hs_lastmodifieddate", "Last Modified Date", _DT, "date", "dealinformation", None),
+        ("dealname", "Deal Name", _S, "text", "dealinformation", None),
+        ("amount", "Amount", _N, "number", "dealinformation", None),
+        ("dealstage", "Deal Stage", _E, "radio", "dealinformation", _DEAL_STAGES),
+        ("pipeline", "Pipeline", _E, "select", "dealinformation", ["default"]),
+        ("closedate", "Close Date", _DT, "date", "dealinformation", None),
+        ("dealtype", "Deal Type", _E, "radio", "dealinformation", ["newbusiness", "existingbusiness"]),
+        ("description", "Deal Description", _S, "textarea", "dealinformation", None),
+    ],
+    "calls": _COMMON + [
+        ("hs_createdate", "Created at", _DT, "date", "call", None),
+        ("hs_lastmodifieddate", "Last Modified Date", _DT, "date", "call", None),
+        ("hs_timestamp", "Activity date", _DT, "date", "call", None),
+        ("hs_call_title", "Call Title", _S, "text", "call", None),
+        ("hs_call_body", "Call notes", _S, "textarea", "call", None),
+        ("hs_call_duration", "Call duration", _N, "number", "call", None),
+        ("hs_call_direction", "Call direction", _E, "select", "call", ["INBOUND", "OUTBOUND"]),
+        ("hs_call_disposition", "Call outcome", _S, "text", "call", None),
+        ("hs_call_status", "Call status", _E, "select", "call", _CALL_STATUS),
+    ],
+}
+_EPOCH_ISO = "1970-01-01T00:00:00.000Z"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+VALID_FIELD_TYPES = {
+    "string": {"text", "textarea", "phonenumber", "html", "file", "select"},
+    "number": {"number", "calculation_equation"},
+    "date": {"date"},
+    "datetime": {"date"},
+    "enumeration": {"select", "radio", "checkbox", "booleancheckbox", "calculation_equation"},
+    "bool": {"booleancheckbox", "calculation_equation"},
+    "phone_number": {"phonenumber"},
+}
+
+
+def build_definition(object_type: str, name: str, label: str, ptype: str, field_type: str, group: str,
+                     options: Any, created_at: str = _EPOCH_ISO, order: int = -1) -> dict[str, Any]:
+    """A property definition as `GET /crm/v3/properties/{type}` returns it."""
+    custom = options == "custom" or name in ("date_of_birth", "customer_type", "lead_qualified")
+    external = options == "external"
+    values = options if isinstance(options, list) else []
+    if ptype == "bool":
+        option_list = [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+                       {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}]
+    else:
+        option_list = [{"label": v.replace("_", " ").title(), "value": v, "displayOrder": i, "hidden": False}
+                       for i, v in enumerate(values)]
+    group = group.format(g={"contacts": "contactinformation", "companies": "companyinformation",
+                            "deals": "dealinformation", "calls": "call"}[object_type])
+    return {
+        "name": name, "label": label, "type": ptype, "fieldType": field_type, "description": "",
+        "groupName": group, "options": option_list, "displayOrder": order, "calculated": False,
+        "externalOptions": external, "hasUniqueValue": False, "hidden": False,
+        "hubspotDefined": not custom, "archived": False, "formField": True,
+        "dataSensitivity": "non_sensitive", "createdAt": created_at, "updatedAt": created_at,
+        "modificationMetadata": {"archivable": custom, "readOnlyDefinition": not custom,
+                                 "readOnlyValue": name in READ_ONLY or name in ("createdate",)},
+    }
+
+
+# ----------------------------------------------------------------------------- time helpers
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso_from_ms(ms: int) -> str:
+    """Epoch milliseconds as HubSpot's ISO-8601 (`2024-01-02T03:04:05.678Z`)."""
+    d = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def ms_from_value(value: Any) -> int | None:
+    """Epoch milliseconds from epoch ms (int or digit string), ISO-8601 or `YYYY-MM-DD`; None if invalid."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            d = dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+        else:
+            d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if d.tzinfo is None:
+                d = d.replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+    return int(round(d.timestamp() * 1000))
+
+
+def canonical_iso(value: Any) -> str | None:
+    ms = ms_from_value(value)
+    return iso_from_ms(ms) if ms is not None else None
+
+
+# ----------------------------------------------------------------------------- value validation
+class PropertyError(Exception):
+    """One invalid property value, in HubSpot's per-property validation shape."""
+
+    def __init__(self, name: str, error: str, message: str):
+        super().__init__(message)
+        self.name, self.error, self.message = name, error, message
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"isValid": False, "message": self.message, "error": self.error, "name": self.name,
+                "localizedErrorMessage": self.message, "portalId": PORTAL_ID}
+
+
+def coerce_value(definition: dict[str, Any] | None, name: str, raw: Any) -> str | None:
+    """A property value as HubSpot stores it (a string; None clears it), or PropertyError."""
+    if definition is None:
+        raise PropertyError(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+    if raw is None or raw == "":
+        return None
+    ptype = definition["type"]
+    if isinstance(raw, (dict, list)):
+        raise PropertyError(name, "INVALID_PROPERTY_VALUE", f"{json.dumps(raw)} is not a valid value for {name}")
+    if ptype == "bool" and isinstance(raw, bool):
+        return "true" if raw else "false"
+    text = str(raw)
+    if ptype == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise PropertyError(name, "INVALID_FLOAT", f"{text} was not a valid number.") from None
+        if math.isnan(number) or math.isinf(number):
+            raise PropertyError(name, "INVALID_FLOAT", f"{text} was not a valid number.")
+        return text.strip()
+    if ptype == "datetime":
+        iso = canonical_iso(text)
+        if iso is None:
+            raise PropertyError(name, "INVALID_DATE", f"{text} was not a valid date-time (ISO-8601 or epoch millis).")
+        return iso
+    if ptype == "date":
+        ms = ms_from_value(text)
+        if ms is None:
+            raise PropertyError(name, "INVALID_DATE", f"{text} was not a valid date (YYYY-MM-DD).")
+        if ms % 86_400_000:
+            raise PropertyError(name, "INVALID_DATE", f"{text} is at {iso_from_ms(ms)[11:23]}, not midnight UTC.")
+        return iso_from_ms(ms)[:10]
+    if ptype in ("enumeration", "bool") and not definition.get("externalOptions"):
+        allowed = [o["value"] for o in definition.get("options", [])]
+        if ptype == "bool":
+            text = text.lower()
+        chosen = text.split(";") if definition.get("fieldType") == "checkbox" else [text]
+        for value in chosen:
+            if value not in allowed:
+                raise PropertyError(name, "INVALID_OPTION",
+                                    f"{value} was not one of the allowed options: [{', '.join(allowed)}]")
+        return text
+    return text
+
+
+# ----------------------------------------------------------------------------- errors
+def _correlation_id() -> str:
+    return str(uuid.uuid4())
+
+
+def hs_error(status: int, message: str, category: str, headers: dict[str, str] | None = None,
+             **extra: Any) -> JSONResponse:
+    """HubSpot's error body: status/message/correlationId/category (+ context, errors, subCategory)."""
+    body = {"status": "error", "message": message, "correlationId": _correlation_id(), "category": category}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def validation_error(errors: list[PropertyError]) -> JSONResponse:
+    """400 for invalid property values: the JSON list inside the message, as HubSpot does."""
+    message = "Property values were not valid: " + json.dumps([e.as_dict() for e in errors], separators=(",", ":"))
+    return hs_error(400, message, "VALIDATION_ERROR",
+                    context={"propertyName": [e.name for e in errors]},
+                    errors=[{"message": e.message, "code": e.error, "context": {"propertyName": [e.name]}}
+                            for e in errors])
+
+
+def record_error(category: str, message: str, context: dict[str, list[str]],
+                 sub_category: str | None = None) -> dict[str, Any]:
+    """One entry of a batch response's `errors` (HubSpot's StandardError)."""
+    out = {"status": "error", "category": category, "message": message, "context": context,
+           "errors": [], "links": {}}
+    if sub_category:
+        out["subCategory"] = sub_category
+    return out
+
+
+class ApiError(Exception):
+    """Aborts a request with a ready HubSpot error response."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def bad_request(message: str, category: str = "VALIDATION_ERROR", **extra: Any) -> ApiError:
+    return ApiError(hs_error(400, message, category, **extra))
+
+
+def canonical_type(raw: str) -> str:
+    name = _TYPE_ALIASES.get(raw.lower())
+    if name is None:
+        raise bad_request(f"Unable to infer object type from: {raw}")
+    return name
+
+
+# ----------------------------------------------------------------------------- the emulation
+class HubSpotCRM:
+    """State and behaviour of one emulated HubSpot portal over the sandbox Store."""
+
+    def __init__(self, ctx: SandboxContext):
+        self.ctx = ctx
+        self.store: Store = ctx.store
+        self._lock = threading.RLock()  # serialises read-modify-write of records and definitions
+        self._definitions: dict[str, dict[str, dict[str, Any]]] = {}
+        scale = ctx.rate_limit_scale
+        self.search_bucket = (TokenBucket(SEARCH_RATE_PER_SECOND * scale, SEARCH_RATE_PER_SECOND * scale)
+                              if scale > 0 else None)
+        self._load_definitions()
+
+    # ---------------------------------------------------------------- definitions
+    def _load_definitions(self) -> None:
+        stored = {obj["_key"]: obj["definition"] for obj in self.store.scan(SYSTEM, "properties")}
+        missing = []
+        for object_type, rows in DEFAULT_DEFINITIONS.items():
+            for order, row in enumerate(rows):
+                key = f"{object_type}:{row[0]}"
+                if key not in stored:
+                    definition = build_definition(object_type, *row, order=order)
+                    if row[0] == "email" and object_type == "contacts":
+                        definition["hasUniqueValue"] = True
+                    stored[key] = definition
+                    missing.append((key, {"_key": key, "definition": definition}, 0, 0))
+        if missing:
+            self.store.put_many(SYSTEM, "properties", missing)
+        for key, definition in stored.items():
+            object_type, name = key.split(":", 1)
+            self._definitions.setdefault(object_type, {})[name] = definition
+
+    def definitions(self, object_type: str) -> dict[str, dict[str, Any]]:
+        return self._definitions.get(object_type, {})
+
+    def unique_properties(self, object_type: str) -> list[str]:
+        return [n for n, d in self.definitions(object_type).items() if d.get("hasUniqueValue")]
+
+    def save_definition(self, object_type: str, definition: dict[str, Any]) -> None:
+        key = f"{object_type}:{definition['name']}"
+        self.store.put(SYSTEM, "properties", key, {"_key": key, "definition": definition})
+        self._definitions.setdefault(object_type, {})[definition["name"]] = definition
+
+    # ---------------------------------------------------------------- ids
+    def new_id(self) -> str:
+        """A fresh numeric id above every seeded id (seeds choose their own ids)."""
+        floor = (self.store.get(SYSTEM, "_meta", "id_floor") or {}).get("value", 0)
+        return str(floor + self.store.next_id("hubspot_object"))
+
+    def raise_id_floor(self, ids: Iterable[str]) -> None:
+        top = max((int(i) for i in ids if str(i).isdigit()), default=0)
+        current = (self.store.get(SYSTEM, "_meta", "id_floor") or {}).get("value", 0)
+        if top > current:
+            self.store.put(SYSTEM, "_meta", "id_floor", {"value": top})
+
+    # ---------------------------------------------------------------- records
+    @staticmethod
+    def collection(object_type: str, archived: bool = False) -> str:
+        return f"archived_{object_type}" if archived else object_type
+
+    def get_record(self, object_type: str, object_id: str, archived: bool = False) -> dict[str, Any] | None:
+        return self.store.get(SYSTEM, self.collection(object_type, archived), str(object_id))
+
+    def find_by_unique(self, object_type: str, prop: str, value: str) -> dict[str, Any] | None:
+        """The live record whose unique `prop` equals `value` (email case-insensitively)."""
+        if prop == "hs_object_id":
+            return self.get_record(object_type, value)
+        entry = self.store.get(SYSTEM, f"{object_type}__by_{prop}", self._unique_key(value))
+        if entry is None:
+            return None
+        record = self.get_record(object_type, entry["id"])
+        if record is None or self._unique_key(record["properties"].get(prop, "")) != self._unique_key(value):
+            return None  # stale index row (record archived, re-seeded or changed)
+        return record
+
+    @staticmethod
+    def _unique_key(value: Any) -> str:
+        return str(value).strip().lower()
+
+    def save_record(self, object_type: str, record: dict[str, Any], old: dict[str, Any] | None) -> None:
+        created = ms_from_value(record["createdAt"]) or 0
+        updated = ms_from_value(record["updatedAt"]) or 0
+        self.store.put(SYSTEM, object_type, record["id"], record, created=created // 1000, updated=updated // 1000)
+        for prop in self.unique_properties(object_type):
+            new_value = record["properties"].get(prop)
+            old_value = (old or {}).get("properties", {}).get(prop)
+            if old_value is not None and old_value != new_value:
+                self.store.delete(SYSTEM, f"{object_type}__by_{prop}", self._unique_key(old_value))
+            if new_value is not None:
+                self.store.put(SYSTEM, f"{object_type}__by_{prop}", self._unique_key(new_value), {"id": record["id"]})
+
+    def validate_properties(self, object_type: str, properties: Any, creating: bool) -> dict[str, str | None]:
+        """Coerced values of an input `properties` map, or ApiError with HubSpot's 400 body."""
+        if properties is None:
+            properties = {}
+        if not isinstance(properties, dict):
+            raise bad_request("Invalid input JSON: `properties` must be an object of property name to value.")
+        defs = self.definitions(object_type)
+        values: dict[str, str | None] = {}
+        errors: list[PropertyError] = []
+        for name, raw in properties.items():
+            try:
+                if name in READ_ONLY and name in defs:
+                    raise PropertyError(name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.')
+                values[name] = coerce_value(defs.get(name), name, raw)
+            except PropertyError as exc:
+                errors.append(exc)
+        if errors:
+            raise ApiError(validation_error(errors))
+        return values
+
+    def check_unique(self, object_type: str, values: dict[str, str | None], own_id: str | None) -> None:
+        for prop in self.unique_properties(object_type):
+            value = values.get(prop)
+            if value is None:
+                continue
+            other = self.find_by_unique(object_type, prop, value)
+            if other is not None and other["id"] != own_id:
+                singular = OBJECT_TYPES[object_type][1].capitalize()
+                if prop == "email":
+                    raise ApiError(hs_error(409, f"{singular} already exists. Existing ID: {other['id']}", "CONFLICT"))
+                raise ApiError(hs_error(409, f"A {singular.lower()} with the unique value {value!r} for {prop} "
+                                             f"already exists. Existing ID: {other['id']}", "CONFLICT"))
+
+    def create_record(self, object_type: str, values: dict[str, str | None]) -> dict[str, Any]:
+        """Store a new record from validated values; returns the record."""
+        ms = now_ms()
+        iso = iso_from_ms(ms)
+        created_iso = values.pop("createdate", None) if object_type != "calls" else None
+        record_id = self.new_id()
+        props = {k: v for k, v in values.items() if v is not None}
+        props[CREATED_PROP[object_type]] = created_iso or iso
+        props[UPDATED_PROP[object_type]] = iso
+        props["hs_object_id"] = record_id
+        record = {"id": record_id, "properties": props, "createdAt": created_iso or iso, "updatedAt": iso,
+                  "archived": False}
+        self.save_record(object_type, record, None)
+        return record
+
+    def update_record(self, object_type: str, record: dict[str, Any], values: dict[str, str | None]) -> dict[str, Any]:
+        """Apply validated values; bumps updatedAt and keeps history only when something changed."""
+        old = json.loads(json.dumps(record))
+        props = record["properties"]
+        changed = {k: v for k, v in values.items() if props.get(k) != v}
+        if not changed:
+            return record
+        ms = now_ms()
+        iso = iso_from_ms(ms)
+        history = record.setdefault("history", {})
+        for name, value in changed.items():
+            entries = history.setdefault(name, [])
+            if not entries and props.get(name) is not None:
+                entries.append({"value": props[name], "timestamp": record["updatedAt"], "sourceType": "IMPORT"})
+            entries.append({"value": "" if value is None else value, "timestamp": iso, "sourceType": "API"})
+            if value is None:
+                props.pop(name, None)
+            else:
+                props[name] = value
+        if "createdate" in changed and changed["createdate"]:
+            record["createdAt"] = changed["createdate"]
+        props[UPDATED_PROP[object_type]] = iso
+        record["updatedAt"] = iso
+        self.save_record(object_type, record, old)
+        return record
+
+    def archive_record(self, object_type: str, record_id: str) -> bool:
+        with self._lock:
+            record = self.get_record(object_type, record_id)
+            if record is None:
+                return False
+            iso = iso_from_ms(now_ms())
+            record.update(archived=True, archivedAt=iso, updatedAt=iso)
+            self.store.put(SYSTEM, self.collection(object_type, True), record_id, record,
+                           created=(ms_from_value(record["createdAt"]) or 0) // 1000, updated=int(time.time()))
+            self.store.delete(SYSTEM, object_type, record_id)
+            for prop in self.unique_properties(object_type):
+                if record["properties"].get(prop) is not None:
+                    self.store.delete(SYSTEM, f"{object_type}__by_{prop}",
+                                      self._unique_key(record["properties"][prop]))
+            # HubSpot drops a deleted record's associations.
+            for to_type in OBJECT_TYPES:
+                for to_id, _ in self.associations_of(object_type, record_id, to_type):
+                    self.remove_association(object_type, record_id, to_type, to_id)
+            return True
+
+    # ---------------------------------------------------------------- rendering
+    def render(self, object_type: str, record: dict[str, Any], properties: list[str] | None = None,
+               with_history: list[str] | None = None, associations: list[str] | None = None,
+               all_properties: bool = False) -> dict[str, Any]:
+        """A record in the API's JSON representation."""
+        defs = self.definitions(object_type)
+        stored = record["properties"]
+        if all_properties:
+            props = dict(stored)
+        else:
+            names = list(DEFAULT_PROPERTIES[object_type])
+            if properties:
+                names = [p for p in properties if p in defs]
+                names += [p for p in (CREATED_PROP[object_type], UPDATED_PROP[object_type], "hs_object_id")
+                          if p not in names]
+            props = {name: stored.get(name) for name in names}
+        props["hs_object_id"] = record["id"]
+        out: dict[str, Any] = {"id": record["id"], "properties": props, "createdAt": record["createdAt"],
+                               "updatedAt": record["updatedAt"], "archived": bool(record.get("archived"))}
+        if record.get("archivedAt"):
+            out["archivedAt"] = record["archivedAt"]
+        if with_history:
+            history = record.get("history", {})
+            out["propertiesWithHistory"] = {}
+            for name in with_history:
+                if name not in defs:
+                    continue
+                entries = history.get(name)
+                if not entries:
+                    current = stored.get(name) if name != "hs_object_id" else record["id"]
+                    entries = ([{"value": current, "timestamp": record["updatedAt"], "sourceType": "API"}]
+                               if current is not None else [])
+                out["propertiesWithHistory"][name] = sorted(
+                    entries, key=lambda e: ms_from_value(e.get("timestamp")) or 0, reverse=True)
+        if associations:
+            found = {}
+            for raw in associations:
+                try:
+                    to_type = canonical_type(raw)
+                except ApiError:
+                    continue
+                results = [{"id": to_id, "type": association_type_name(t["typeId"])}
+                           for to_id, types in self.associations_of(object_type, record["id"], to_type)
+                           for t in types if t["typeId"] in ASSOCIATION_PAIRS]
+                if results:
+                    found[raw] = {"results": results}
+            if found:
+                out["associations"] = found
+        return out
+
+    # ---------------------------------------------------------------- associations
+    @staticmethod
+    def _assoc_key(from_type: str, from_id: str, to_type: str, to_id: str) -> str:
+        return f"{from_type}:{from_id}:{to_type}:{to_id}"
+
+    def associations_of(self, from_type: str, from_id: str, to_type: str,
+                        after: str | None = None, limit: int | None = None) -> list[tuple[str, list[dict]]]:
+        """(to_id, types) pairs of one record towards `to_type`, by to_id order."""
+        prefix = f"{from_type}:{from_id}:{to_type}:"
+        # every key of the prefix sorts after it and before prefix-with-';' (the character after ':')
+        sql = ("SELECT id, data FROM objects WHERE system=? AND collection='associations' "
+               "AND id > ? AND id < ? ORDER BY id")
+        params: list[Any] = [SYSTEM, prefix + (after or ""), prefix[:-1] + ";"]
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self.store.query(sql, params)
+        return [(row_id[len(prefix):], json.loads(data)["types"]) for row_id, data in rows
+                if row_id.startswith(prefix)]
+
+    def add_association(self, from_type: str, from_id: str, to_type: str, to_id: str,
+                        type_ids: list[int], category: str = "HUBSPOT_DEFINED") -> None:
+        """Store an association in both directions, merging association types."""
+        with self._lock:
+            for a, a_id, b, b_id, ids in ((from_type, from_id, to_type, to_id, type_ids),
+                                          (to_type, to_id, from_type, from_id,
+                                           [INVERSE_ASSOCIATION[t] for t in type_ids])):
+                key = self._assoc_key(a, a_id, b, b_id)
+                existing = (self.store.get(SYSTEM, "associations", key) or {}).get("types", [])
+                known = {t["typeId"] for t in existing}
+                merged = existing + [{"category": category, "typeId": t, "label": None}
+                                     for t in ids if t not in known]
+                self.store.put(SYSTEM, "associations", key, {"types": merged})
+
+    def remove_association(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        with self._lock:
+            self.store.delete(SYSTEM, "associations", self._assoc_key(from_type, from_id, to_type, to_id))
+            self.store.delete(SYSTEM, "associations", self._assoc_key(to_type, to_id, from_type, from_id))
+
+    # ---------------------------------------------------------------- seeding
+    def seed(self, collection: str, objects: list[dict[str, Any]]) -> int:
+        """Store API-shaped history (see the seeding contract); returns the number stored."""
+        if collection == "owners":
+            rows = []
+            for obj in objects:
+                owner = dict(obj)
+                owner["id"] = str(owner["id"])
+                owner.setdefault("type", "PERSON")
+                owner.setdefault("archived", False)
+                owner.setdefault("teams", [])
+                if owner.get("userId") is not None:
+                    owner.setdefault("userIdIncludingInactive", owner["userId"])
+                created = ms_from_value(owner.get("createdAt")) or now_ms()
+                updated = ms_from_value(owner.get("updatedAt")) or created
+                owner["createdAt"], owner["updatedAt"] = iso_from_ms(created), iso_from_ms(updated)
+                rows.append((owner["id"], owner, created // 1000, updated // 1000))
+            return self.store.put_many(SYSTEM, "owners", rows)
+        object_type = canonical_type(collection) if collection in _TYPE_ALIASES else None
+        if object_type is None:
+            raise ValueError(f"hubspot has no seedable collection {collection!r}; "
+                             f"use one of {sorted(OBJECT_TYPES) + ['owners']}")
+        live, archived, unique_rows, assoc = [], [], {}, {}
+        uniques = self.unique_properties(object_type)
+        for obj in objects:
+            record_id = str(obj["id"])
+            props = {k: (v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list))
+                         else ("true" if v is True else "false" if v is False else str(v)))
+                     for k, v in (obj.get("properties") or {}).items() if v is not None}
+            created = (ms_from_value(obj.get("createdAt")) or ms_from_value(props.get(CREATED_PROP[object_type]))
+                       or ms_from_value(props.get("createdate")) or now_ms())
+            updated = (ms_from_value(obj.get("updatedAt")) or ms_from_value(props.get(UPDATED_PROP[object_type]))
+                       or created)
+            for name in list(props):
+                definition = self.definitions(object_type).get(name)
+                if definition and definition["type"] == "datetime":
+                    props[name] = canonical_iso(props[name]) or props[name]
+            props.pop("hs_lastmodifieddate" if object_type == "contacts" else "lastmodifieddate", None)
+            props[CREATED_PROP[object_type]] = iso_from_ms(created)
+            props[UPDATED_PROP[object_type]] = iso_from_ms(updated)
+            props["hs_object_id"] = record_id
+            record: dict[str, Any] = {"id": record_id, "properties": props, "createdAt": iso_from_ms(created),
+                                      "updatedAt": iso_from_ms(updated), "archived": bool(obj.get("archived"))}
+            if obj.get("propertiesWithHistory"):
+                record["history"] = {
+                    name: [{"value": str(e.get("value", "")),
+                            "timestamp": canonical_iso(e.get("timestamp")) or record["updatedAt"],
+                            "sourceType": e.get("sourceType", "IMPORT")} for e in entries]
+                    for name, entries in obj["propertiesWithHistory"].items()}
+            if record["archived"]:
+                record["archivedAt"] = canonical_iso(obj.get("archivedAt")) or record["updatedAt"]
+                archived.append((record_id, record, created // 1000, updated // 1000))
+                continue
+            live.append((record_id, record, created // 1000, updated // 1000))
+            for prop in uniques:
+                if props.get(prop) is not None:
+                    unique_rows.setdefault(prop, []).append((self._unique_key(props[prop]), {"id": record_id}, 0, 0))
+            for raw_type, ids in (obj.get("associations") or {}).items():
+                to_type = canonical_type(raw_type)
+                type_id = DEFAULT_ASSOCIATION.get((object_type, to_type))
+                if type_id is None:
+                    raise ValueError(f"HubSpot has no default association from {object_type} to {to_type}")
+                for item in ids:
+                    to_id = str(item["id"] if isinstance(item, dict) else item)
+                    for a, a_id, b, b_id, t in ((object_type, record_id, to_type, to_id, type_id),
+                                                (to_type, to_id, object_type, record_id, INVERSE_ASSOCIATION[type_id])):
+                        assoc[self._assoc_key(a, a_id, b, b_id)] = (
+                            {"types": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}]})
+        with self._lock:
+            self.store.put_many(SYSTEM, object_type, live)
+            self.store.put_many(SYSTEM, self.collection(object_type, True), archived)
+            for prop, rows in unique_rows.items():
+                self.store.put_many(SYSTEM, f"{object_type}__by_{prop}", rows)
+            self.store.put_many(SYSTEM, "associations", ((k, v, 0, 0) for k, v in assoc.items()))
+            self.raise_id_floor(r[0] for r in live + archived)
+        return len(live) + len(archived)
+
+
+# ----------------------------------------------------------------------------- request helpers
+def list_param(request: Request, name: str) -> list[str]:
+    """A multi-valued query parameter, accepting both repeated and comma-separated forms."""
+    out: list[str] = []
+    for value in request.query_params.getlist(name):
+        out += [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+def bool_param(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").lower() == "true"
+
+
+def int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"Invalid value for query parameter {name}: {raw!r} is not an integer.") from None
+    if value < 1 or value > maximum:
+        raise bad_request(f"limit must be between 1 and {maximum}, got {value}.")
+    return value
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise bad_request("Invalid input JSON: the request body is empty.")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise bad_request(f"Invalid input JSON on line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+
+
+def batch_inputs(body: Any) -> list[Any]:
+    """The `inputs` list of a batch body, enforcing HubSpot's 100-input limit."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise bad_request("Invalid input JSON: expected an object with an `inputs` array.")
+    inputs = body["inputs"]
+    if len(inputs) > BATCH_MAX:
+        raise bad_request(f"Too many inputs: {len(inputs)}. A batch accepts at most {BATCH_MAX} inputs.",
+                          context={"inputs": [str(len(inputs))]})
+    return inputs
+
+
+def batch_response(results: list[Any], errors: list[dict[str, Any]], started: str,
+                   ok_status: int = 200) -> JSONResponse:
+    """HubSpot's batch envelope; 207 with `errors`/`numErrors` when some inputs failed."""
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                            "completedAt": iso_from_ms(now_ms())}
+    if errors:
+        body.update(numErrors=len(errors), errors=errors)
+        return JSONResponse(body, status_code=207)
+    return JSONResponse(body, status_code=ok_status)
+
+
+def next_link(request: Request, after: str) -> dict[str, Any]:
+    return {"next": {"after": after, "link": str(request.url.include_query_params(after=after))}}
+
+
+def rejection(path: str, faults: Any, key: str) -> dict[str, Any] | None:
+    """The per-record error for a record an injected `reject` fault matches, else None."""
+    if key and faults.rejects(path, key):
+        return record_error("VALIDATION_ERROR", f"Property values were not valid: record {key!r} was rejected.",
+                            {"id": [key]}, sub_category="INVALID_PROPERTY_VALUE")
+    return None
+
+
+# ----------------------------------------------------------------------------- search SQL
+_OPERATORS = {"EQ": "=", "NEQ": "!=", "LT": "<", "LTE": "<=", "GT": ">", "GTE": ">="}
+
+
+def filter_sql(crm: HubSpotCRM, object_type: str, flt: dict[str, Any]) -> tuple[str, list[Any]]:
+    """One search filter as an SQL condition over the `objects` row of a record."""
+    name = flt.get("propertyName")
+    operator = str(flt.get("operator", "")).upper()
+    defs = crm.definitions(object_type)
+    if not isinstance(name, str) or (name not in defs and name not in CREATED_ALIASES | UPDATED_ALIASES):
+        raise bad_request(f"There was a problem with the request: property {name!r} does not exist "
+                          f"on {object_type}.", context={"propertyName": [str(name)]})
+    if name in UPDATED_ALIASES:
+        expr, kind, column = "json_extract(data, '$.updatedAt')", "datetime", "updated"
+    elif name in CREATED_ALIASES:
+        expr, kind, column = "json_extract(data, '$.createdAt')", "datetime", "created"
+    elif name == "hs_object_id":
+        expr, kind, column = "CAST(id AS INTEGER)", "number", None
+    else:
+        kind = defs[name]["type"]
+        expr, column = f"json_extract(data, '$.properties.{name}')", None
+
+    def convert(value: Any) -> Any:
+        if kind == "datetime":
+            iso = canonical_iso(value)
+            if iso is None:
+                raise bad_request(f"{value!r} is not a valid date-time value for {name}.")
+            return iso
+        if kind == "date":
+            ms = ms_from_value(value)
+            if ms is None:
+                raise bad_request(f"{value!r} is not a valid date value for {name}.")
+            return iso_from_ms(ms)[:10]
+        if kind == "number":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise bad_request(f"{value!r} is not a valid number for {name}.") from None
+        return str(value).lower()
+
+    value_expr = f"CAST({expr} AS REAL)" if kind == "number" else (
+        f"lower({expr})" if kind not in ("datetime", "date") else expr)
+    if operator in _OPERATORS:
+        if "value" not in flt:
+            raise bad_request(f"Filter on {name} with operator {operator} needs a value.")
+        value = convert(flt["value"])
+        sql, params = f"{value_expr} {_OPERATORS[operator]} ?", [value]
+        if column and operator in ("GT", "GTE", "EQ"):
+            sql += f" AND {column} >= ?"  # narrows by the indexed epoch-seconds column
+            params.append((ms_from_value(value) or 0) // 1000)
+        elif column and operator in ("LT", "LTE"):
+            sql += f" AND {column} <= ?"
+            params.append((ms_from_value(value) or 0) // 1000 + 1)
+        if operator == "NEQ":
+            sql = f"({expr} IS NULL OR {sql})"
+        return sql, params
+    if operator == "BETWEEN":
+        low, high = convert(flt.get("value")), convert(flt.get("highValue"))
+        return f"{value_expr} BETWEEN ? AND ?", [low, high]
+    if operator in ("IN", "NOT_IN"):
+        values = flt.get("values")
+        if not isinstance(values, list) or not values:
+            raise bad_request(f"Filter on {name} with operator {operator} needs a non-empty `values` list.")
+        marks = ",".join("?" * len(values))
+        sql = f"{value_expr} {'NOT IN' if operator == 'NOT_IN' else 'IN'} ({marks})"
+        if operator == "NOT_IN":
+            sql = f"({expr} IS NULL OR {sql})"
+        return sql, [convert(v) for v in values]
+    if operator == "HAS_PROPERTY":
+        return f"{expr} IS NOT NULL", []
+    if operator == "NOT_HAS_PROPERTY":
+        return f"{expr} IS NULL", []
+    if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        token = str(flt.get("value", "")).lower().replace("%", r"\%").replace("_", r"\_").replace("*", "%")
+        pattern = token if "%" in token else f"%{token}%"
+        sql = f"lower({expr}) LIKE ? ESCAPE '\\'"
+        if operator == "NOT_CONTAINS_TOKEN":
+            sql = f"({expr} IS NULL OR NOT ({sql}))"
+        return sql, [pattern]
+    raise bad_request(f"Unknown filter operator {operator!r}.")
+
+
+def search_sql(crm: HubSpotCRM, object_type: str, body: dict[str, Any]) -> tuple[str, list[Any], str]:
+    """(where, params, order by) for a search request body."""
+    groups = body.get("filterGroups") or []
+    if not isinstance(groups, list) or len(groups) > 5:
+        raise bad_request("A search accepts at most 5 filterGroups.")
+    if sum(len(g.get("filters") or []) for g in groups) > 18:
+        raise bad_request("A search accepts at most 18 filters in total across its filterGroups.")
+    clauses, params = [], []
+    for group in groups:
+        filters = group.get("filters") or []
+        if len(filters) > 6:
+            raise bad_request("A filterGroup accepts at most 6 filters.")
+        parts = []
+        for flt in filters:
+            sql, p = filter_sql(crm, object_type, flt)
+            parts.append(f"({sql})")
+            params += p
+        if parts:
+            clauses.append("(" + " AND ".join(parts) + ")")
+    where = " OR ".join(clauses) if clauses else "1=1"
+    query = body.get("query")
+    if query:
+        likes = [f"lower(json_extract(data, '$.properties.{p}')) LIKE ?" for p in SEARCH_QUERY_PROPERTIES[object_type]]
+        where = f"({where}) AND ({' OR '.join(likes)})"
+        params += [f"%{str(query).lower()}%"] * len(likes)
+    order = "seq"
+    sorts = body.get("sorts") or []
+    if sorts:
+        sort = sorts[0]
+        if isinstance(sort, str):
+            name, descending = sort.lstrip("-"), sort.startswith("-")
+        else:
+            name, descending = sort.get("propertyName"), str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
+        direction = "DESC" if descending else "ASC"
+        if name in UPDATED_ALIASES:
+            order = f"updated {direction}, json_extract(data, '$.updatedAt') {direction}, seq {direction}"
+        elif name in CREATED_ALIASES:
+            order = f"created {direction}, json_extract(data, '$.createdAt') {direction}, seq {direction}"
+        elif name == "hs_object_id":
+            order = f"CAST(id AS INTEGER) {direction}"
+        elif isinstance(name, str) and name in crm.definitions(object_type) and _NAME_RE.match(name):
+            expr = f"json_extract(data, '$.properties.{name}')"
+            if crm.definitions(object_type)[name]["type"] == "number":
+                expr = f"CAST({expr} AS REAL)"
+            order = f"{expr} {direction}, seq {direction}"
+        else:
+            raise bad_request(f"Cannot sort by {name!r}: no such property on {object_type}.")
+    return where, params, order
+
+
+# ----------------------------------------------------------------------------- routes
+def build(ctx: SandboxContext) -> Emulation:
+    """The HubSpot emulation for the sandbox app."""
+    crm = HubSpotCRM(ctx)
+
+    def endpoint(handler):
+        """Checks the bearer token and turns ApiError into its response."""
+        async def wrapped(request: Request) -> Response:
+            if bearer_token(request) != ctx.token:
+                return hs_error(
+                    401, "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
+                         "you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION")
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return exc.response
+        return wrapped
+
+    # ---------------------------------------------------------------- objects
+    async def list_objects(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        with_history = list_param(request, "propertiesWithHistory")
+        limit = int_param(request, "limit", 10, LIST_WITH_HISTORY_MAX if with_history else LIST_MAX)
+        after_raw = request.query_params.get("after") or "0"
+        if not after_raw.isdigit():
+            raise bad_request(f"Invalid value for query parameter after: {after_raw!r}.")
+        archived = bool_param(request, "archived")
+        rows = crm.store.page(SYSTEM, crm.collection(object_type, archived), after_seq=int(after_raw),
+                              limit=limit + 1)
+        props, assocs = list_param(request, "properties"), list_param(request, "associations")
+        results = [crm.render(object_type, rec, props, with_history, assocs) for _, rec in rows[:limit]]
+        body: dict[str, Any] = {"results": results}
+        if len(rows) > limit:
+            body["paging"] = next_link(request, str(rows[limit - 1][0]))
+        return JSONResponse(body)
+
+    async def create_object(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("Invalid input JSON: expected an object with `properties`.")
+        values = crm.validate_properties(object_type, body.get("properties"), creating=True)
+        associations = parse_create_associations(object_type, body.get("associations"))
+        with crm._lock:
+            crm.check_unique(object_type, values, None)
+            record = crm.create_record(object_type, values)
+            for to_type, to_id, type_ids in associations:
+                crm.add_association(object_type, record["id"], to_type, to_id, type_ids)
+        return JSONResponse(crm.render(object_type, record, all_properties=True), status_code=201)
+
+    def parse_create_associations(object_type: str, raw: Any) -> list[tuple[str, str, list[int]]]:
+        out = []
+        for item in raw or []:
+            to_id = str((item.get("to") or {}).get("id", ""))
+            type_ids = [int(t.get("associationTypeId", 0)) for t in item.get("types") or []]
+            if not type_ids or any(t not in ASSOCIATION_PAIRS or ASSOCIATION_PAIRS[t][0] != object_type
+                                   for t in type_ids):
+                raise bad_request(f"Invalid association types {type_ids} from {object_type}.")
+            to_type = ASSOCIATION_PAIRS[type_ids[0]][1]
+            if crm.get_record(to_type, to_id) is None:
+                raise bad_request(f"The {OBJECT_TYPES[to_type][1]} {to_id} to associate with does not exist.",
+                                  "VALIDATION_ERROR", context={"toObjectId": [to_id]})
+            out.append((to_type, to_id, type_ids))
+        return out
+
+    def lookup(object_type: str, object_id: str, id_property: str | None, archived: bool) -> dict[str, Any] | None:
+        if id_property and id_property != "hs_object_id":
+            if id_property not in crm.unique_properties(object_type):
+                raise bad_request(f"Property {id_property!r} is not a unique identifier property of {object_type}.")
+            return None if archived else crm.find_by_unique(object_type, id_property, object_id)
+        return crm.get_record(object_type, object_id, archived)
+
+    def not_found(object_type: str, object_id: str) -> ApiError:
+        return ApiError(hs_error(404, "resource not found", "OBJECT_NOT_FOUND",
+                                 context={"id": [object_id], "type": [OBJECT_TYPES[object_type][1].upper()]}))
+
+    async def get_object(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        object_id = request.path_params["object_id"]
+        record = lookup(object_type, object_id, request.query_params.get("idProperty"), bool_param(request, "archived"))
+        if record is None:
+            raise not_found(object_type, object_id)
+        return JSONResponse(crm.render(object_type, record, list_param(request, "properties"),
+                                       list_param(request, "propertiesWithHistory"),
+                                       list_param(request, "associations")))
+
+    async def update_object(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        object_id = request.path_params["object_id"]
+        body = await json_body(request)
+        values = crm.validate_properties(object_type, (body or {}).get("properties"), creating=False)
+        with crm._lock:
+            record = lookup(object_type, object_id, request.query_params.get("idProperty"), False)
+            if record is None:
+                raise not_found(object_type, object_id)
+            crm.check_unique(object_type, values, record["id"])
+            record = crm.update_record(object_type, record, values)
+        return JSONResponse(crm.render(object_type, record, all_properties=True))
+
+    async def archive_object(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        crm.archive_record(object_type, request.path_params["object_id"])
+        return Response(status_code=204)
+
+    # ---------------------------------------------------------------- batch
+    async def batch(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        action = request.path_params["action"]
+        body = await json_body(request)
+        inputs = batch_inputs(body)
+        started = iso_from_ms(now_ms())
+        path = request.url.path
+        singular = OBJECT_TYPES[object_type][1].upper()
+        if action == "read":
+            id_property = body.get("idProperty")
+            archived = bool_param(request, "archived")
+            results, missing = [], []
+            for item in inputs:
+                object_id = str((item or {}).get("id", ""))
+                record = lookup(object_type, object_id, id_property, archived)
+                if record is None:
+                    missing.append(object_id)
+                else:
+                    results.append(crm.render(object_type, record, body.get("properties") or None,
+                                              body.get("propertiesWithHistory") or None))
+            errors = [record_error("OBJECT_NOT_FOUND", f"Could not get some {singular} objects, they may be "
+                                   "deleted or not exist. Check that ids are valid.", {"ids": missing})] if missing else []
+            return batch_response(results, errors, started)
+        if action == "archive":
+            for item in inputs:
+                crm.archive_record(object_type, str((item or {}).get("id", "")))
+            return Response(status_code=204)
+        if action == "create":
+            checked = [(crm.validate_properties(object_type, (i or {}).get("properties"), True),
+                        parse_create_associations(object_type, (i or {}).get("associations"))) for i in inputs]
+            results, errors = [], []
+            with crm._lock:
+                for values, associations in checked:
+                    key = str(values.get("email") or values.get("domain") or values.get("name") or "")
+                    rejected = rejection(path, ctx.faults, key)
+                    if rejected:
+                        errors.append(rejected)
+                        continue
+                    try:
+                        crm.check_unique(object_type, values, None)
+                    except ApiError as exc:
+                        detail = json.loads(exc.response.body)
+                        errors.append(record_error("CONFLICT", detail["message"], {"id": [key]}))
+                        continue
+                    record = crm.create_record(object_type, values)
+                    for to_type, to_id, type_ids in associations:
+                        crm.add_association(object_type, record["id"], to_type, to_id, type_ids)
+                    results.append(crm.render(object_type, record, all_properties=True))
+            return batch_response(results, errors, started, ok_status=201)
+        if action == "update":
+            checked = [(str((i or {}).get("id", "")), (i or {}).get("idProperty"),
+                        crm.validate_properties(object_type, (i or {}).get("properties"), False)) for i in inputs]
+            results, errors, missing = [], [], []
+            with crm._lock:
+                for object_id, id_property, values in checked:
+                    rejected = rejection(path, ctx.faults, object_id)
+                    if rejected:
+                        errors.append(rejected)
+                        continue
+                    record = lookup(object_type, object_id, id_property, False)
+                    if record is None:
+                        missing.append(object_id)
+                        continue
+                    try:
+                        crm.check_unique(object_type, values, record["id"])
+                    except ApiError as exc:
+                        errors.append(record_error("CONFLICT", json.loads(exc.response.body)["message"],
+                                                   {"id": [object_id]}))
+                        continue
+                    results.append(crm.render(object_type, crm.update_record(object_type, record, values),
+                                              all_properties=True))
+            if missing:
+                errors.append(record_error("OBJECT_NOT_FOUND", f"Could not get some {singular} objects, they may "
+                                           "be deleted or not exist. Check that ids are valid.", {"ids": missing}))
+            return batch_response(results, errors, started)
+        if action == "upsert":
+            checked = []
+            for item in inputs:
+                item = item or {}
+                id_property = item.get("idProperty") or "hs_object_id"
+                if id_property != "hs_object_id" and id_property not in crm.unique_properties(object_type):
+                    raise bad_request(f"idProperty {id_property!r} is not a unique identifier property of "
+                                      f"{object_type}; upsert needs a property with unique values (e.g. email).")
+                if "id" not in item:
+                    raise bad_request("Each upsert input needs an `id` (the value of its idProperty).")
+                checked.append((str(item["id"]), id_property,
+                                crm.validate_properties(object_type, item.get("properties"), False)))
+            results, errors = [], []
+            with crm._lock:
+                for object_id, id_property, values in checked:
+                    rejected = rejection(path, ctx.faults, object_id)
+                    if rejected:
+                        errors.append(rejected)
+                        continue
+                    record = crm.find_by_unique(object_type, id_property, object_id)
+                    if record is None and id_property == "hs_object_id":
+                        errors.append(record_error("OBJECT_NOT_FOUND", f"No {singular} with id {object_id} "
+                                                   "exists to update.", {"ids": [object_id]}))
+                        continue
+                    try:
+                        if record is None:
+                            values = {**values, id_property: values.get(id_property) or object_id}
+                            crm.check_unique(object_type, values, None)
+                            record, new = crm.create_record(object_type, values), True
+                        else:
+                            crm.check_unique(object_type, values, record["id"])
+                            record, new = crm.update_record(object_type, record, values), False
+                    except ApiError as exc:
+                        errors.append(record_error("CONFLICT", json.loads(exc.response.body)["message"],
+                                                   {"id": [object_id]}))
+                        continue
+                    results.append({**crm.render(object_type, record, all_properties=True), "new": new})
+            return batch_response(results, errors, started)
+        raise ApiError(hs_error(404, f"Unknown batch action {action!r}; one of read, create, update, upsert, archive.",
+                                "OBJECT_NOT_FOUND"))
+
+    # ---------------------------------------------------------------- search
+    async def search(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        if crm.search_bucket is not None:
+            wait = crm.search_bucket.try_acquire()
+            if wait > 0:
+                return rate_limited(wait, policy="SECONDLY")
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("Invalid input JSON: expected a search request object.")
+        limit = body.get("limit", 10)
+        if not isinstance(limit, int) or limit < 1 or limit > SEARCH_MAX:
+            raise bad_request(f"limit must be between 1 and {SEARCH_MAX}, got {limit!r}.")
+        after_raw = str(body.get("after") or "0")
+        if not after_raw.isdigit():
+            raise bad_request(f"Invalid value for after: {after_raw!r}.")
+        offset = int(after_raw)
+        if offset >= SEARCH_CAP:
+            raise bad_request(f"Search results are capped at {SEARCH_CAP} records and after={offset} is past "
+                              "the cap; narrow the filters (for example on hs_lastmodifieddate) to page further.",
+                              context={"after": [after_raw]})
+        where, params, order = search_sql(crm, object_type, body)
+        limit = min(limit, SEARCH_CAP - offset)
+        base = "FROM objects WHERE system=? AND collection=? AND (" + where + ")"
+        head = [SYSTEM, object_type, *params]
+        total = crm.store.query("SELECT count(*) " + base, head)[0][0]
+        rows = crm.store.query(f"SELECT data {base} ORDER BY {order} LIMIT ? OFFSET ?", head + [limit, offset])
+        props = body.get("properties") or None
+        results = [crm.render(object_type, json.loads(data), props) for (data,) in rows]
+        out: dict[str, Any] = {"total": total, "results": results}
+        if offset + len(rows) < min(total, SEARCH_CAP):
+            out["paging"] = {"next": {"after": str(offset + len(rows))}}
+        return JSONResponse(out)
+
+    # ---------------------------------------------------------------- properties
+    async def list_properties(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        archived = bool_param(request, "archived")
+        wanted = set(list_param(request, "properties"))
+        results = [d for d in crm.definitions(object_type).values()
+                   if d.get("archived", False) == archived and (not wanted or d["name"] in wanted)]
+        return JSONResponse({"results": results})
+
+    async def get_property(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        name = request.path_params["name"]
+        definition = crm.definitions(object_type).get(name)
+        if definition is None or definition.get("archived", False) != bool_param(request, "archived"):
+            raise ApiError(hs_error(404, f"Unable to find property {name!r} on {object_type}.",
+                                    "OBJECT_NOT_FOUND", context={"propertyName": [name]}))
+        return JSONResponse(definition)
+
+    def options_from(raw: Any) -> list[dict[str, Any]]:
+        options = []
+        for i, option in enumerate(raw or []):
+            if not isinstance(option, dict) or "value" not in option or "label" not in option:
+                raise bad_request("Each option needs a `label` and a `value`.")
+            options.append({"label": str(option["label"]), "value": str(option["value"]),
+                            "displayOrder": option.get("displayOrder", i), "hidden": bool(option.get("hidden", False)),
+                            **({"description": option["description"]} if option.get("description") else {})})
+        return options
+
+    async def create_property(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("Invalid input JSON: expected a property definition object.")
+        missing = [f for f in ("name", "label", "type", "fieldType", "groupName") if not body.get(f)]
+        if missing:
+            raise bad_request(f"Missing required fields: {', '.join(missing)}.", context={"missingFields": missing})
+        name, ptype, field_type = str(body["name"]), str(body["type"]), str(body["fieldType"])
+        if not _NAME_RE.match(name):
+            raise bad_request(f"Property name {name!r} is invalid: use lowercase letters, digits and underscores, "
+                              "starting with a letter.")
+        if ptype not in VALID_FIELD_TYPES:
+            raise bad_request(f"Invalid property type {ptype!r}; one of {sorted(VALID_FIELD_TYPES)}.")
+        if field_type not in VALID_FIELD_TYPES[ptype]:
+            raise bad_request(f"fieldType {field_type!r} is not valid for type {ptype!r}; "
+                              f"one of {sorted(VALID_FIELD_TYPES[ptype])}.")
+        options = options_from(body.get("options"))
+        if ptype == "enumeration" and not options and not body.get("externalOptions"):
+            raise bad_request("An enumeration property needs at least one option.")
+        with crm._lock:
+            existing = crm.definitions(object_type).get(name)
+            if existing is not None and not existing.get("archived"):
+                raise ApiError(hs_error(409, f"Property named '{name}' already exists.", "OBJECT_ALREADY_EXISTS",
+                                        context={"propertyName": [name]}))
+            iso = iso_from_ms(now_ms())
+            definition = build_definition(object_type, name, str(body["label"]), ptype, field_type,
+                                          str(body["groupName"]), "custom", created_at=iso,
+                                          order=int(body.get("displayOrder", -1)))
+            if ptype == "bool":
+                options = options or definition["options"]
+            definition.update(options=options, description=str(body.get("description", "")),
+                              hasUniqueValue=bool(body.get("hasUniqueValue", False)),
+                              hidden=bool(body.get("hidden", False)), formField=bool(body.get("formField", False)),
+                              externalOptions=bool(body.get("externalOptions", False)),
+                              createdUserId="0", updatedUserId="0")
+            crm.save_definition(object_type, definition)
+        return JSONResponse(definition, status_code=201)
+
+    async def update_property(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        name = request.path_params["name"]
+        body = await json_body(request)
+        with crm._lock:
+            definition = crm.definitions(object_type).get(name)
+            if definition is None or definition.get("archived"):
+                raise ApiError(hs_error(404, f"Unable to find property {name!r} on {object_type}.",
+                                        "OBJECT_NOT_FOUND", context={"propertyName": [name]}))
+            if definition["hubspotDefined"] and set(body) - {"label", "description", "groupName", "displayOrder",
+                                                               "hidden", "formField", "options"}:
+                raise bad_request(f"Property {name!r} is HubSpot-defined; only its label, description, group, "
+                                  "order, visibility and options can change.")
+            updated = dict(definition)
+            for field in ("label", "description", "groupName", "displayOrder", "hidden", "formField", "fieldType"):
+                if field in body:
+                    updated[field] = body[field]
+            if "options" in body:
+                updated["options"] = options_from(body["options"])
+            updated["updatedAt"] = iso_from_ms(now_ms())
+            crm.save_definition(object_type, updated)
+        return JSONResponse(updated)
+
+    async def archive_property(request: Request) -> Response:
+        object_type = canonical_type(request.path_params["object_type"])
+        name = request.path_params["name"]
+        with crm._lock:
+            definition = crm.definitions(object_type).get(name)
+            if definition is None or definition.get("archived"):
+                raise ApiError(hs_error(404, f"Unable to find property {name!r} on {object_type}.",
+                                        "OBJECT_NOT_FOUND", context={"propertyName": [name]}))
+            if definition["hubspotDefined"]:
+                raise bad_request(f"Property {name!r} is HubSpot-defined and cannot be archived.")
+            crm.save_definition(object_type, {**definition, "archived": True, "archivedAt": iso_from_ms(now_ms())})
+        return Response(status_code=204)
+
+    # ---------------------------------------------------------------- owners
+    async def list_owners(request: Request) -> Response:
+        limit = int_param(request, "limit", 100, OWNERS_MAX)
+        after_raw = request.query_params.get("after") or "0"
+        if not after_raw.isdigit():
+            raise bad_request(f"Invalid value for query parameter after: {after_raw!r}.")
+        archived = bool_param(request, "archived")
+        where, params = "json_extract(data, '$.archived') = ?", [1 if archived else 0]
+        email = request.query_params.get("email")
+        if email:
+            where += " AND lower(json_extract(data, '$.email')) = ?"
+            params.append(email.strip().lower())
+        rows = crm.store.page(SYSTEM, "owners", after_seq=int(after_raw), limit=limit + 1, where=where, params=params)
+        body: dict[str, Any] = {"results": [owner for _, owner in rows[:limit]]}
+        if len(rows) > limit:
+            body["paging"] = next_link(request, str(rows[limit - 1][0]))
+        return JSONResponse(body)
+
+    async def get_owner(request: Request) -> Response:
+        owner_id = request.path_params["owner_id"]
+        id_property = request.query_params.get("idProperty", "id")
+        archived = bool_param(request, "archived")
+        if id_property == "userId":
+            rows = crm.store.page(SYSTEM, "owners", limit=1, where="CAST(json_extract(data, '$.userId') AS TEXT) = ?",
+                                  params=[owner_id])
+            owner = rows[0][1] if rows else None
+        elif id_property == "id":
+            owner = crm.store.get(SYSTEM, "owners", owner_id)
+        else:
+            raise bad_request(f"idProperty must be id or userId, not {id_property!r}.")
+        if owner is None or bool(owner.get("archived")) != archived:
+            raise ApiError(hs_error(404, f"No owner with {id_property} {owner_id}.", "OBJECT_NOT_FOUND",
+                                    context={"id": [owner_id]}))
+        return JSONResponse(owner)
+
+    # ---------------------------------------------------------------- associations
+    def require_record(object_type: str, object_id: str) -> None:
+        if crm.get_record(object_type, object_id) is None:
+            raise bad_request(f"The {OBJECT_TYPES[object_type][1]} {object_id} does not exist.",
+                              "VALIDATION_ERROR", context={"objectId": [object_id]})
+
+    def pair_types(from_type: str, to_type: str) -> int:
+        type_id = DEFAULT_ASSOCIATION.get((from_type, to_type))
+        if type_id is None:
+            raise bad_request(f"{from_type} cannot be associated with {to_type} in this portal.")
+        return type_id
+
+    def v4_types(types: list[dict]) -> list[dict[str, Any]]:
+        return [{"category": t["category"], "typeId": t["typeId"], "label": t.get("label")} for t in types]
+
+    def v4_ids(type_id: int) -> tuple[str, str]:
+        a, b = ASSOCIATION_PAIRS[type_id]
+        return OBJECT_TYPES[a][0], OBJECT_TYPES[b][0]
+
+    async def v4_put_default(request: Request) -> Response:
+        p = request.path_params
+        from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
+        type_id = pair_types(from_type, to_type)
+        require_record(from_type, p["from_id"])
+        require_record(to_type, p["to_id"])
+        started = iso_from_ms(now_ms())
+        crm.add_association(from_type, p["from_id"], to_type, p["to_id"], [type_id])
+        result = {"from": {"id": p["from_id"]}, "to": {"id": p["to_id"]},
+                  "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}}
+        return batch_response([result], [], started)
+
+    def parse_specs(from_type: str, to_type: str, raw: Any) -> list[int]:
+        if not isinstance(raw, list) or not raw:
+            raise bad_request("Expected a non-empty list of {associationCategory, associationTypeId}.")
+        ids = []
+        for spec in raw:
+            type_id = int((spec or {}).get("associationTypeId", 0))
+            if ASSOCIATION_PAIRS.get(type_id) != (from_type, to_type):
+                raise bad_request(f"associationTypeId {type_id} does not associate {from_type} with {to_type}.",
+                                  context={"associationTypeId": [str(type_id)]})
+            ids.append(type_id)
+        return ids
+
+    async def v4_put_labeled(request: Request) -> Response:
+        p = request.path_params
+        from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
+        type_ids = parse_specs(from_type, to_type, await json_body(request))
+        require_record(from_type, p["from_id"])
+        require_record(to_type, p["to_id"])
+        crm.add_association(from_type, p["from_id"], to_type, p["to_id"], type_ids)
+        from_type_id, to_type_id = v4_ids(type_ids[0])
+        return JSONResponse({"fromObjectTypeId": from_type_id, "fromObjectId": int(p["from_id"]),
+                             "toObjectTypeId": to_type_id, "toObjectId": int(p["to_id"]), "labels": []},
+                            status_code=201)
+
+    async def v4_delete(request: Request) -> Response:
+        p = request.path_params
+        crm.remove_association(canonical_type(p["from_type"]), p["from_id"], canonical_type(p["to_type"]), p["to_id"])
+        return Response(status_code=204)
+
+    async def v4_list(request: Request) -> Response:
+        p = request.path_params
+        from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
+        limit = int_param(request, "limit", ASSOC_PAGE_MAX, ASSOC_PAGE_MAX)
+        rows = crm.associations_of(from_type, p["from_id"], to_type, request.query_params.get("after"), limit + 1)
+        body: dict[str, Any] = {"results": [{"toObjectId": int(to_id), "associationTypes": v4_types(types)}
+                                            for to_id, types in rows[:limit]]}
+        if len(rows) > limit:
+            body["paging"] = next_link(request, rows[limit - 1][0])
+        return JSONResponse(body)
+
+    async def v4_batch(request: Request) -> Response:
+        p = request.path_params
+        from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
+        action = p["action"]
+        inputs = batch_inputs(await json_body(request))
+        started = iso_from_ms(now_ms())
+        results, errors = [], []
+        if action == "read":
+            for item in inputs:
+                from_id = str((item or {}).get("id", ""))
+                rows = crm.associations_of(from_type, from_id, to_type, (item or {}).get("after"), ASSOC_PAGE_MAX + 1)
+                if not rows:
+                    errors.append(record_error(
+                        "OBJECT_NOT_FOUND", f"No {OBJECT_TYPES[to_type][1]} is associated with "
+                        f"{OBJECT_TYPES[from_type][1]} {from_id}.", {"fromObjectId": [from_id]},
+                        sub_category="crm.associations.NO_ASSOCIATIONS_FOUND"))
+                    continue
+                result: dict[str, Any] = {"from": {"id": from_id}, "to": [
+                    {"toObjectId": int(to_id), "associationTypes": v4_types(types)}
+                    for to_id, types in rows[:ASSOC_PAGE_MAX]]}
+                if len(rows) > ASSOC_PAGE_MAX:
+                    result["paging"] = {"next": {"after": rows[ASSOC_PAGE_MAX - 1][0]}}
+                results.append(result)
+            return batch_response(results, errors, started)
+        if action == "archive":
+            for item in inputs:
+                from_id = str(((item or {}).get("from") or {}).get("id", ""))
+                for to in (item or {}).get("to") or []:
+                    crm.remove_association(from_type, from_id, to_type, str(to.get("id", "")))
+            return Response(status_code=204)
+        if action in ("create", "associate/default"):
+            default_type = pair_types(from_type, to_type)
+            for item in inputs:
+                item = item or {}
+                from_id = str((item.get("from") or {}).get("id", ""))
+                to_id = str((item.get("to") or {}).get("id", ""))
+                type_ids = parse_specs(from_type, to_type, item.get("types")) if action == "create" else [default_type]
+                absent = [i for t, i in ((from_type, from_id), (to_type, to_id)) if crm.get_record(t, i) is None]
+                if absent:
+                    errors.append(record_error("VALIDATION_ERROR", f"Object ids {absent} do not exist.",
+                                               {"ids": absent}))
+                    continue
+                crm.add_association(from_type, from_id, to_type, to_id, type_ids)
+                if action == "create":
+                    from_type_id, to_type_id = v4_ids(type_ids[0])
+                    results.append({"fromObjectTypeId": from_type_id, "fromObjectId": int(from_id),
+                                    "toObjectTypeId": to_type_id, "toObjectId": int(to_id), "labels": []})
+                else:
+                    results.append({"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": {
+                        "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": default_type}})
+            return batch_response(results, errors, started, ok_status=201 if action == "create" else 200)
+        raise ApiError(hs_error(404, f"Unknown association batch action {action!r}.", "OBJECT_NOT_FOUND"))
+
+    async def v3_assoc_batch(request: Request) -> Response:
+        p = request.path_params
+        from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
+        action = p["action"]
+        inputs = batch_inputs(await json_body(request))
+        started = iso_from_ms(now_ms())
+        results, errors = [], []
+        if action == "read":
+            missing = []
+            for item in inputs:
+                from_id = str((item or {}).get("id", ""))
+                rows = crm.associations_of(from_type, from_id, to_type)
+                if not rows:
+                    missing.append(from_id)
+                    continue
+                results.append({"from": {"id": from_id}, "to": [
+                    {"id": to_id, "type": association_type_name(t["typeId"])} for to_id, types in rows for t in types]})
+            if missing:
+                errors.append(record_error("OBJECT_NOT_FOUND", f"No {OBJECT_TYPES[to_type][1]} is associated with "
+                                           f"{OBJECT_TYPES[from_type][1]} ids {missing}.", {"ids": missing}))
+            return batch_response(results, errors, started)
+        if action in ("create", "archive"):
+            for item in inputs:
+                item = item or {}
+                from_id = str((item.get("from") or {}).get("id", ""))
+                to_id = str((item.get("to") or {}).get("id", ""))
+                type_name = item.get("type") or association_type_name(pair_types(from_type, to_type))
+                type_id = ASSOCIATION_BY_NAME.get(type_name)
+                if type_id is None or ASSOCIATION_PAIRS[type_id] != (from_type, to_type):
+                    raise bad_request(f"Association type {type_name!r} does not associate {from_type} with {to_type}.")
+                if action == "archive":
+                    crm.remove_association(from_type, from_id, to_type, to_id)
+                    continue
+                absent = [i for t, i in ((from_type, from_id), (to_type, to_id)) if crm.get_record(t, i) is None]
+                if absent:
+                    errors.append(record_error("VALIDATION_ERROR", f"Object ids {absent} do not exist.",
+                                               {"ids": absent}))
+                    continue
+                crm.add_association(from_type, from_id, to_type, to_id, [type_id])
+                results.append({"from": {"id": from_id}, "to": {"id": to_id}, "type": type_name})
+            if action == "archive":
+                return Response(status_code=204)
+            return batch_response(results, errors, started, ok_status=201)
+        raise ApiError(hs_error(404, f"Unknown association batch action {action!r}.", "OBJECT_NOT_FOUND"))
+
+    # ---------------------------------------------------------------- 429 / 5xx
+    def rate_limited(retry_after: float, policy: str = "TEN_SECONDLY_ROLLING") -> Response:
+        if policy == "SECONDLY":
+            message, group, interval, limit = ("You have reached your secondly limit.",
+                                               f"publicapi:search-api-calls-secondly:{PORTAL_ID}", 1000,
+                                               int(SEARCH_RATE_PER_SECOND))
+        else:
+            message, group, interval, limit = ("You have reached your ten_secondly_rolling limit.",
+                                               f"publicapi:private-app-api-calls-ten-secondly:{PORTAL_ID}",
+                                               10000, int(BURST))
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after))),
+                   "X-HubSpot-RateLimit-Interval-Milliseconds": str(interval),
+                   "X-HubSpot-RateLimit-Max": str(limit), "X-HubSpot-RateLimit-Remaining": "0"}
+        return JSONResponse({"status": "error", "message": message, "errorType": "RATE_LIMIT",
+                             "correlationId": _correlation_id(), "policyName": policy, "groupName": group},
+                            status_code=429, headers=headers)
+
+    def server_error(status: int) -> Response:
+        messages = {500: "internal error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+        return JSONResponse({"status": "error", "message": messages.get(status, "internal error"),
+                             "correlationId": _correlation_id(), "category": "INTERNAL_ERROR"}, status_code=status)
+
+    routes = [
+        Route("/crm/v3/objects/{object_type}", endpoint(list_objects), methods=["GET"]),
+        Route("/crm/v3/objects/{object_type}", endpoint(create_object), methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/search", endpoint(search), methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/batch/{action}", endpoint(batch), methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/{object_id}", endpoint(get_object), methods=["GET"]),
+        Route("/crm/v3/objects/{object_type}/{object_id}", endpoint(update_object), methods=["PATCH"]),
+        Route("/crm/v3/objects/{object_type}/{object_id}", endpoint(archive_object), methods=["DELETE"]),
+        Route("/crm/v3/properties/{object_type}", endpoint(list_properties), methods=["GET"]),
+        Route("/crm/v3/properties/{object_type}", endpoint(create_property), methods=["POST"]),
+        Route("/crm/v3/properties/{object_type}/{name}", endpoint(get_property), methods=["GET"]),
+        Route("/crm/v3/properties/{object_type}/{name}", endpoint(update_property), methods=["PATCH"]),
+        Route("/crm/v3/properties/{object_type}/{name}", endpoint(archive_property), methods=["DELETE"]),
+        Route("/crm/v3/owners", endpoint(list_owners), methods=["GET"]),
+        Route("/crm/v3/owners/", endpoint(list_owners), methods=["GET"]),
+        Route("/crm/v3/owners/{owner_id}", endpoint(get_owner), methods=["GET"]),
+        Route("/crm/v4/objects/{from_type}/{from_id}/associations/default/{to_type}/{to_id}",
+              endpoint(v4_put_default), methods=["PUT"]),
+        Route("/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}/{to_id}",
+              endpoint(v4_put_labeled), methods=["PUT"]),
+        Route("/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}/{to_id}",
+              endpoint(v4_delete), methods=["DELETE"]),
+        Route("/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}", endpoint(v4_list), methods=["GET"]),
+        Route("/crm/v4/associations/{from_type}/{to_type}/batch/{action:path}", endpoint(v4_batch), methods=["POST"]),
+        Route("/crm/v3/associations/{from_type}/{to_type}/batch/{action}", endpoint(v3_assoc_batch), methods=["POST"]),
+    ]
+    return Emulation(prefix="/hubspot", routes=routes, rate_limit_response=rate_limited,
+                     error_response=server_error, rate=RATE_PER_SECOND, burst=BURST, seed=crm.seed)
