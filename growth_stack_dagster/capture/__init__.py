@@ -1,0 +1,1 @@
+"""Capture flow: event files -> warehouse `events` schema (Segment shape)."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import itertools
+import os
 import uuid
 import zlib
 from typing import Any
@@ -114,10 +116,39 @@ def write_key_from_basic(header: str) -> str | None:
     return decoded.partition(":")[0] or None
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_MILLISECOND = dt.timedelta(milliseconds=1)
+_second_prefix: dict[int, str] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS" (formatting is the hot spot)
+
+
 def iso_utc(value: dt.datetime) -> str:
-    """`2026-11-26T17:01:02.123Z` (UTC, milliseconds), the format Segment stamps."""
-    value = value.astimezone(_UTC)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    """`2026-11-26T17:01:02.123Z` (UTC, milliseconds, truncated), the format Segment stamps."""
+    second, milli = divmod((value - _EPOCH) // _MILLISECOND, 1000)
+    prefix = _second_prefix.get(second)
+    if prefix is None:
+        if len(_second_prefix) > 8192:
+            _second_prefix.clear()
+        moment = (_EPOCH + dt.timedelta(seconds=second)).replace(tzinfo=None)
+        prefix = _second_prefix[second] = moment.isoformat(timespec="seconds")
+    return f"{prefix}.{milli:03d}Z"
+
+
+class _MessageIds:
+    """UUID-shaped message ids: a random v4 prefix per process plus a counter (unique, cheap)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # a forked worker must not repeat ids
+
+    def reset(self) -> None:
+        self._prefix = str(uuid.uuid4())[:24]
+        self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+new_message_id = _MessageIds().next
 
 
 def _parse_ts(value: Any, index: int, field: str) -> dt.datetime:
@@ -156,15 +187,16 @@ def prepare_message(
     batch_context: dict | None, batch_integrations: dict | None,
 ) -> bytes:
     """Validate one message and return its stored JSON line (without newline)."""
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         raise Rejected(400, "invalid_message", f"message {index} is not a JSON object.", index)
+    get = item.get
     out = dict(item)
-    out.pop("writeKey", None)
+    if "writeKey" in out:
+        del out["writeKey"]
     if forced_type is not None:
-        out["type"] = forced_type
-        kind = forced_type
+        out["type"] = kind = forced_type
     else:
-        kind = item.get("type")
+        kind = get("type")
         if kind not in MESSAGE_TYPES:
             if kind is None:
                 raise Rejected(400, "missing_field", f"message {index}: type is required.", index, "type")
@@ -172,62 +204,77 @@ def prepare_message(
                            f"message {index}: type {str(kind)[:40]!r} is not one of {', '.join(MESSAGE_TYPES)}.",
                            index, "type")
 
-    user_id = _identifier(item.get("userId"), index, "userId", False)
-    anonymous_id = _identifier(item.get("anonymousId"), index, "anonymousId", False)
+    user_id = get("userId")
+    if type(user_id) is not str or not user_id:
+        user_id = _identifier(user_id, index, "userId", False)
+        if user_id is None:
+            out.pop("userId", None)
+        else:
+            out["userId"] = user_id
+    anonymous_id = get("anonymousId")
+    if type(anonymous_id) is not str or not anonymous_id:
+        anonymous_id = _identifier(anonymous_id, index, "anonymousId", False)
+        if anonymous_id is None:
+            out.pop("anonymousId", None)
+        else:
+            out["anonymousId"] = anonymous_id
     if user_id is None and anonymous_id is None:
         raise Rejected(400, "missing_field", f"message {index}: userId or anonymousId is required.",
                        index, "userId")
-    if user_id is not None:
-        out["userId"] = user_id
-    if anonymous_id is not None:
-        out["anonymousId"] = anonymous_id
 
     if kind == "track":
-        event = item.get("event")
-        if event is None or event == "":
-            raise Rejected(400, "missing_field", f"message {index}: event is required for track.",
-                           index, "event")
-        if not isinstance(event, str):
+        event = get("event")
+        if type(event) is not str or not event:
+            if event is None or event == "":
+                raise Rejected(400, "missing_field", f"message {index}: event is required for track.",
+                               index, "event")
             raise _invalid(index, "event", "a string")
     elif kind == "group":
-        out["groupId"] = _identifier(item.get("groupId"), index, "groupId", True)
+        out["groupId"] = _identifier(get("groupId"), index, "groupId", True)
     elif kind == "alias":
-        out["previousId"] = _identifier(item.get("previousId"), index, "previousId", True)
-    elif kind in ("page", "screen"):
+        out["previousId"] = _identifier(get("previousId"), index, "previousId", True)
+    elif kind == "page" or kind == "screen":
         for field in ("name", "category"):
-            value = item.get(field)
-            if value is not None and not isinstance(value, str):
+            value = get(field)
+            if value is not None and type(value) is not str:
                 raise _invalid(index, field, "a string")
 
-    for field in _OPTIONAL_OBJECTS:
-        value = item.get(field)
-        if value is not None and not isinstance(value, dict):
-            raise _invalid(index, field, "a JSON object")
+    properties, traits, context, integrations = get("properties"), get("traits"), get("context"), get("integrations")
+    if not ((properties is None or type(properties) is dict) and (traits is None or type(traits) is dict)
+            and (context is None or type(context) is dict) and (integrations is None or type(integrations) is dict)):
+        for field in _OPTIONAL_OBJECTS:
+            value = get(field)
+            if value is not None and type(value) is not dict:
+                raise _invalid(index, field, "a JSON object")
     if batch_context:
-        own = item.get("context")
-        out["context"] = {**batch_context, **own} if own else batch_context
+        out["context"] = {**batch_context, **context} if context else batch_context
     if batch_integrations:
-        own = item.get("integrations")
-        out["integrations"] = {**batch_integrations, **own} if own else batch_integrations
+        out["integrations"] = {**batch_integrations, **integrations} if integrations else batch_integrations
 
-    message_id = _identifier(item.get("messageId"), index, "messageId", False)
-    out["messageId"] = message_id if message_id is not None else str(uuid.uuid4())
+    message_id = get("messageId")
+    if message_id is None:
+        out["messageId"] = new_message_id()
+    elif type(message_id) is not str or not message_id:
+        message_id = _identifier(message_id, index, "messageId", False)
+        out["messageId"] = message_id if message_id is not None else new_message_id()
 
-    sent_raw = item.get("sentAt")
+    sent_raw = get("sentAt")
     if sent_raw is not None:
         sent_at: dt.datetime | None = _parse_ts(sent_raw, index, "sentAt")
     else:
         sent_at, sent_raw = batch_sent_at, batch_sent_at_raw
         if sent_raw is not None:
             out["sentAt"] = sent_raw
-    original_field = "originalTimestamp" if item.get("originalTimestamp") is not None else "timestamp"
-    original_raw = item.get(original_field)
+    original_raw = get("originalTimestamp")
+    original_field = "originalTimestamp"
+    if original_raw is None:
+        original_raw = get("timestamp")
+        original_field = "timestamp"
     if original_raw is not None:
         original = _parse_ts(original_raw, index, original_field)
         out["originalTimestamp"] = original_raw
         try:
-            corrected = received - (sent_at - original) if sent_at is not None else original
-            out["timestamp"] = iso_utc(corrected)
+            out["timestamp"] = iso_utc(original + (received - sent_at) if sent_at is not None else original)
         except (OverflowError, ValueError):
             raise _invalid(index, original_field, "a date-time within years 1-9999") from None
     else:

@@ -30,6 +30,8 @@ SOURCES: dict[str, Callable[..., DltSource]] = {
     "zendesk": zendesk_source,
     "finance": finance_source,
 }
+
+
 def make_pipeline(source_name: str) -> dlt.Pipeline:
     """The dlt pipeline loading `source_name` into schema `source_name` of the warehouse DuckDB file,
     its state under `$GROWTH_STACK_HOME/dlt` (paths read now)."""
@@ -38,7 +40,6 @@ def make_pipeline(source_name: str) -> dlt.Pipeline:
         pipelines_dir=str(config.home() / "dlt"),
         destination=dlt.destinations.duckdb(str(config.warehouse_path())),
         dataset_name=source_name,
-        progress="log",
     )
 
 
@@ -46,8 +47,6 @@ def build_source(source_name: str, **overrides: Any) -> DltSource:
     """The configured source (`SOURCES__<NAME>__*`, else the sandbox defaults)."""
     register_sandbox_defaults()
     return SOURCES[source_name](**overrides)
-
-
 
 
 def load_source(source_name: str, **overrides: Any) -> LoadInfo:

@@ -325,6 +325,13 @@ class AmplitudeState:
         store = self.ctx.store
         key = self._profile_key(user_id, device_id)
         profile = store.get(SYSTEM, "users", key) if key else None
+        if profile is None and user_id and device_id:
+            # The first event that names the user of a known anonymous device takes over its profile.
+            mapped = store.get(SYSTEM, "devices", device_id)
+            if mapped and mapped["profile"].startswith("device:"):
+                profile = store.get(SYSTEM, "users", mapped["profile"])
+                if profile is not None:
+                    store.delete(SYSTEM, "users", mapped["profile"])
         if profile is None:
             profile = {"amplitude_id": store.next_id("amplitude_id", start=1_000_000_000),
                        "user_id": user_id, "device_id": device_id, "amp_props": {}}
@@ -350,8 +357,8 @@ class AmplitudeState:
         return profile["amplitude_id"], props
 
     # ----- ingestion
-    def upload(self, payload: Any, batch: bool) -> tuple[int, dict[str, Any]]:
-        """Validate, throttle, deduplicate and store one upload; returns (status, body)."""
+    def upload(self, payload: Any, batch: bool, size: int) -> tuple[int, dict[str, Any]]:
+        """Validate, throttle, deduplicate and store one upload of `size` bytes; returns (status, body)."""
         try:
             events, _min_len = validate_upload(payload, self.ctx.token)
         except AmplitudeError as exc:
@@ -374,7 +381,7 @@ class AmplitudeState:
         with self._lock:
             self._ingest(events, upload_ms)
         return 200, {"code": 200, "events_ingested": len(events),
-                     "payload_size_bytes": len(json.dumps(payload, separators=(",", ":"))),
+                     "payload_size_bytes": size,
                      "server_upload_time": upload_ms}
 
     def _ingest(self, events: list[dict[str, Any]], upload_ms: int) -> None:
@@ -537,7 +544,7 @@ def build(ctx: SandboxContext) -> Emulation:
             if (not batch and isinstance(payload, dict) and isinstance(payload.get("events"), list)
                     and len(payload["events"]) > HTTP_V2_MAX_EVENTS):
                 return JSONResponse({"code": 413, "error": "Payload too large"}, status_code=413)
-            status, body = await asyncio.to_thread(state.upload, payload, batch)
+            status, body = await asyncio.to_thread(state.upload, payload, batch, len(raw))
             return JSONResponse(body, status_code=status)
 
         return endpoint

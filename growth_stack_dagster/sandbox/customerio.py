@@ -155,7 +155,8 @@ def validate_attributes(attributes: Any) -> dict[str, Any]:
     return attributes
 
 
-def validate_event(name: Any, data: Any, timestamp: Any, event_type: Any = "event") -> tuple[str, dict, int | None, str]:
+def validate_event(name: Any, data: Any, timestamp: Any,
+                   event_type: Any = "event") -> tuple[str, dict, int | None, str]:
     """Check one event (name, data, timestamp, type); returns them normalised."""
     if not isinstance(name, str) or not name.strip():
         raise TrackError("event name is required", "name")
@@ -193,7 +194,8 @@ class CustomerioState:
             wanted = identifier[4:] if identifier.startswith("cio_") else identifier
             rows = store.query("SELECT id, data FROM objects WHERE system=? AND collection='customers' "
                                "AND json_extract(data, '$.cio_id') = ?", (SYSTEM, wanted))
-        elif id_type == "email" or (id_type == "id" and "@" in identifier and store.get(SYSTEM, "customers", identifier) is None):
+        elif id_type == "email" or (id_type == "id" and "@" in identifier
+                                    and store.get(SYSTEM, "customers", identifier) is None):
             rows = store.query("SELECT id, data FROM objects WHERE system=? AND collection='customers' "
                                "AND lower(trim(json_extract(data, '$.email'))) = ?",
                                (SYSTEM, identifier.strip().lower()))
@@ -209,8 +211,8 @@ class CustomerioState:
         with self._lock:
             found = self.find(identifier)
             if found is None:
-                if update_only:
-                    return
+                if update_only or identifier.startswith("cio_"):
+                    return  # Customer.io drops updates for unknown cio_ids and for _update: true
                 key = attributes.get("id") if "@" in identifier and attributes.get("id") else identifier
                 person: dict[str, Any] = {"id": key, "cio_id": cio_id_for(str(key))}
                 if "@" in identifier:
@@ -227,8 +229,8 @@ class CustomerioState:
                     if name in person and name != "id":
                         changes[name] = (person.pop(name), None)
                     continue
-                if name == "id" and found is not None:
-                    continue  # ids change only through cio_id references
+                if name == "id":
+                    continue  # the store key is the identifier; ids change only through cio_id references
                 if person.get(name) != value:
                     changes[name] = (person.get(name), value)
                     person[name] = value
@@ -251,6 +253,8 @@ class CustomerioState:
             if found is None:
                 self.identify(identifier, {})
                 found = self.find(identifier)
+                if found is None:
+                    return  # an unknown cio_id: Customer.io drops the event
             key, person = found
             self._activity(key, person, event_type, name, timestamp or int(time.time()), data, event_id)
 
@@ -499,7 +503,10 @@ def build(ctx: SandboxContext) -> Emulation:
             raise TrackError("request body must be a JSON object of attributes", "")
         attributes = validate_attributes(dict(body))
         update_only = attributes.pop("_update", False) in (True, "true")
-        await asyncio.to_thread(state.identify, identifier, attributes, update_only, attributes.pop("_timestamp", None))
+        ts = attributes.pop("_timestamp", None)
+        if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int)):
+            raise TrackError("_timestamp must be a unix timestamp (integer seconds)", "_timestamp")
+        await asyncio.to_thread(state.identify, identifier, attributes, update_only, ts)
         return JSONResponse({})
 
     async def delete_customer(request: Request) -> Response:

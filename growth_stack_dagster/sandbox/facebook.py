@@ -62,33 +62,33 @@ CAMPAIGN_FIELDS = frozenset("""
 account_id adbatch adlabels advantage_state_info bid_constraints bid_strategy boosted_object_id
 brand_lift_studies budget_rebalance_flag budget_remaining budget_schedule_specs buying_type
 campaign_group_active_time can_create_brand_lift_study can_use_spend_cap configured_status created_time
-daily_budget effective_status execution_options frequency_control_specs has_secondary_skadnetwork_reporting
-id is_adset_budget_sharing_enabled is_budget_schedule_enabled is_direct_send_campaign is_message_campaign
+daily_budget effective_status execution_options frequency_control_specs has_secondary_skadnetwork_reporting id
+is_adset_budget_sharing_enabled is_budget_schedule_enabled is_direct_send_campaign is_message_campaign
 is_meta_moment_maker_enabled is_pca_unified is_reels_trending_ads_enabled is_skadnetwork_attribution
-issues_info iterative_split_test_configs last_budget_toggling_time lifetime_budget name objective
-pacing_type primary_attribution promoted_object recommendations smart_promotion_type source_campaign
-source_campaign_id source_recommendation_type special_ad_categories special_ad_category
-special_ad_category_country spend_cap start_time status stop_time topline_id updated_time
-""".split())
+issues_info iterative_split_test_configs last_budget_toggling_time lifetime_budget name objective pacing_type
+primary_attribution promoted_object recommendations smart_promotion_type source_campaign source_campaign_id
+source_recommendation_type special_ad_categories special_ad_category special_ad_category_country spend_cap
+start_time status stop_time topline_id updated_time
+""".split())  # noqa: SIM905 (the field list reads best as text)
 AUDIENCE_FIELDS = frozenset("""
 account_id allowed_domains approximate_count approximate_count_lower_bound approximate_count_upper_bound
 associated_audience_id audience_labels claim_objective content_type countries creation_params
 customer_file_source data_source data_source_types datafile_custom_audience_uploading_status dataset_id
 delete_time delivery_status description enable_fetch_or_create event_source_group event_sources
-excluded_custom_audiences exclusions external_event_source facebook_page_id
-fields_violating_integrity_policy household_audience id included_custom_audiences inclusionOperator
-inclusions is_eligible_for_sac_campaigns is_household is_snapshot is_value_based list_of_accounts
-lookalike_audience_ids lookalike_spec marketing_message_channels messenger_marketing_messages_page name
-operation_status opt_out_link origin_audience_id owner_business page_deletion_marked_delete_time
-parent_audience_id partner_reference_key permission_for_actions pixel_id prefill product_set_id
-regulated_audience_spec retention_days rev_share_policy_id rule rule_aggregation rule_v2 seed_audience
-sharing_status subscription_info subtype time_content_updated time_created time_updated
-usage_restriction use_for_products use_in_campaigns video_group_ids whats_app_business_phone_number_id
-""".split())
-ACCOUNT_FIELDS = frozenset(
-    "id account_id name account_status currency timezone_name timezone_offset_hours_utc amount_spent "
-    "business_name created_time".split()
-)
+excluded_custom_audiences exclusions external_event_source facebook_page_id fields_violating_integrity_policy
+household_audience id included_custom_audiences inclusionOperator inclusions is_eligible_for_sac_campaigns
+is_household is_snapshot is_value_based list_of_accounts lookalike_audience_ids lookalike_spec
+marketing_message_channels messenger_marketing_messages_page name operation_status opt_out_link
+origin_audience_id owner_business page_deletion_marked_delete_time parent_audience_id partner_reference_key
+permission_for_actions pixel_id prefill product_set_id regulated_audience_spec retention_days
+rev_share_policy_id rule rule_aggregation rule_v2 seed_audience sharing_status subscription_info subtype
+time_content_updated time_created time_updated usage_restriction use_for_products use_in_campaigns
+video_group_ids whats_app_business_phone_number_id
+""".split())  # noqa: SIM905 (the field list reads best as text)
+ACCOUNT_FIELDS = frozenset((
+    "id", "account_id", "name", "account_status", "currency", "timezone_name", "timezone_offset_hours_utc",
+    "amount_spent", "business_name", "created_time"
+))
 INSIGHT_SUMS = ("spend", "impressions", "clicks", "reach", "unique_clicks", "inline_link_clicks")
 INSIGHT_LEVELS = ("account", "campaign")
 DATE_PRESETS = ("today", "yesterday", "this_month", "last_month", "last_3d", "last_7d", "last_14d",
@@ -139,12 +139,7 @@ def nonexistent_object(node: str, method: str) -> GraphError:
 def parse_fb_time(value: str) -> int:
     """Epoch seconds of a Graph timestamp (`2026-01-01T00:00:00+0000`, also ISO-8601 with `Z`)."""
     parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).timestamp())
-
-
-def fb_time(epoch: int) -> str:
-    """Graph's timestamp format for epoch seconds (UTC)."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp())
 
 
 def day_epoch(day: dt.date) -> int:
@@ -258,6 +253,10 @@ def _fmt_money(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _fmt_ratio(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+
+
 def aggregate_insight_rows(rows: list[dict[str, Any]], fields: list[str], level: str,
                            start: dt.date, stop: dt.date) -> dict[str, Any]:
     """One insights row for a bucket: summed counters, derived ratios, the bucket's dates."""
@@ -287,13 +286,13 @@ def aggregate_insight_rows(rows: list[dict[str, Any]], fields: list[str], level:
             else:
                 out[field] = str(int(round(sums[field])))
         elif field == "ctr" and sums.get("impressions"):
-            out[field] = str(sums.get("clicks", 0) / sums["impressions"] * 100)
+            out[field] = _fmt_ratio(sums.get("clicks", 0) / sums["impressions"] * 100)
         elif field == "cpc" and sums.get("clicks"):
-            out[field] = str(sums.get("spend", 0) / sums["clicks"])
+            out[field] = _fmt_ratio(sums.get("spend", 0) / sums["clicks"])
         elif field == "cpm" and sums.get("impressions"):
-            out[field] = str(sums.get("spend", 0) / sums["impressions"] * 1000)
+            out[field] = _fmt_ratio(sums.get("spend", 0) / sums["impressions"] * 1000)
         elif field == "frequency" and sums.get("reach"):
-            out[field] = str(sums.get("impressions", 0) / sums["reach"])
+            out[field] = _fmt_ratio(sums.get("impressions", 0) / sums["reach"])
         elif field in first:
             out[field] = first[field]
         # any other metric has no data in the sandbox; Graph omits metrics without data
@@ -340,7 +339,7 @@ def member_key(keys: list[str], row: list[Any]) -> tuple[str | None, str]:
     if len(row) != len(keys):
         return None, f"expected {len(keys)} values for schema {keys}, got {len(row)}"
     parts = []
-    for key, value in zip(keys, row):
+    for key, value in zip(keys, row, strict=True):
         if not isinstance(value, str) or not value.strip():
             return None, f"{key} value is empty or not a string"
         if key in HASHED_KEYS:
@@ -525,7 +524,8 @@ class FacebookEmulation:
         return out
 
     def _keyset_page(self, collection: str, account_id: str, params: dict[str, Any], request: Request,
-                     extra_where: str = "", extra_params: Iterable[Any] = ()) -> tuple[list, int | None, int | None, bool]:
+                     extra_where: str = "", extra_params: Iterable[Any] = (),
+                     ) -> tuple[list, int | None, int | None, bool]:
         limit = _limit(params)
         where = "json_extract(data, '$.account_id') = ?" + (f" AND ({extra_where})" if extra_where else "")
         wparams = [account_id, *extra_params]
@@ -588,7 +588,7 @@ class FacebookEmulation:
         if increment not in ("all_days", "monthly") and not (increment.isdigit() and 1 <= int(increment) <= 90):
             raise GraphError(f"(#100) time_increment must be an integer from 1 to 90, 'monthly' or 'all_days', "
                              f"not {increment!r}")
-        since, until = resolve_time_range(params, dt.datetime.now(dt.timezone.utc).date())
+        since, until = resolve_time_range(params, dt.datetime.now(dt.UTC).date())
         raw_fields = params.get("fields")
         fields = parse_fields(raw_fields, frozenset(), "AdsInsights") or ["impressions", "spend"]
         for field in fields:
@@ -679,8 +679,8 @@ class FacebookEmulation:
 
     def get_audience(self, audience: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         fields = parse_fields(params.get("fields"), AUDIENCE_FIELDS, "CustomAudience")
-        view = self._audience_view(audience) if fields and any(f.startswith("approximate") for f in fields) else audience
-        return select_fields(view, fields)
+        counted = fields and any(f.startswith("approximate") for f in fields)
+        return select_fields(self._audience_view(audience) if counted else audience, fields)
 
     def list_audiences(self, account_id: str, params: dict[str, Any], request: Request) -> dict[str, Any]:
         fields = parse_fields(params.get("fields"), AUDIENCE_FIELDS, "CustomAudience")
@@ -721,7 +721,8 @@ class FacebookEmulation:
             if key is None:
                 n_invalid += 1
                 if len(invalid) < 10:
-                    invalid[json.dumps(row[0] if len(row) == 1 else row)[:200]] = reason
+                    sample = row[0] if len(row) == 1 and isinstance(row[0], str) else json.dumps(row)
+                    invalid[sample[:200]] = reason
                 continue
             members[key] = {"member": 1 if add else 0, "schema": keys, "at": now}
         audience_id = audience["id"]

@@ -7,8 +7,11 @@ Paths, bodies and error shapes follow HubSpot's public API reference and what th
 - `<type>` / `archived_<type>`: records as {"id", "properties", "createdAt", "updatedAt",
   "archived", "archivedAt"?, "history"?: {property: [{"value", "timestamp", "sourceType"}]}};
   `seq` orders list pagination, `created`/`updated` (epoch seconds) index the date searches.
-- `<type>__by_<property>`: unique-value index (contacts' email, custom unique properties).
-- `associations`: one row per direction, id `<from>:<fromId>:<to>:<toId>`, data {"types": [...]}.
+- `unique_index`: values of unique properties (contacts' email, custom unique properties) to record
+  ids, bucketed: id `<type>:<property>:<bucket>`, data {normalised value: record id}.
+- `associations`: both directions, bucketed by the from-record: id `<from>:<to>:<bucket>`,
+  data {from id: {to id: [association typeIds]}}.
+  (Buckets keep 100,000 seeded records from costing 300,000 extra rows; a lookup is still one get.)
 - `properties`: property definitions, id `<type>:<name>`; `owners`: owners as the API returns them.
 """
 
@@ -21,16 +24,28 @@ import re
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from growth_stack_dagster.sandbox.core import (
     Emulation, SandboxContext, Store, TokenBucket, bearer_token,
 )
+
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """JSON response serialised with orjson (pages of 100 records are the hot path)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
 
 SYSTEM = "hubspot"
 PORTAL_ID = 20000000
@@ -46,6 +61,7 @@ SEARCH_MAX = 200
 SEARCH_CAP = 10_000
 OWNERS_MAX = 500
 ASSOC_PAGE_MAX = 500
+BUCKETS = 4096
 
 # canonical type -> (objectTypeId, singular)
 OBJECT_TYPES = {
@@ -259,8 +275,28 @@ def ms_from_value(value: Any) -> int | None:
 
 
 def canonical_iso(value: Any) -> str | None:
+    """HubSpot's ISO-8601 form of a timestamp value; None if it is not one."""
+    if isinstance(value, str):
+        n = len(value)
+        # fast paths: already canonical, or second precision (both common in seeds)
+        if n == 24 and value[10] == "T" and value[19] == "." and value[23] == "Z" and value[:4].isdigit():
+            return value
+        if n == 20 and value[10] == "T" and value[19] == "Z" and value[:4].isdigit():
+            return value[:19] + ".000Z"
     ms = ms_from_value(value)
     return iso_from_ms(ms) if ms is not None else None
+
+
+def ms_from_canonical(iso: str) -> int:
+    """Epoch milliseconds of a canonical `YYYY-MM-DDTHH:MM:SS.mmmZ` (integer arithmetic, no parsing)."""
+    y, m, d = int(iso[0:4]), int(iso[5:7]), int(iso[8:10])
+    y -= m <= 2  # days-from-civil (proleptic Gregorian), March-based year
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    seconds = days * 86400 + int(iso[11:13]) * 3600 + int(iso[14:16]) * 60 + int(iso[17:19])
+    return seconds * 1000 + int(iso[20:23])
 
 
 # ----------------------------------------------------------------------------- value validation
@@ -433,6 +469,18 @@ class HubSpotCRM:
     def collection(object_type: str, archived: bool = False) -> str:
         return f"archived_{object_type}" if archived else object_type
 
+    def page_records(self, object_type: str, archived: bool, after_seq: int,
+                     limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Up to `limit` (seq, record) pairs after `after_seq`, in insertion order.
+
+        Walks the rowid (`seq`) directly: `+system`/`+collection` keep SQLite from choosing a
+        (system, collection, ...) index and sorting the whole collection on every page.
+        """
+        rows = self.store.query(
+            "SELECT seq, data FROM objects WHERE +system = ? AND +collection = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (SYSTEM, self.collection(object_type, archived), after_seq, limit))
+        return [(seq, orjson.loads(data)) for seq, data in rows]
+
     def get_record(self, object_type: str, object_id: str, archived: bool = False) -> dict[str, Any] | None:
         return self.store.get(SYSTEM, self.collection(object_type, archived), str(object_id))
 
@@ -440,10 +488,11 @@ class HubSpotCRM:
         """The live record whose unique `prop` equals `value` (email case-insensitively)."""
         if prop == "hs_object_id":
             return self.get_record(object_type, value)
-        entry = self.store.get(SYSTEM, f"{object_type}__by_{prop}", self._unique_key(value))
-        if entry is None:
+        key = self._unique_key(value)
+        record_id = (self.store.get(SYSTEM, "unique_index", self._index_bucket(object_type, prop, key)) or {}).get(key)
+        if record_id is None:
             return None
-        record = self.get_record(object_type, entry["id"])
+        record = self.get_record(object_type, record_id)
         if record is None or self._unique_key(record["properties"].get(prop, "")) != self._unique_key(value):
             return None  # stale index row (record archived, re-seeded or changed)
         return record
@@ -452,6 +501,27 @@ class HubSpotCRM:
     def _unique_key(value: Any) -> str:
         return str(value).strip().lower()
 
+    @staticmethod
+    def _index_bucket(object_type: str, prop: str, key: str) -> str:
+        return f"{object_type}:{prop}:{zlib.crc32(key.encode()) % BUCKETS}"
+
+    def _index_update(self, object_type: str, prop: str, changes: dict[str, str | None]) -> None:
+        """Apply {normalised value: record id or None (remove)} to the unique-value index."""
+        by_bucket: dict[str, dict[str, str | None]] = {}
+        for key, record_id in changes.items():
+            by_bucket.setdefault(self._index_bucket(object_type, prop, key), {})[key] = record_id
+        rows = []
+        with self._lock:
+            for bucket, updates in by_bucket.items():
+                data = self.store.get(SYSTEM, "unique_index", bucket) or {}
+                for key, record_id in updates.items():
+                    if record_id is None:
+                        data.pop(key, None)
+                    else:
+                        data[key] = record_id
+                rows.append((bucket, data, 0, 0))
+            self.store.put_many(SYSTEM, "unique_index", rows)
+
     def save_record(self, object_type: str, record: dict[str, Any], old: dict[str, Any] | None) -> None:
         created = ms_from_value(record["createdAt"]) or 0
         updated = ms_from_value(record["updatedAt"]) or 0
@@ -459,10 +529,13 @@ class HubSpotCRM:
         for prop in self.unique_properties(object_type):
             new_value = record["properties"].get(prop)
             old_value = (old or {}).get("properties", {}).get(prop)
+            changes: dict[str, str | None] = {}
             if old_value is not None and old_value != new_value:
-                self.store.delete(SYSTEM, f"{object_type}__by_{prop}", self._unique_key(old_value))
-            if new_value is not None:
-                self.store.put(SYSTEM, f"{object_type}__by_{prop}", self._unique_key(new_value), {"id": record["id"]})
+                changes[self._unique_key(old_value)] = None
+            if new_value is not None and new_value != old_value:
+                changes[self._unique_key(new_value)] = record["id"]
+            if changes:
+                self._index_update(object_type, prop, changes)
 
     def validate_properties(self, object_type: str, properties: Any, creating: bool) -> dict[str, str | None]:
         """Coerced values of an input `properties` map, or ApiError with HubSpot's 400 body."""
@@ -550,8 +623,7 @@ class HubSpotCRM:
             self.store.delete(SYSTEM, object_type, record_id)
             for prop in self.unique_properties(object_type):
                 if record["properties"].get(prop) is not None:
-                    self.store.delete(SYSTEM, f"{object_type}__by_{prop}",
-                                      self._unique_key(record["properties"][prop]))
+                    self._index_update(object_type, prop, {self._unique_key(record["properties"][prop]): None})
             # HubSpot drops a deleted record's associations.
             for to_type in OBJECT_TYPES:
                 for to_id, _ in self.associations_of(object_type, record_id, to_type):
@@ -610,42 +682,51 @@ class HubSpotCRM:
 
     # ---------------------------------------------------------------- associations
     @staticmethod
-    def _assoc_key(from_type: str, from_id: str, to_type: str, to_id: str) -> str:
-        return f"{from_type}:{from_id}:{to_type}:{to_id}"
+    def _assoc_bucket(from_type: str, from_id: str, to_type: str) -> str:
+        return f"{from_type}:{to_type}:{zlib.crc32(from_id.encode()) % BUCKETS}"
 
     def associations_of(self, from_type: str, from_id: str, to_type: str,
                         after: str | None = None, limit: int | None = None) -> list[tuple[str, list[dict]]]:
-        """(to_id, types) pairs of one record towards `to_type`, by to_id order."""
-        prefix = f"{from_type}:{from_id}:{to_type}:"
-        # every key of the prefix sorts after it and before prefix-with-';' (the character after ':')
-        sql = ("SELECT id, data FROM objects WHERE system=? AND collection='associations' "
-               "AND id > ? AND id < ? ORDER BY id")
-        params: list[Any] = [SYSTEM, prefix + (after or ""), prefix[:-1] + ";"]
+        """(to_id, association types) of one record towards `to_type`, by numeric to_id, after `after`."""
+        row = self.store.get(SYSTEM, "associations", self._assoc_bucket(from_type, from_id, to_type)) or {}
+        targets = row.get(from_id) or {}
+        ids = sorted(targets, key=lambda i: (len(i), i))  # numeric order for numeric strings
+        if after:
+            ids = [i for i in ids if (len(i), i) > (len(after), after)]
         if limit:
-            sql += " LIMIT ?"
-            params.append(limit)
-        rows = self.store.query(sql, params)
-        return [(row_id[len(prefix):], json.loads(data)["types"]) for row_id, data in rows
-                if row_id.startswith(prefix)]
+            ids = ids[:limit]
+        return [(i, [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None} for t in targets[i]]) for i in ids]
+
+    def _associations_update(self, edits: Iterable[tuple[str, str, str, str, list[int] | None]]) -> None:
+        """Apply (from_type, from_id, to_type, to_id, typeIds to add | None to remove) edits, bucket by bucket."""
+        by_bucket: dict[str, list[tuple[str, str, list[int] | None]]] = {}
+        for from_type, from_id, to_type, to_id, type_ids in edits:
+            by_bucket.setdefault(self._assoc_bucket(from_type, from_id, to_type), []).append((from_id, to_id, type_ids))
+        with self._lock:
+            rows = []
+            for bucket, changes in by_bucket.items():
+                data = self.store.get(SYSTEM, "associations", bucket) or {}
+                for from_id, to_id, type_ids in changes:
+                    targets = data.setdefault(from_id, {})
+                    if type_ids is None:
+                        targets.pop(to_id, None)
+                    else:
+                        known = targets.setdefault(to_id, [])
+                        known += [t for t in type_ids if t not in known]
+                    if not targets:
+                        data.pop(from_id)
+                rows.append((bucket, data, 0, 0))
+            self.store.put_many(SYSTEM, "associations", rows)
 
     def add_association(self, from_type: str, from_id: str, to_type: str, to_id: str,
-                        type_ids: list[int], category: str = "HUBSPOT_DEFINED") -> None:
+                        type_ids: list[int]) -> None:
         """Store an association in both directions, merging association types."""
-        with self._lock:
-            for a, a_id, b, b_id, ids in ((from_type, from_id, to_type, to_id, type_ids),
-                                          (to_type, to_id, from_type, from_id,
-                                           [INVERSE_ASSOCIATION[t] for t in type_ids])):
-                key = self._assoc_key(a, a_id, b, b_id)
-                existing = (self.store.get(SYSTEM, "associations", key) or {}).get("types", [])
-                known = {t["typeId"] for t in existing}
-                merged = existing + [{"category": category, "typeId": t, "label": None}
-                                     for t in ids if t not in known]
-                self.store.put(SYSTEM, "associations", key, {"types": merged})
+        self._associations_update([(from_type, from_id, to_type, to_id, type_ids),
+                                   (to_type, to_id, from_type, from_id, [INVERSE_ASSOCIATION[t] for t in type_ids])])
 
     def remove_association(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
-        with self._lock:
-            self.store.delete(SYSTEM, "associations", self._assoc_key(from_type, from_id, to_type, to_id))
-            self.store.delete(SYSTEM, "associations", self._assoc_key(to_type, to_id, from_type, from_id))
+        self._associations_update([(from_type, from_id, to_type, to_id, None),
+                                   (to_type, to_id, from_type, from_id, None)])
 
     # ---------------------------------------------------------------- seeding
     def seed(self, collection: str, objects: list[dict[str, Any]]) -> int:
@@ -665,62 +746,72 @@ class HubSpotCRM:
                 owner["createdAt"], owner["updatedAt"] = iso_from_ms(created), iso_from_ms(updated)
                 rows.append((owner["id"], owner, created // 1000, updated // 1000))
             return self.store.put_many(SYSTEM, "owners", rows)
-        object_type = canonical_type(collection) if collection in _TYPE_ALIASES else None
-        if object_type is None:
+        if collection.lower() not in _TYPE_ALIASES:
             raise ValueError(f"hubspot has no seedable collection {collection!r}; "
                              f"use one of {sorted(OBJECT_TYPES) + ['owners']}")
-        live, archived, unique_rows, assoc = [], [], {}, {}
+        object_type = _TYPE_ALIASES[collection.lower()]
+        created_prop, updated_prop = CREATED_PROP[object_type], UPDATED_PROP[object_type]
+        other_updated = "hs_lastmodifieddate" if object_type == "contacts" else "lastmodifieddate"
+        datetime_props = {n for n, d in self.definitions(object_type).items() if d["type"] == "datetime"}
         uniques = self.unique_properties(object_type)
+        live: list[tuple] = []
+        archived: list[tuple] = []
+        unique_rows: dict[str, dict[str, str]] = {prop: {} for prop in uniques}
+        assoc: list[tuple[str, str, str, str, list[int]]] = []
+        now_iso = iso_from_ms(now_ms())
         for obj in objects:
             record_id = str(obj["id"])
-            props = {k: (v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list))
-                         else ("true" if v is True else "false" if v is False else str(v)))
-                     for k, v in (obj.get("properties") or {}).items() if v is not None}
-            created = (ms_from_value(obj.get("createdAt")) or ms_from_value(props.get(CREATED_PROP[object_type]))
-                       or ms_from_value(props.get("createdate")) or now_ms())
-            updated = (ms_from_value(obj.get("updatedAt")) or ms_from_value(props.get(UPDATED_PROP[object_type]))
-                       or created)
-            for name in list(props):
-                definition = self.definitions(object_type).get(name)
-                if definition and definition["type"] == "datetime":
-                    props[name] = canonical_iso(props[name]) or props[name]
-            props.pop("hs_lastmodifieddate" if object_type == "contacts" else "lastmodifieddate", None)
-            props[CREATED_PROP[object_type]] = iso_from_ms(created)
-            props[UPDATED_PROP[object_type]] = iso_from_ms(updated)
+            props: dict[str, str] = {}
+            for name, value in (obj.get("properties") or {}).items():
+                if value is None:
+                    continue
+                if type(value) is not str:
+                    value = ("true" if value else "false") if isinstance(value, bool) else (
+                        json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+                if name in datetime_props:
+                    value = canonical_iso(value) or value
+                props[name] = value
+            created_iso = (canonical_iso(obj.get("createdAt")) or canonical_iso(props.get(created_prop))
+                           or canonical_iso(props.get("createdate")) or now_iso)
+            updated_iso = (canonical_iso(obj.get("updatedAt")) or canonical_iso(props.get(updated_prop))
+                           or created_iso)
+            props.pop(other_updated, None)
+            props[created_prop] = created_iso
+            props[updated_prop] = updated_iso
             props["hs_object_id"] = record_id
-            record: dict[str, Any] = {"id": record_id, "properties": props, "createdAt": iso_from_ms(created),
-                                      "updatedAt": iso_from_ms(updated), "archived": bool(obj.get("archived"))}
+            record: dict[str, Any] = {"id": record_id, "properties": props, "createdAt": created_iso,
+                                      "updatedAt": updated_iso, "archived": bool(obj.get("archived"))}
             if obj.get("propertiesWithHistory"):
                 record["history"] = {
                     name: [{"value": str(e.get("value", "")),
-                            "timestamp": canonical_iso(e.get("timestamp")) or record["updatedAt"],
+                            "timestamp": canonical_iso(e.get("timestamp")) or updated_iso,
                             "sourceType": e.get("sourceType", "IMPORT")} for e in entries]
                     for name, entries in obj["propertiesWithHistory"].items()}
+            row = (record_id, record, ms_from_canonical(created_iso) // 1000, ms_from_canonical(updated_iso) // 1000)
             if record["archived"]:
-                record["archivedAt"] = canonical_iso(obj.get("archivedAt")) or record["updatedAt"]
-                archived.append((record_id, record, created // 1000, updated // 1000))
+                record["archivedAt"] = canonical_iso(obj.get("archivedAt")) or updated_iso
+                archived.append(row)
                 continue
-            live.append((record_id, record, created // 1000, updated // 1000))
+            live.append(row)
             for prop in uniques:
-                if props.get(prop) is not None:
-                    unique_rows.setdefault(prop, []).append((self._unique_key(props[prop]), {"id": record_id}, 0, 0))
+                if prop in props:
+                    unique_rows[prop][self._unique_key(props[prop])] = record_id
             for raw_type, ids in (obj.get("associations") or {}).items():
-                to_type = canonical_type(raw_type)
-                type_id = DEFAULT_ASSOCIATION.get((object_type, to_type))
+                to_type = _TYPE_ALIASES.get(str(raw_type).lower())
+                type_id = DEFAULT_ASSOCIATION.get((object_type, to_type)) if to_type else None
                 if type_id is None:
-                    raise ValueError(f"HubSpot has no default association from {object_type} to {to_type}")
+                    raise ValueError(f"HubSpot has no default association from {object_type} to {raw_type!r}")
+                inverse = INVERSE_ASSOCIATION[type_id]
                 for item in ids:
                     to_id = str(item["id"] if isinstance(item, dict) else item)
-                    for a, a_id, b, b_id, t in ((object_type, record_id, to_type, to_id, type_id),
-                                                (to_type, to_id, object_type, record_id, INVERSE_ASSOCIATION[type_id])):
-                        assoc[self._assoc_key(a, a_id, b, b_id)] = (
-                            {"types": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}]})
+                    assoc.append((object_type, record_id, to_type, to_id, [type_id]))
+                    assoc.append((to_type, to_id, object_type, record_id, [inverse]))
         with self._lock:
             self.store.put_many(SYSTEM, object_type, live)
             self.store.put_many(SYSTEM, self.collection(object_type, True), archived)
-            for prop, rows in unique_rows.items():
-                self.store.put_many(SYSTEM, f"{object_type}__by_{prop}", rows)
-            self.store.put_many(SYSTEM, "associations", ((k, v, 0, 0) for k, v in assoc.items()))
+            for prop, changes in unique_rows.items():
+                self._index_update(object_type, prop, changes)
+            self._associations_update(assoc)
             self.raise_id_floor(r[0] for r in live + archived)
         return len(live) + len(archived)
 
@@ -955,8 +1046,7 @@ def build(ctx: SandboxContext) -> Emulation:
         if not after_raw.isdigit():
             raise bad_request(f"Invalid value for query parameter after: {after_raw!r}.")
         archived = bool_param(request, "archived")
-        rows = crm.store.page(SYSTEM, crm.collection(object_type, archived), after_seq=int(after_raw),
-                              limit=limit + 1)
+        rows = crm.page_records(object_type, archived, int(after_raw), limit + 1)
         props, assocs = list_param(request, "properties"), list_param(request, "associations")
         results = [crm.render(object_type, rec, props, with_history, assocs) for _, rec in rows[:limit]]
         body: dict[str, Any] = {"results": results}

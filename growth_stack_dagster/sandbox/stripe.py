@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import string
@@ -32,6 +33,8 @@ from growth_stack_dagster import config
 from growth_stack_dagster.sandbox import stripe_forms as forms
 from growth_stack_dagster.sandbox.core import Emulation, SandboxContext, Store
 from growth_stack_dagster.sandbox.stripe_forms import ParamError
+
+log = logging.getLogger("growth_stack.sandbox.stripe")
 
 SYSTEM = "stripe"
 PREFIX = "/stripe"
@@ -259,6 +262,7 @@ class StripeEmulation:
             raise invalid("This value must be less than or equal to 100.", "limit")
         conds = ["system = 'stripe'", f"collection = '{collection}'"]
         args: list[Any] = []
+        index = ""
         if p.get("created") not in (None, ""):
             c, a = self.created_filter(p["created"])
             conds += c
@@ -267,6 +271,9 @@ class StripeEmulation:
             if p.get(param) not in (None, ""):
                 conds.append(f"json_extract(data, '$.{field}') = ?")
                 args.append(forms.as_str(p[param], param))
+                if not index and (collection, field) in INDEXES:
+                    # Without statistics SQLite prefers the created index and scans every object.
+                    index = f" INDEXED BY stripe_{collection}_{field}"
         if extra_sql:
             conds += extra_sql[0]
             args += extra_sql[1]
@@ -290,7 +297,8 @@ class StripeEmulation:
             args += [row[0][0], row[0][1]]
         order = "created DESC, seq DESC" if descending else "created ASC, seq ASC"
         rows = self.store.query(
-            f"SELECT data FROM objects WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT ?", (*args, limit + 1))
+            f"SELECT data FROM objects{index} WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT ?",
+            (*args, limit + 1))
         has_more = len(rows) > limit
         data = [orjson.loads(r[0]) for r in rows[:limit]]
         if not descending:
@@ -314,7 +322,10 @@ class StripeEmulation:
     def _lookup(self, value: str) -> dict[str, Any] | None:
         prefix = value.split("_", 1)[0]
         collection = PREFIX_TO_COLLECTION.get(prefix)
-        return self.get(collection, value) if collection else None
+        found = self.get(collection, value) if collection else None
+        if found is None and collection == "customers":
+            found = self.get("deleted_customers", value)
+        return found
 
     def _expand_path(self, node: Any, parts: list[str], full: str) -> None:
         if isinstance(node, list):
@@ -423,6 +434,10 @@ class StripeEmulation:
             status, result, extra_headers = await asyncio.to_thread(self._run, req, handler, path_args)
         except StripeError as exc:
             return self._json(exc.status, exc.body(request_id), {**base_headers, **exc.headers})
+        except Exception:  # a bug here must still answer in Stripe's shape, and be logged
+            log.exception("stripe emulation failed on %s %s", method, path)
+            err = StripeError(500, "An unknown error occurred", type="api_error")
+            return self._json(500, err.body(request_id), base_headers)
         return self._json(status, result, {**base_headers, **extra_headers})
 
     def _match(self, method: str, path: str) -> tuple[Callable[..., Any], dict[str, str]]:
@@ -669,8 +684,8 @@ class StripeEmulation:
         check_params(req.params, set())
         prod = self.need("products", id)
         has_prices = self.store.query(
-            "SELECT 1 FROM objects WHERE system = 'stripe' AND collection = 'prices' "
-            "AND json_extract(data, '$.product') = ? LIMIT 1", (id,))
+            "SELECT 1 FROM objects INDEXED BY stripe_prices_product WHERE system = 'stripe' "
+            "AND collection = 'prices' AND json_extract(data, '$.product') = ? LIMIT 1", (id,))
         if has_prices:
             raise invalid("This product cannot be deleted because it has one or more user-created prices.",
                           saved=True)
@@ -1134,11 +1149,15 @@ class StripeEmulation:
         if "discounts" in p:
             invoice["discounts"] = self._discounts_param(req, p["discounts"], "discounts", invoice=inv_id)
         elif self._customer_discount_active(customer, req.now):
-            invoice["discounts"] = [customer["discount"]["id"]]
+            discount = customer["discount"]
+            if self.get("discounts", discount["id"]) is None:
+                self.put("discounts", discount, created=discount.get("start") or req.now)
+            invoice["discounts"] = [discount["id"]]
         pending: list[dict[str, Any]] = []
         if behavior == "include":
             rows = self.store.query(
-                "SELECT data FROM objects WHERE system = 'stripe' AND collection = 'invoiceitems' "
+                "SELECT data FROM objects INDEXED BY stripe_invoiceitems_customer "
+                "WHERE system = 'stripe' AND collection = 'invoiceitems' "
                 "AND json_extract(data, '$.customer') = ? AND json_extract(data, '$.invoice') IS NULL "
                 "ORDER BY created, seq", (customer["id"],))
             pending = [orjson.loads(r[0]) for r in rows]
@@ -1151,7 +1170,7 @@ class StripeEmulation:
     @staticmethod
     def _customer_discount_active(customer: dict[str, Any], now: int) -> bool:
         d = customer.get("discount")
-        return bool(d) and (d.get("end") is None or d["end"] > now)
+        return isinstance(d, dict) and bool(d.get("id")) and (d.get("end") is None or d["end"] > now)
 
     def _line_for(self, invoice: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -1192,6 +1211,13 @@ class StripeEmulation:
             return 0
         return min(int(coupon.get("amount_off") or 0), base)
 
+    def _discount_coupon(self, discount: dict[str, Any]) -> dict[str, Any] | None:
+        """A discount's coupon, whether embedded (`coupon`) or referenced (`source.coupon`)."""
+        coupon = discount.get("coupon") or (discount.get("source") or {}).get("coupon")
+        if isinstance(coupon, str):
+            coupon = self.get("coupons", coupon)
+        return coupon if isinstance(coupon, dict) else None
+
     def _recompute(self, invoice: dict[str, Any]) -> None:
         """Subtotal, line-level then invoice-level discounts (allocated over discountable lines),
         `total_discount_amounts`, total and amount due."""
@@ -1202,7 +1228,7 @@ class StripeEmulation:
         def coupon_of(did: str) -> dict[str, Any] | None:
             if did not in coupons:
                 discount = self.get("discounts", did)
-                coupons[did] = discount["coupon"] if discount else None
+                coupons[did] = self._discount_coupon(discount) if discount else None
             return coupons[did]
 
         totals: dict[str, int] = {}
@@ -1377,13 +1403,15 @@ class StripeEmulation:
         customer = self.get("customers", invoice["customer"])
         self._recompute(invoice)
         if customer is not None:
-            seq = customer.get("next_invoice_sequence", 1)
+            seq = customer.get("next_invoice_sequence") or 1
+            prefix = customer.get("invoice_prefix") or customer["id"].split("_")[-1][-8:].upper()
             if not invoice.get("number"):
-                invoice["number"] = f"{customer['invoice_prefix']}-{seq:04d}"
+                invoice["number"] = f"{prefix}-{seq:04d}"
             customer["next_invoice_sequence"] = seq + 1
             discount = customer.get("discount")
+            coupon = self._discount_coupon(discount) if isinstance(discount, dict) else None
             # A `once` customer coupon is used up by the first invoice it discounts.
-            if discount and discount["id"] in invoice["discounts"] and discount["coupon"]["duration"] == "once":
+            if discount and coupon and discount["id"] in invoice["discounts"] and coupon["duration"] == "once":
                 customer["discount"] = None
                 self.put("customers", customer)
                 self.emit(req, "customer.discount.deleted", discount)

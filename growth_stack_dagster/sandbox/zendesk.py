@@ -23,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -92,13 +93,14 @@ def invalid_record(field: str, description: str, code: str) -> ZendeskError:
 # --------------------------------------------------------------------------- pure helpers
 def zd_time(epoch: int) -> str:
     """Zendesk's timestamp format (ISO-8601, UTC, `Z`)."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_zd_time(value: str) -> int:
     """Epoch seconds of an ISO-8601 timestamp such as `2026-01-01T00:00:00Z`."""
     parsed = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).timestamp())
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp())
 
 
 def encode_export_cursor(updated: int, seq: int) -> str:
@@ -246,9 +248,10 @@ class ZendeskEmulation:
                 user, _, password = base64.b64decode(value.strip()).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user, password = "", ""
-            if user.endswith("/token") and len(user) > 6 and secrets.compare_digest(password, self.ctx.token):
+            if user.endswith("/token") and len(user) > 6 and secrets.compare_digest(
+                    password.encode(), self.ctx.token.encode()):
                 return user[: -len("/token")]
-        elif scheme.lower() == "bearer" and secrets.compare_digest(value.strip(), self.ctx.token):
+        elif scheme.lower() == "bearer" and secrets.compare_digest(value.strip().encode(), self.ctx.token.encode()):
             return "oauth-agent@sandbox.example"
         raise ZendeskError(401, "Couldn't authenticate you",
                            headers={"WWW-Authenticate": 'Basic realm="Web Password"'})
@@ -410,6 +413,9 @@ class ZendeskEmulation:
         changes = {k: fields[k] for k in USER_WRITABLE if k in fields}
         if isinstance(changes.get("email"), str):
             changes["email"] = changes["email"].strip().lower()
+            owner = self._find_user(email_key(changes["email"]))
+            if owner is not None and (existing is None or owner["id"] != existing["id"]):
+                raise ValueError(f"Email: {changes['email']} is already being used by another user")
         if changes.get("external_id") is not None:
             changes["external_id"] = str(changes["external_id"])
         if existing is None:
@@ -464,7 +470,7 @@ class ZendeskEmulation:
         now = int(time.time())
         job = {"id": job_id, "url": f"{base_url}/api/v2/job_statuses/{job_id}.json", "total": len(users),
                "progress": len(users), "status": "completed", "job_type": "Bulk Create or Update Users",
-               "message": f"Completed at {dt.datetime.fromtimestamp(now, dt.timezone.utc):%Y-%m-%d %H:%M:%S +0000}",
+               "message": f"Completed at {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M:%S +0000}",
                "results": results}
         self.store.put(SYSTEM, "job_statuses", job_id, job, created=now, updated=now)
         # the job runs in the background on Zendesk: the first answer is the queued job
@@ -645,27 +651,30 @@ class ZendeskEmulation:
 
     # ---- seeding
     def seed(self, collection: str, objects: list[dict[str, Any]]) -> int:
-        """Store seeded users or tickets (Zendesk JSON with integer id, ISO-8601 created_at/updated_at)."""
+        """Store seeded users or tickets (Zendesk JSON with integer id, ISO-8601 created_at/updated_at).
+
+        Objects are kept as given (they are already in the API's representation); tickets gain the
+        `generated_timestamp` the incremental export reports, and users are indexed by email and external_id.
+        """
         if collection not in ("users", "tickets"):
             raise ValueError(f"zendesk seeds users or tickets, not {collection!r}")
         now = int(time.time())
-        base = "https://sandbox.zendesk.com"
-        defaults = default_user if collection == "users" else default_ticket
         rows, keys = [], []
         for obj in objects:
             obj_id = int(obj["id"])
             created = parse_zd_time(obj["created_at"]) if obj.get("created_at") else now
             updated = parse_zd_time(obj["updated_at"]) if obj.get("updated_at") else created
-            full = {**defaults(obj_id, created, base), **obj, "id": obj_id,
-                    "created_at": zd_time(created), "updated_at": zd_time(updated)}
+            obj["id"] = obj_id  # the app parsed these objects for this call: updating them in place is safe
+            obj.setdefault("created_at", zd_time(created))
+            obj.setdefault("updated_at", zd_time(updated))
             if collection == "tickets":
-                full["generated_timestamp"] = updated
-                full.setdefault("raw_subject", full.get("subject"))
-            elif full.get("email"):
-                keys.append((email_key(full["email"]), {"user_id": obj_id}, created, updated))
-            if collection == "users" and full.get("external_id") not in (None, ""):
-                keys.append((f"external_id:{full['external_id']}", {"user_id": obj_id}, created, updated))
-            rows.append((str(obj_id), full, created, updated))
+                obj["generated_timestamp"] = updated
+            else:
+                if obj.get("email"):
+                    keys.append((email_key(obj["email"]), {"user_id": obj_id}, created, updated))
+                if obj.get("external_id") not in (None, ""):
+                    keys.append((f"external_id:{obj['external_id']}", {"user_id": obj_id}, created, updated))
+            rows.append((str(obj_id), obj, created, updated))
         n = self.store.put_many(SYSTEM, collection, rows)
         if keys:
             self.store.put_many(SYSTEM, "user_keys", keys)
@@ -690,8 +699,13 @@ def error_response(status: int) -> Response:
 
 def build(ctx: SandboxContext) -> Emulation:
     """The Zendesk Support API emulation for the sandbox app."""
-    # at least one second: a change in the same second as an export's bound could otherwise be skipped
-    delay = max(1, int(os.environ.get("GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY", DEFAULT_EXPORT_DELAY)))
+    raw = os.environ.get("GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY", str(DEFAULT_EXPORT_DELAY))
+    try:
+        # at least one second: a change in the same second as an export's bound could otherwise be skipped
+        delay = max(1, int(raw))
+    except ValueError:
+        raise ValueError(f"GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY must be a whole number of seconds, "
+                         f"not {raw!r}; unset it for Zendesk's one minute") from None
     emu = ZendeskEmulation(ctx, delay)
 
     def both(path: str, fn, methods: list[str], export: bool = False) -> list[Route]:

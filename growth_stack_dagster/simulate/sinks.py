@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import queue
 import threading
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -136,50 +136,91 @@ class SandboxSeeder:
 # ----------------------------------------------------------------------------- event files
 
 class EventFileSink:
-    """Buffers history lines per (source, day) and publishes them with `eventfiles.write_closed_file`.
+    """Collects history lines per (source, day) and publishes them with `eventfiles.write_closed_file`.
 
-    A buffer is written as one file when it reaches `max_file_bytes`; when all buffers together pass
-    `budget_bytes`, the largest is written, so memory stays under the budget at any scale.
+    People are generated one after another and each touches every day, so lines are first appended
+    to one private spool file per (source, day) under `spool_dir` (at most `max_open` handles at a
+    time); `close()` then publishes each spool as closed event files of up to `max_file_bytes`.
+    Memory stays constant at any scale and each partition gets one file (not thousands of small ones).
     """
 
-    def __init__(self, root: Path, budget_bytes: int = 64 << 20, max_file_bytes: int = 32 << 20):
-        self.root = Path(root)
-        self.budget_bytes, self.max_file_bytes = budget_bytes, max_file_bytes
+    def __init__(self, root: Path, spool_dir: Path, max_open: int = 128, max_file_bytes: int = 256 << 20):
+        self.root, self.spool_dir = Path(root), Path(spool_dir)
+        self.max_open, self.max_file_bytes = max_open, max_file_bytes
         self.lines: Counter[str] = Counter()
         self.files: Counter[str] = Counter()
         self.paths: list[Path] = []
-        self._buffers: dict[tuple[str, str], list[bytes]] = {}
-        self._sizes: Counter[tuple[str, str]] = Counter()
-        self._total = 0
+        self._handles: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._spools: dict[tuple[str, str], Path] = {}
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
 
     def add(self, source: str, day: str, message: dict[str, Any]) -> None:
         self.add_line(source, day, orjson.dumps(message))
 
     def add_line(self, source: str, day: str, line: bytes) -> None:
         key = (source, day)
-        self._buffers.setdefault(key, []).append(line)
-        self._sizes[key] += len(line) + 1
-        self._total += len(line) + 1
+        fh = self._handles.get(key)
+        if fh is None:
+            fh = self._open(key)
+        else:
+            self._handles.move_to_end(key)
+        fh.write(line)
+        fh.write(b"\n")
         self.lines[source] += 1
-        if self._sizes[key] >= self.max_file_bytes:
-            self._write(key)
-        elif self._total >= self.budget_bytes:
-            self._write(max(self._sizes, key=self._sizes.__getitem__))
+
+    def _open(self, key: tuple[str, str]) -> Any:
+        if len(self._handles) >= self.max_open:
+            self._handles.popitem(last=False)[1].close()
+        path = self._spools.get(key)
+        if path is None:
+            eventfiles.check_source_name(key[0])
+            path = self._spools[key] = self.spool_dir / f"{key[0]}__{key[1]}.spool"
+        fh = self._handles[key] = open(path, "ab", buffering=64 << 10)
+        return fh
 
     def close(self) -> dict[str, dict[str, int]]:
-        """Write every remaining buffer; {"lines": per source, "files": per source}."""
-        for key in sorted(self._buffers):
-            self._write(key)
+        """Publish every spool as closed event files; {"lines": per source, "files": per source}."""
+        for fh in self._handles.values():
+            fh.close()
+        self._handles.clear()
+        for key in sorted(self._spools):
+            spool = self._spools.pop(key)
+            with open(spool, "rb") as fh:
+                while True:
+                    path = eventfiles.write_closed_file(self.root, key[0], key[1], _take(fh, self.max_file_bytes))
+                    if path is None:
+                        break
+                    self.files[key[0]] += 1
+                    self.paths.append(path)
+            spool.unlink()
+        self._remove_spool_dir()
         return {"lines": dict(sorted(self.lines.items())), "files": dict(sorted(self.files.items()))}
 
-    def _write(self, key: tuple[str, str]) -> None:
-        lines = self._buffers.pop(key, None)
-        self._total -= self._sizes.pop(key, 0)
-        if lines:
-            path = eventfiles.write_closed_file(self.root, key[0], key[1], lines)
-            if path is not None:
-                self.files[key[0]] += 1
-                self.paths.append(path)
+    def abort(self) -> None:
+        """Drop everything not yet published (after a failure), leaving no spool behind."""
+        for fh in self._handles.values():
+            fh.close()
+        self._handles.clear()
+        for spool in self._spools.values():
+            spool.unlink(missing_ok=True)
+        self._spools.clear()
+        self._remove_spool_dir()
+
+    def _remove_spool_dir(self) -> None:
+        try:
+            self.spool_dir.rmdir()
+        except OSError:
+            pass  # not empty (someone else's files) or already gone
+
+
+def _take(fh: Any, limit: int):
+    """Lines (without newline) from `fh` until about `limit` bytes were read."""
+    size = 0
+    for line in fh:
+        yield line[:-1]
+        size += len(line)
+        if size >= limit:
+            return
 
 
 # ----------------------------------------------------------------------------- collector
@@ -261,11 +302,8 @@ class CustomerioHelper:
         return r.status_code == 400
 
     def send(self, spec: dict[str, Any]) -> None:
-        # The helper's delivery webhooks are real sends: their timestamps must be recent for the
-        # collector's signature tolerance, so the helper is given no historical timestamp.
-        body = {k: v for k, v in spec.items() if k != "timestamp"}
         try:
-            r = self._session.post(self.url, data=orjson.dumps(body), timeout=30,
+            r = self._session.post(self.url, data=orjson.dumps(spec), timeout=30,
                                    headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
             raise SinkError(f"could not reach the Customer.io helper at {self.url} ({exc}).") from exc

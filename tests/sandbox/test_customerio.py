@@ -16,8 +16,12 @@ import pytest
 import requests
 
 from growth_stack_dagster.sandbox.customerio import (
-    reporting_webhook_payload, sign_reporting_webhook, validate_attributes, TrackError,
+    TrackError,
+    reporting_webhook_payload,
+    sign_reporting_webhook,
+    validate_attributes,
 )
+from tests.servers import run_server
 
 TOKEN = "sk_test_sandbox"
 TRACK_AUTH = ("site_123", TOKEN)
@@ -31,6 +35,24 @@ def _sandbox_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GROWTH_STACK_SANDBOX_WEBHOOK_URL", "")  # no deliveries unless a test asks
     monkeypatch.setenv("CUSTOMERIO_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
+
+
+@pytest.fixture(scope="module")
+def _shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `growth-stack sandbox` for the tests of this module that need no special environment
+    (starting one takes seconds on a loaded machine); each test gets it reset."""
+    home = tmp_path_factory.mktemp("gs_home")
+    env = {"GROWTH_STACK_HOME": str(home), "GROWTH_STACK_SANDBOX_WEBHOOK_URL": "",
+           "CUSTOMERIO_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
+           "GROWTH_STACK_SANDBOX_TOKEN": TOKEN, "GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE": "10"}
+    with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (url, _):
+        yield url
+
+
+@pytest.fixture
+def sandbox(_shared_sandbox: str) -> str:
+    requests.post(f"{_shared_sandbox}/_admin/reset", timeout=10).raise_for_status()
+    return _shared_sandbox
 
 
 def put_customer(base: str, identifier: str, attrs: dict, auth=TRACK_AUTH) -> requests.Response:
@@ -86,11 +108,11 @@ def test_attribute_limits() -> None:
 
 
 # --------------------------------------------------------------------------- Track API v1
-def test_identify_update_delete_and_read_back(sandbox_url: str) -> None:
-    r = put_customer(sandbox_url, "u_1", {"email": "ann@example.com", "created_at": 1_700_000_000,
+def test_identify_update_delete_and_read_back(sandbox: str) -> None:
+    r = put_customer(sandbox, "u_1", {"email": "ann@example.com", "created_at": 1_700_000_000,
                                           "plan": "pro", "seats": 3, "vip": True})
     assert r.status_code == 200 and r.json() == {}
-    r = attributes(sandbox_url, "u_1")
+    r = attributes(sandbox, "u_1")
     assert r.status_code == 200, r.text
     customer = r.json()["customer"]
     assert customer["id"] == "u_1" and customer["identifiers"]["email"] == "ann@example.com"
@@ -99,58 +121,58 @@ def test_identify_update_delete_and_read_back(sandbox_url: str) -> None:
     assert customer["attributes"]["created_at"] == "1700000000" and customer["attributes"]["vip"] == "true"
 
     # update: a changed value and an empty value (which removes the attribute)
-    assert put_customer(sandbox_url, "u_1", {"plan": "team", "seats": ""}).status_code == 200
-    attrs = attributes(sandbox_url, "u_1").json()["customer"]["attributes"]
+    assert put_customer(sandbox, "u_1", {"plan": "team", "seats": ""}).status_code == 200
+    attrs = attributes(sandbox, "u_1").json()["customer"]["attributes"]
     assert attrs["plan"] == "team" and "seats" not in attrs and attrs["email"] == "ann@example.com"
-    changes = activities(sandbox_url, "u_1", type="attribute_change", name="plan")
+    changes = activities(sandbox, "u_1", type="attribute_change", name="plan")
     assert [(a["data"]["old_value"], a["data"]["new_value"]) for a in changes] == [("pro", "team"), (None, "pro")]
 
     # the email works as an identifier too, case-insensitively (App API id_type=email)
-    r = requests.get(f"{sandbox_url}/customerio/v1/customers/ANN@example.com/attributes",
+    r = requests.get(f"{sandbox}/customerio/v1/customers/ANN@example.com/attributes",
                      params={"id_type": "email"}, headers=APP_HEADERS, timeout=10)
     assert r.status_code == 200 and r.json()["customer"]["id"] == "u_1"
 
-    r = requests.delete(f"{sandbox_url}/customerio/api/v1/customers/u_1", auth=TRACK_AUTH, timeout=10)
+    r = requests.delete(f"{sandbox}/customerio/api/v1/customers/u_1", auth=TRACK_AUTH, timeout=10)
     assert r.status_code == 200 and r.json() == {}
-    r = attributes(sandbox_url, "u_1")
+    r = attributes(sandbox, "u_1")
     assert r.status_code == 404 and r.json() == {"meta": {"error": "Customer not found"}}
 
 
-def test_form_encoded_identify_as_in_the_v1_curl_examples(sandbox_url: str) -> None:
-    r = requests.put(f"{sandbox_url}/customerio/api/v1/customers/u_9", auth=TRACK_AUTH, timeout=10,
+def test_form_encoded_identify_as_in_the_v1_curl_examples(sandbox: str) -> None:
+    r = requests.put(f"{sandbox}/customerio/api/v1/customers/u_9", auth=TRACK_AUTH, timeout=10,
                      data={"email": "nine@example.com", "created_at": "1700000123"})
     assert r.status_code == 200, r.text
-    attrs = attributes(sandbox_url, "u_9").json()["customer"]["attributes"]
+    attrs = attributes(sandbox, "u_9").json()["customer"]["attributes"]
     assert attrs["email"] == "nine@example.com" and attrs["created_at"] == "1700000123"
 
 
-def test_events_and_anonymous_events(sandbox_url: str) -> None:
-    put_customer(sandbox_url, "u_2", {"email": "bob@example.com"})
-    r = requests.post(f"{sandbox_url}/customerio/api/v1/customers/u_2/events", auth=TRACK_AUTH, timeout=10,
+def test_events_and_anonymous_events(sandbox: str) -> None:
+    put_customer(sandbox, "u_2", {"email": "bob@example.com"})
+    r = requests.post(f"{sandbox}/customerio/api/v1/customers/u_2/events", auth=TRACK_AUTH, timeout=10,
                       json={"name": "  purchase ", "data": {"price": 23.45, "product": "socks"},
                             "timestamp": 1_700_000_500})
     assert r.status_code == 200 and r.json() == {}
-    r = requests.post(f"{sandbox_url}/customerio/api/v1/customers/u_2/events", auth=TRACK_AUTH, timeout=10,
+    r = requests.post(f"{sandbox}/customerio/api/v1/customers/u_2/events", auth=TRACK_AUTH, timeout=10,
                       json={"name": "/pricing", "type": "page"})
     assert r.status_code == 200
-    events = activities(sandbox_url, "u_2", type="event")
+    events = activities(sandbox, "u_2", type="event")
     assert len(events) == 1
     assert events[0]["name"] == "purchase"  # Customer.io trims event names
     assert events[0]["data"] == {"price": 23.45, "product": "socks"} and events[0]["timestamp"] == 1_700_000_500
-    assert [a["name"] for a in activities(sandbox_url, "u_2", type="page")] == ["/pricing"]
+    assert [a["name"] for a in activities(sandbox, "u_2", type="page")] == ["/pricing"]
 
     # an event for an unknown id creates the person, as Customer.io does
-    r = requests.post(f"{sandbox_url}/customerio/api/v1/customers/u_new/events", auth=TRACK_AUTH, timeout=10,
+    r = requests.post(f"{sandbox}/customerio/api/v1/customers/u_new/events", auth=TRACK_AUTH, timeout=10,
                       json={"name": "signed_up"})
-    assert r.status_code == 200 and attributes(sandbox_url, "u_new").status_code == 200
+    assert r.status_code == 200 and attributes(sandbox, "u_new").status_code == 200
 
-    r = requests.post(f"{sandbox_url}/customerio/api/v1/events", auth=TRACK_AUTH, timeout=10,
+    r = requests.post(f"{sandbox}/customerio/api/v1/events", auth=TRACK_AUTH, timeout=10,
                       json={"name": "watched_video", "anonymous_id": "abc123", "data": {"video": "intro"}})
     assert r.status_code == 200 and r.json() == {}
 
 
-def test_event_validation_errors(sandbox_url: str) -> None:
-    url = f"{sandbox_url}/customerio/api/v1/customers/u_3/events"
+def test_event_validation_errors(sandbox: str) -> None:
+    url = f"{sandbox}/customerio/api/v1/customers/u_3/events"
     cases = [
         ({"data": {"a": 1}}, "event name is required"),
         ({"name": "x" * 101}, "longer than 100 bytes"),
@@ -166,29 +188,29 @@ def test_event_validation_errors(sandbox_url: str) -> None:
     r = requests.post(url, data=b"{not json", auth=TRACK_AUTH, timeout=10,
                       headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["meta"]["errors"][0]
-    r = put_customer(sandbox_url, "x" * 151, {"email": "long@example.com"})
+    r = put_customer(sandbox, "x" * 151, {"email": "long@example.com"})
     assert r.status_code == 400 and "150 bytes" in r.json()["meta"]["errors"][0]
     # nothing was stored by the refused requests
-    assert attributes(sandbox_url, "u_3").status_code == 404
+    assert attributes(sandbox, "u_3").status_code == 404
 
 
-def test_unauthorized(sandbox_url: str) -> None:
-    url = f"{sandbox_url}/customerio/api/v1/customers/u_4"
+def test_unauthorized(sandbox: str) -> None:
+    url = f"{sandbox}/customerio/api/v1/customers/u_4"
     for auth in (None, ("site_123", "wrong-key"), ("", TOKEN)):
         r = requests.put(url, json={"email": "x@example.com"}, auth=auth, timeout=10)
         assert r.status_code == 401, auth
         assert r.json() == {"meta": {"error": "Unauthorized request"}}
-    r = requests.post(f"{sandbox_url}/customerio/api/v2/batch", json={"batch": []}, auth=("s", "nope"), timeout=10)
+    r = requests.post(f"{sandbox}/customerio/api/v2/batch", json={"batch": []}, auth=("s", "nope"), timeout=10)
     assert r.status_code == 401
     # the App API takes a bearer key, not the Track credentials
-    r = requests.get(f"{sandbox_url}/customerio/v1/customers/u_4/attributes", auth=TRACK_AUTH, timeout=10)
+    r = requests.get(f"{sandbox}/customerio/v1/customers/u_4/attributes", auth=TRACK_AUTH, timeout=10)
     assert r.status_code == 401 and r.json() == {"meta": {"error": "Unauthorized request"}}
-    assert attributes(sandbox_url, "u_4").status_code == 404  # the refused identify stored nothing
+    assert attributes(sandbox, "u_4").status_code == 404  # the refused identify stored nothing
 
 
 # --------------------------------------------------------------------------- Track API v2
-def test_v2_entity_and_batch(sandbox_url: str) -> None:
-    r = requests.post(f"{sandbox_url}/customerio/api/v2/entity", auth=TRACK_AUTH, timeout=10, json={
+def test_v2_entity_and_batch(sandbox: str) -> None:
+    r = requests.post(f"{sandbox}/customerio/api/v2/entity", auth=TRACK_AUTH, timeout=10, json={
         "type": "person", "identifiers": {"id": "u_5"}, "action": "identify",
         "attributes": {"email": "cat@example.com", "plan": "premium"}})
     assert r.status_code == 200 and r.json() == {}
@@ -204,44 +226,44 @@ def test_v2_entity_and_batch(sandbox_url: str) -> None:
         {"type": "person", "identifiers": {"email": "dan@example.com"}, "action": "identify",
          "attributes": {"plan": "basic"}},
     ]
-    r = requests.post(f"{sandbox_url}/customerio/api/v2/batch", json={"batch": batch}, auth=TRACK_AUTH, timeout=10)
+    r = requests.post(f"{sandbox}/customerio/api/v2/batch", json={"batch": batch}, auth=TRACK_AUTH, timeout=10)
     assert r.status_code == 207, r.text
     errors = r.json()["errors"]
     assert [e["batch_index"] for e in errors] == [2, 3]
     assert errors[0]["field"] == "identifiers" and "32kb" in errors[1]["message"]
-    dan = attributes(sandbox_url, "u_6").json()["customer"]["attributes"]
+    dan = attributes(sandbox, "u_6").json()["customer"]["attributes"]
     assert dan["first_name"] == "Dan" and dan["plan"] == "basic" and "notes" not in dan
-    assert [a["data"] for a in activities(sandbox_url, "u_5", type="event")] == [{"price": 9}]
+    assert [a["data"] for a in activities(sandbox, "u_5", type="event")] == [{"price": 9}]
 
-    r = requests.post(f"{sandbox_url}/customerio/api/v2/batch", auth=TRACK_AUTH, timeout=10, json={
+    r = requests.post(f"{sandbox}/customerio/api/v2/batch", auth=TRACK_AUTH, timeout=10, json={
         "batch": [{"type": "person", "identifiers": {"id": "u_7"}, "action": "delete"}]})
     assert r.status_code == 200 and r.json() == {}
 
 
-def test_v2_size_limits(sandbox_url: str) -> None:
+def test_v2_size_limits(sandbox: str) -> None:
     big_entity = {"type": "person", "identifiers": {"id": "u_8"}, "action": "identify",
                   "attributes": {f"a{i}": "y" * 900 for i in range(40)}}
-    r = requests.post(f"{sandbox_url}/customerio/api/v2/entity", json=big_entity, auth=TRACK_AUTH, timeout=10)
+    r = requests.post(f"{sandbox}/customerio/api/v2/entity", json=big_entity, auth=TRACK_AUTH, timeout=10)
     assert r.status_code == 400 and "32kb" in r.json()["errors"][0]["message"]
     small = {"type": "person", "identifiers": {"id": "u_8"}, "action": "identify", "attributes": {"x": "y" * 900}}
-    r = requests.post(f"{sandbox_url}/customerio/api/v2/batch", json={"batch": [small] * 600},
+    r = requests.post(f"{sandbox}/customerio/api/v2/batch", json={"batch": [small] * 600},
                       auth=TRACK_AUTH, timeout=10)
     assert r.status_code == 400 and "500kb" in r.json()["errors"][0]["message"]
-    assert attributes(sandbox_url, "u_8").status_code == 404
+    assert attributes(sandbox, "u_8").status_code == 404
 
 
 # --------------------------------------------------------------------------- faults, rate limits, seeding
-def test_injected_rate_limit_and_server_error(sandbox_url: str) -> None:
-    faults = f"{sandbox_url}/_admin/faults"
+def test_injected_rate_limit_and_server_error(sandbox: str) -> None:
+    faults = f"{sandbox}/_admin/faults"
     requests.post(faults, json={"prefix": "/customerio/api/v1", "kind": "rate_limit", "retry_after": 2},
                   timeout=10).raise_for_status()
-    r = put_customer(sandbox_url, "u_10", {"email": "e@example.com"})
+    r = put_customer(sandbox, "u_10", {"email": "e@example.com"})
     assert r.status_code == 429 and r.headers["Retry-After"] == "2" and "error" in r.json()["meta"]
     requests.post(faults, json={"prefix": "/customerio/api/v1", "kind": "error", "status": 503},
                   timeout=10).raise_for_status()
-    r = put_customer(sandbox_url, "u_10", {"email": "e@example.com"})
+    r = put_customer(sandbox, "u_10", {"email": "e@example.com"})
     assert r.status_code == 503 and "error" in r.json()["meta"]
-    assert put_customer(sandbox_url, "u_10", {"email": "e@example.com"}).status_code == 200
+    assert put_customer(sandbox, "u_10", {"email": "e@example.com"}).status_code == 200
 
 
 def test_published_rate_limit(gs_home, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
@@ -257,17 +279,17 @@ def test_published_rate_limit(gs_home, monkeypatch: pytest.MonkeyPatch, request:
     assert int(limited.headers["Retry-After"]) >= 1 and "error" in limited.json()["meta"]
 
 
-def test_seeded_customers_are_served(sandbox_url: str) -> None:
+def test_seeded_customers_are_served(sandbox: str) -> None:
     seed = [{"id": "u_100", "email": " Zoe@Example.com ", "created_at": 1_650_000_000, "plan": "pro"},
             {"id": "u_101", "email": "yan@example.com", "created_at": 1_660_000_000}]
-    r = requests.post(f"{sandbox_url}/_admin/seed/customerio/customers", json=seed, timeout=10)
+    r = requests.post(f"{sandbox}/_admin/seed/customerio/customers", json=seed, timeout=10)
     assert r.status_code == 200 and r.json() == {"seeded": 2}
-    requests.post(f"{sandbox_url}/_admin/seed/customerio/customers", json=seed[:1], timeout=10).raise_for_status()
-    customer = attributes(sandbox_url, "u_100").json()["customer"]
+    requests.post(f"{sandbox}/_admin/seed/customerio/customers", json=seed[:1], timeout=10).raise_for_status()
+    customer = attributes(sandbox, "u_100").json()["customer"]
     assert customer["attributes"]["email"] == " Zoe@Example.com " and customer["attributes"]["plan"] == "pro"
     assert customer["timestamps"]["created_at"] == 1_650_000_000
-    assert activities(sandbox_url, "u_100") == []  # seeded history fires nothing
-    stats = requests.get(f"{sandbox_url}/_admin/stats", timeout=10).json()
+    assert activities(sandbox, "u_100") == []  # seeded history fires nothing
+    stats = requests.get(f"{sandbox}/_admin/stats", timeout=10).json()
     assert stats["objects"]["customerio"]["customers"] == 2
 
 

@@ -89,17 +89,28 @@ def property_names(client, object_type: str) -> list[str]:
     return sorted(p["name"] for p in response.json().get("results", []))
 
 
+OBJECT_COLUMNS = {"archived": {"data_type": "bool"}, "modified_at": {"data_type": "timestamp"}}
+
+
+def property_columns(names: list[str]) -> dict[str, dict[str, Any]]:
+    """Column hints making every listed property a text column (`properties__<name>`), as the API
+    sends property values as strings: a property that is empty everywhere still gets its column."""
+    return {f"properties__{name}": {"data_type": "text", "nullable": True} for name in names}
+
+
 def _crm_object_resource(client, object_type: str, page_size: int, include_archived: bool):
     history = ("dealstage",) if object_type == "deals" else ()
 
-    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge",
-                  columns={"archived": {"data_type": "bool"}, "modified_at": {"data_type": "timestamp"}})
+    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge", columns=OBJECT_COLUMNS)
     def crm_objects(
         modified_at=dlt.sources.incremental("modified_at", initial_value=None),
     ) -> Iterator[list[dict[str, Any]]]:
+        names = property_names(client, object_type)
+        # Declared before the first page, so new custom properties become columns on this run.
+        dlt.current.resource().apply_hints(columns={**OBJECT_COLUMNS, **property_columns(names)})
         params: dict[str, Any] = {
             "limit": min(page_size, MAX_PAGE_SIZE_WITH_HISTORY if history else MAX_PAGE_SIZE),
-            "properties": ",".join(property_names(client, object_type)),
+            "properties": ",".join(names),
         }
         if history:
             params["propertiesWithHistory"] = ",".join(history)
@@ -116,7 +127,7 @@ def _association_transformer(client, table: str, from_type: str, to_type: str):
 
     # merge_key: the associations of a re-read object replace its previous ones.
     @dlt.transformer(name=table, primary_key=(from_key, to_key, "type_id"), merge_key=from_key,
-                     write_disposition="merge")
+                     write_disposition="merge", columns={"label": {"data_type": "text"}})
     def associations(objects: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         pending = [{"id": o["id"]} for o in objects if not o.get("archived")]
         while pending:

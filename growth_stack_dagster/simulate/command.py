@@ -1,0 +1,68 @@
+"""`growth-stack simulate`: generate the example company into the sandbox, the event files and the collector."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+
+from growth_stack_dagster import config
+
+
+def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.") from None
+
+
+@click.command("simulate")
+@click.option("--customers", default=1000, show_default=True, type=click.IntRange(min=0), help="People to generate.")
+@click.option("--days", default=120, show_default=True, type=click.IntRange(min=1), help="Days of history before --as-of.")
+@click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same company.")
+@click.option("--as-of", "as_of", default=None, callback=_parse_day,
+              help="The simulated 'today' (YYYY-MM-DD); history covers the --days before it. Default: today (UTC).")
+@click.option("--sandbox-url", default=None, help="The SaaS sandbox to seed. Default: $GROWTH_STACK_SANDBOX_URL.")
+@click.option("--no-sandbox", is_flag=True, help="Do not seed the sandbox; only write event files and the ground truth.")
+@click.option("--collector-url", default=None,
+              help="Where today's traffic goes. Default: $GROWTH_STACK_COLLECTOR_URL; if it does not answer, "
+                   "today's traffic is written to today's event files.")
+@click.option("--no-collector", is_flag=True, help="Write today's traffic to the event files instead of the collector.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+def simulate_command(customers: int, days: int, seed: int, as_of: dt.date | None, sandbox_url: str | None,
+                     no_sandbox: bool, collector_url: str | None, no_collector: bool, progress: bool | None) -> None:
+    """Generate the example eCommerce company deterministically from --seed: web and app events,
+    CRM, payments, email, ads and support data, SKU cost files, and the ground truth
+    (`$GROWTH_STACK_HOME/simulation/ground_truth.jsonl`, `summary.json`)."""
+    from growth_stack_dagster.simulate.generator import SimParams
+    from growth_stack_dagster.simulate.runner import run_simulation
+    from growth_stack_dagster.simulate.sinks import SinkError
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    params = SimParams(customers=customers, days=days, seed=seed, as_of=as_of or today)
+    if days < 35:
+        click.echo(f"Note: with --days {days} (< 35) nobody can be high-value: the activity criterion "
+                   "looks at the 4 complete weeks before --as-of.", err=True)
+    try:
+        summary = run_simulation(
+            params,
+            sandbox_url=None if no_sandbox else (sandbox_url or config.sandbox_url()),
+            collector_url=None if no_collector else (collector_url or config.collector_url()),
+            progress=sys.stderr.isatty() if progress is None else progress,
+            say=lambda msg: click.echo(msg, err=True), today=today,
+        )
+    except SinkError as exc:
+        raise click.ClickException(str(exc)) from None
+    people = summary["people"]
+    click.echo(f"Simulated {people['total']} people ({people['high_value']} high-value, near-misses "
+               f"{people['near_miss']}) over {days} days to {params.as_of} in {summary['seconds']} s.")
+    seeded = summary["sandbox"]["seeded"]
+    if seeded is not None:
+        click.echo("Sandbox: " + "; ".join(f"{s} " + ", ".join(f"{c} {n}" for c, n in cols.items())
+                                           for s, cols in seeded.items()))
+    click.echo("Event files: " + ", ".join(f"{s} {n} lines" for s, n in summary["event_files"]["lines"].items()))
+    click.echo(f"Today: {summary['today']['messages']} messages, {summary['today']['note']}.")
+    click.echo(f"Ground truth: {summary['ground_truth']}")

@@ -1,0 +1,263 @@
+"""The event-file loader against real event files and a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from growth_stack_dagster.capture import loader
+from tests.capture.payloads import (DAY1, DAY2, WEB_CONTEXT, customerio_body, envelope, stamp,
+                                    stripe_invoice_paid, write)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "events"
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    c = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    yield c
+    c.close()
+
+
+def rows(con, sql: str, *params) -> list[dict]:
+    cur = con.execute(sql, list(params))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def one_of_each_type(day: str) -> list[dict]:
+    return [
+        stamp({"type": "page", "messageId": "m-page", "anonymousId": "anon-1", "name": "Tee", "category": "Products",
+               "properties": {"path": "/products/tee", "url": "https://shop.example.com/products/tee",
+                              "title": "Tee", "referrer": "https://www.google.com/", "search": ""},
+               "context": WEB_CONTEXT}, day, 1),
+        stamp({"type": "track", "messageId": "m-track", "anonymousId": "anon-1", "userId": "user-1",
+               "event": "Order Completed",
+               "properties": {"order_id": "o-1", "total": 27.5, "revenue": 25.0, "currency": "USD",
+                              "coupon": "BF10", "products": [{"product_id": "p1", "sku": "S1", "price": 25.0,
+                                                              "quantity": 1}],
+                              "shippingMethod": {"carrierName": "UPS", "days": 2}},
+               "context": WEB_CONTEXT}, day, 2),
+        stamp({"type": "identify", "messageId": "m-identify", "anonymousId": "anon-1", "userId": "user-1",
+               "traits": {"email": "ada@example.com", "firstName": "Ada", "age": 36,
+                          "address": {"city": "Paris", "country": "FR"}},
+               "context": WEB_CONTEXT}, day, 3),
+        stamp({"type": "screen", "messageId": "m-screen", "anonymousId": "ios-1", "name": "Cart",
+               "properties": {"items": 2},
+               "context": {"library": {"name": "analytics-ios", "version": "4.1.8"},
+                           "device": {"manufacturer": "Apple", "model": "iPhone15,2"},
+                           "os": {"name": "iOS", "version": "18.1"}, "app": {"version": "3.2.1"}}}, day, 4),
+        stamp({"type": "group", "messageId": "m-group", "userId": "user-1", "groupId": "acct-9",
+               "traits": {"name": "Wholesale Co", "employees": 120}}, day, 5),
+        stamp({"type": "alias", "messageId": "m-alias", "userId": "user-1", "previousId": "anon-1"}, day, 6),
+    ]
+
+
+def test_every_message_type_lands_in_its_table_with_segment_names(root: Path, con) -> None:
+    write(root, "web", DAY1, one_of_each_type(DAY1))
+    report = loader.load_partition(con, root, DAY1)
+    assert report.lines_read == 6 and report.discards == 0
+
+    [page] = rows(con, "SELECT * FROM events.pages")
+    assert page["id"] == "m-page" and page["anonymous_id"] == "anon-1" and page["source"] == "web"
+    assert page["name"] == "Tee" and page["category"] == "Products"
+    assert page["path"] == "/products/tee" and page["title"] == "Tee"
+    assert page["context_page_url"] == WEB_CONTEXT["page"]["url"]
+    assert page["context_campaign_source"] == "google" and page["context_campaign_medium"] == "cpc"
+    assert page["context_user_agent"].startswith("Mozilla/5.0")
+    assert page["context_library_name"] == "analytics.js"
+    assert {"timestamp", "received_at", "sent_at", "original_timestamp", "uuid_ts"} <= page.keys()
+    assert str(page["received_at"]).startswith(DAY1)
+
+    [track] = rows(con, "SELECT * FROM events.tracks")
+    assert track["event"] == "order_completed" and track["event_text"] == "Order Completed"
+    assert "order_id" not in track  # custom properties live in the event table only
+    [order] = rows(con, "SELECT * FROM events.order_completed")
+    assert order["id"] == "m-track" and order["user_id"] == "user-1"
+    assert order["order_id"] == "o-1" and order["total"] == 27.5 and order["coupon"] == "BF10"
+    assert order["shipping_method_carrier_name"] == "UPS" and order["shipping_method_days"] == 2
+    assert json.loads(order["products"]) == [{"product_id": "p1", "sku": "S1", "price": 25.0, "quantity": 1}]
+    assert order["context_campaign_name"] == "black_friday"
+
+    [ident] = rows(con, "SELECT * FROM events.identifies")
+    assert ident["email"] == "ada@example.com" and ident["first_name"] == "Ada" and ident["age"] == 36
+    assert ident["address_city"] == "Paris"
+    [screen] = rows(con, "SELECT * FROM events.screens")
+    assert screen["name"] == "Cart" and screen["items"] == 2 and screen["context_device_model"] == "iPhone15,2"
+    assert screen["context_os_name"] == "iOS" and screen["context_app_version"] == "3.2.1"
+    [group] = rows(con, "SELECT * FROM events.groups")
+    assert group["group_id"] == "acct-9" and group["name"] == "Wholesale Co" and group["employees"] == 120
+    [alias] = rows(con, "SELECT * FROM events.aliases")
+    assert alias["previous_id"] == "anon-1" and alias["user_id"] == "user-1"
+    [user] = rows(con, "SELECT * FROM events.users")
+    assert user["id"] == "user-1" and user["email"] == "ada@example.com" and user["first_name"] == "Ada"
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_schema='events' AND table_name='order_completed'").fetchall())
+    assert types["total"] == "DOUBLE" and types["products"] == "JSON" and types["timestamp"].startswith("TIMESTAMP")
+
+
+def test_users_keep_the_latest_non_null_trait(root: Path, con) -> None:
+    write(root, "web", DAY1, [
+        stamp({"type": "identify", "userId": "u1", "traits": {"plan": "free", "email": "a@example.com"}}, DAY1, 1),
+        stamp({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}, DAY1, 9),
+    ])
+    loader.load_partition(con, root, DAY1)
+    assert rows(con, "SELECT id, plan, email FROM events.users") == [{"id": "u1", "plan": "pro",
+                                                                      "email": "a@example.com"}]
+
+
+def test_duplicates_are_dropped_within_and_across_days(root: Path, con) -> None:
+    msg = stamp({"type": "track", "messageId": "dup-1", "userId": "u1", "event": "Product Viewed",
+                 "properties": {"product_id": "p1"}}, DAY1, 1)
+    write(root, "web", DAY1, [msg, msg, stamp({"type": "page", "messageId": "p-1", "anonymousId": "a"}, DAY1)])
+    write(root, "web", DAY1, [msg])
+    r1 = loader.load_partition(con, root, DAY1)
+    assert r1.duplicates_in_day == 2 and r1.duplicates_across_days == 0
+    assert r1.rows_per_table["product_viewed"] == 1
+    # The same message re-sent, received the next day: dropped and counted.
+    write(root, "web", DAY2, [dict(msg, receivedAt=f"{DAY2}T00:00:05.000Z"),
+                              stamp({"type": "track", "messageId": "new-2", "userId": "u1",
+                                     "event": "Product Viewed", "properties": {"product_id": "p2"}}, DAY2)])
+    r2 = loader.load_partition(con, root, DAY2)
+    assert r2.duplicates_across_days == 1 and r2.duplicates_dropped == 1
+    assert con.execute("SELECT count(*), count(DISTINCT id) FROM events.product_viewed").fetchone() == (2, 2)
+    assert con.execute("SELECT count(*) FROM events.tracks").fetchone() == (2,)
+
+
+def snapshot(con) -> dict[str, list]:
+    out = {}
+    for (table,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='events' "
+                                "ORDER BY 1").fetchall():
+        cols = [c for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema='events' AND table_name=? "
+            "AND column_name NOT IN ('uuid_ts', 'discarded_at', 'loaded_at') ORDER BY 1", [table]).fetchall()]
+        sel = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in cols)
+        out[table] = sorted(con.execute(f'SELECT {sel} FROM events."{table}"').fetchall(), key=repr)
+    return out
+
+
+def test_rerunning_a_partition_produces_the_same_tables(root: Path, con) -> None:
+    write(root, "web", DAY1, one_of_each_type(DAY1) + [b'{"type":"track","messageId":"torn"'])
+    write(root, "stripe", DAY1, [envelope(stripe_invoice_paid(), DAY1)])
+    write(root, "web", DAY2, [stamp({"type": "page", "messageId": "d2", "anonymousId": "a"}, DAY2)])
+    loader.load_partition(con, root, DAY1)
+    loader.load_partition(con, root, DAY2)
+    first = snapshot(con)
+    again = loader.load_partition(con, root, DAY1)
+    assert again.duplicates_dropped == 0 and again.discards == 1
+    assert snapshot(con) == first
+    assert con.execute("SELECT count(*) FROM events.pages").fetchone() == (2,)
+
+
+def test_type_conflicts_go_to_discards_and_never_fail_the_load(root: Path, con) -> None:
+    write(root, "web", DAY1, [stamp({"type": "track", "messageId": "t1", "userId": "u", "event": "Order Completed",
+                                     "properties": {"order_id": "o1", "total": 10.5, "items": 2}}, DAY1)])
+    loader.load_partition(con, root, DAY1)
+    bad = stamp({"type": "track", "messageId": "t2", "userId": "u", "event": "Order Completed",
+                 "properties": {"order_id": "o2", "total": "abc", "items": 1.5, "note": "new column"}}, DAY2)
+    path = write(root, "web", DAY2, [bad, stamp({"type": "track", "messageId": "t3", "userId": "u",
+                                                 "event": "Order Completed",
+                                                 "properties": {"order_id": "o3", "total": "12.25",
+                                                                "items": 3}}, DAY2)])
+    report = loader.load_partition(con, root, DAY2)
+    assert report.rows_per_table["order_completed"] == 2
+    got = {r["id"]: r for r in rows(con, "SELECT id, total, items, note FROM events.order_completed")}
+    assert got["t2"]["total"] is None and got["t2"]["items"] is None and got["t2"]["note"] == "new column"
+    assert got["t3"]["total"] == 12.25 and got["t3"]["items"] == 3  # castable strings are stored
+    discards = rows(con, 'SELECT "table", "column", value, reason, message_id, source_file, source '
+                         'FROM events._discards ORDER BY "column"')
+    assert [(d["table"], d["column"], d["value"], d["message_id"]) for d in discards] == [
+        ("order_completed", "items", "1.5", "t2"), ("order_completed", "total", '"abc"', "t2")]
+    assert discards[1]["reason"] == "value does not fit column type DOUBLE"
+    assert discards[1]["source_file"] == str(path) and discards[1]["source"] == "web"
+
+
+def test_spec_types_apply_to_a_new_column(root: Path, con) -> None:
+    write(root, "web", DAY1, [stamp({"type": "track", "messageId": "a", "userId": "u", "event": "Order Completed",
+                                     "properties": {"total": "abc"}}, DAY1),
+                              stamp({"type": "track", "messageId": "b", "userId": "u", "event": "Order Completed",
+                                     "properties": {"total": 3}}, DAY1)])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.discards == 1
+    assert rows(con, "SELECT id, total FROM events.order_completed ORDER BY id") == [
+        {"id": "a", "total": None}, {"id": "b", "total": 3.0}]
+
+
+def test_invalid_lines_go_to_discards_with_their_exact_text(root: Path, con) -> None:
+    good = one_of_each_type(DAY1)
+    torn = b'{"type":"track","messageId":"torn-1","event":"Product Vie'
+    path = write(root, "web", DAY1, [good[0], torn, good[1], b'[1, 2]', b'{"foo": 1}',
+                                     orjson.dumps({"type": "track", "event": "No Id"})])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.rows_per_table["pages"] == 1 and report.rows_per_table["order_completed"] == 1
+    got = rows(con, "SELECT value, reason, source_file FROM events._discards ORDER BY reason, value")
+    by_value = {g["value"]: g["reason"] for g in got}
+    assert by_value[torn.decode()].startswith("invalid JSON line")
+    assert by_value["[1, 2]"] == "line is not a JSON object"
+    assert by_value['{"foo": 1}'] == "message has neither type nor messageId"
+    assert any(g["reason"] == "message has no messageId" for g in got)
+    assert all(g["source_file"] == str(path) for g in got)
+    assert report.discards == 4
+
+
+def test_webhooks_are_transformed_at_load_and_failures_kept(root: Path, con) -> None:
+    env = envelope(customerio_body("clicked", "01JCLICK", href="https://shop.example.com/x", link_id=4), DAY1)
+    write(root, "customerio", DAY1, [
+        env, dict(env, messageId="redelivery"),  # redelivered: same event_id -> one event
+        envelope(customerio_body("opened", "01JOPEN"), DAY1),
+        envelope({"metric": "opened", "data": {"customer_id": "u"}}, DAY1),  # no event_id
+    ])
+    write(root, "stripe", DAY1, [envelope(stripe_invoice_paid(), DAY1), envelope("{not json", DAY1)])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.duplicates_in_day == 1
+    [click] = rows(con, "SELECT * FROM events.email_clicked")
+    assert click["id"] == "customerio-01JCLICK" and click["user_id"] == "user-42" and click["source"] == "customerio"
+    assert click["link_url"] == "https://shop.example.com/x" and click["context_traits_email"] == "ada@example.com"
+    assert rows(con, "SELECT id FROM events.email_opened") == [{"id": "customerio-01JOPEN"}]
+    [order] = rows(con, "SELECT * FROM events.order_completed")
+    assert order["order_id"] == "in_1QabcDEF" and order["total"] == 49.5 and order["source"] == "stripe"
+    assert order["stripe_customer_id"] == "cus_Rabc123" and order["context_traits_email"] == "buyer@example.com"
+    assert [p["sku"] for p in json.loads(order["products"])] == ["TEE-BLK-M", "prod_cap"]
+    failures = rows(con, "SELECT source, value, reason FROM events._discards ORDER BY source")
+    assert [(f["source"], f["reason"].split(":")[0]) for f in failures] == [
+        ("customerio", "webhook transform failed"), ("stripe", "webhook transform failed")]
+    assert "event_id" in failures[0]["reason"] and failures[1]["value"] == "{not json"
+
+
+def test_reserved_names_and_schema_evolution(root: Path, con) -> None:
+    write(root, "web", DAY1, [stamp({"type": "track", "messageId": "r1", "userId": "u1", "event": "Signed Up",
+                                     "properties": {"user_id": "someone-else", "id": "r1", "plan": "pro"}}, DAY1)])
+    loader.load_partition(con, root, DAY1)
+    [row] = rows(con, "SELECT * FROM events.signed_up")
+    assert row["user_id"] == "u1" and row["plan"] == "pro"
+    [d] = rows(con, 'SELECT "column", value, reason FROM events._discards')
+    assert d["column"] == "user_id" and d["value"] == '"someone-else"' and d["reason"].startswith("reserved")
+    write(root, "web", DAY2, [stamp({"type": "track", "messageId": "r2", "userId": "u2", "event": "Signed Up",
+                                     "properties": {"plan": "free", "referral_code": "FRIEND"}}, DAY2)])
+    report = loader.load_partition(con, root, DAY2)
+    assert "signed_up.referral_code" in report.new_columns
+    assert rows(con, "SELECT id, referral_code FROM events.signed_up ORDER BY id") == [
+        {"id": "r1", "referral_code": None}, {"id": "r2", "referral_code": "FRIEND"}]
+
+
+def test_event_table_names() -> None:
+    assert loader.snake_case("Order Completed") == "order_completed"
+    assert loader.snake_case("userAgent") == "user_agent"
+    assert loader.snake_case("Request a Quote") == "request_a_quote"
+    assert loader.snake_case("HTMLParser Ready") == "html_parser_ready"
+    assert loader.event_table_name("Users") == "event_users"
+    assert loader.event_table_name("2FA Enabled") == "event_2_fa_enabled"
+
+
+def test_empty_day_loads_nothing_and_succeeds(root: Path, con) -> None:
+    report = loader.load_partition(con, root, DAY1)
+    assert report.files == 0 and report.rows_per_table == {"users": 0}
+    with pytest.raises(ValueError):
+        loader.load_partition(con, root, "2026-13-01")

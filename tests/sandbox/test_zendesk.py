@@ -1,0 +1,212 @@
+"""The Zendesk Support API emulation, driven by plain `requests` as the Zendesk docs show (Basic auth
+`<email>/token:<api_token>`), against a real `growth-stack sandbox` on loopback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+AUTH = ("agent@example.com/token", "sk_test_sandbox")
+N_TICKETS = 2_300
+
+
+def tickets(n: int) -> list[dict]:
+    return [{"id": i, "subject": f"Order {i} arrived damaged", "description": "The box was crushed",
+             "status": "open", "priority": "normal", "requester_id": 1 + i % 50, "submitter_id": 1 + i % 50,
+             "tags": ["damaged"], "created_at": "2026-01-01T09:00:00Z",
+             "updated_at": f"2026-01-{1 + i % 28:02d}T10:00:00Z"} for i in range(1, n + 1)]
+
+
+def users(n: int) -> list[dict]:
+    return [{"id": i, "name": f"Customer {i}", "email": f"Customer{i}@Example.com", "external_id": f"u_{i}",
+             "role": "end-user", "created_at": "2026-01-01T00:00:00Z",
+             "updated_at": "2026-01-02T00:00:00Z"} for i in range(1, n + 1)]
+
+
+def seed(base: str, collection: str, objects: list[dict]) -> None:
+    r = requests.post(f"{base}/_admin/seed/zendesk/{collection}", json=objects, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"seeded": len(objects)}
+
+
+def api(base: str, path: str) -> str:
+    return f"{base}/zendesk/api/v2/{path}"
+
+
+def export_all(first_url: str, params: dict, key: str = "tickets") -> tuple[list[dict], str, int]:
+    """Follow `after_url` to `end_of_stream`: (records, last after_cursor, pages)."""
+    r = requests.get(first_url, params=params, auth=AUTH, timeout=30)
+    records, pages = [], 0
+    while True:
+        assert r.status_code == 200, r.text
+        body = r.json()
+        pages += 1
+        records.extend(body[key])
+        assert body["after_cursor"] and body["after_url"]
+        if body["end_of_stream"]:
+            return records, body["after_cursor"], pages
+        r = requests.get(body["after_url"], auth=AUTH, timeout=30)
+
+
+@pytest.fixture
+def fast_export(monkeypatch: pytest.MonkeyPatch, gs_home) -> None:
+    """A one-second exclusion window and no rate limits, so a change shows up without waiting a minute."""
+    monkeypatch.setenv("GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY", "1")
+    monkeypatch.setenv("GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE", "0")
+
+
+def test_ticket_export_pages_to_end_and_resumes_from_the_saved_cursor(fast_export, sandbox_url: str) -> None:
+    seed(sandbox_url, "tickets", tickets(N_TICKETS))
+    records, cursor, pages = export_all(api(sandbox_url, "incremental/tickets/cursor.json"), {"start_time": 0})
+    assert pages == 3  # 1000 per page
+    assert sorted(t["id"] for t in records) == list(range(1, N_TICKETS + 1))
+    stamps = [t["generated_timestamp"] for t in records]
+    assert stamps == sorted(stamps)  # exported in the order they changed
+    assert records[0]["subject"].startswith("Order") and records[0]["updated_at"].endswith("Z")
+
+    r = requests.put(api(sandbox_url, "tickets/42.json"), auth=AUTH, timeout=10,
+                     json={"ticket": {"status": "solved", "comment": {"body": "Refund sent", "public": True}}})
+    assert r.status_code == 200, r.text
+    changed = r.json()["ticket"]
+    assert changed["status"] == "solved" and changed["updated_at"] > records[0]["updated_at"]
+    time.sleep(1.2)  # let the change age past the exclusion window
+
+    again, _, _ = export_all(api(sandbox_url, "incremental/tickets/cursor.json"), {"cursor": cursor})
+    assert [(t["id"], t["status"]) for t in again] == [(42, "solved")]
+    assert requests.get(api(sandbox_url, "tickets/42.json"), auth=AUTH, timeout=10).json()["ticket"] == again[0]
+
+
+def test_export_start_time_must_be_a_minute_old(sandbox_url: str) -> None:
+    url = api(sandbox_url, "incremental/tickets/cursor.json")
+    recent = requests.get(url, params={"start_time": int(time.time()) - 10}, auth=AUTH, timeout=10)
+    assert recent.status_code == 422
+    assert recent.json() == {"error": "InvalidValue",
+                             "description": "Too recent start_time. Use a start_time older than 1 minute"}
+    old = requests.get(url, params={"start_time": int(time.time()) - 120}, auth=AUTH, timeout=10)
+    assert old.status_code == 200 and old.json()["tickets"] == [] and old.json()["end_of_stream"] is True
+    missing = requests.get(url, auth=AUTH, timeout=10)
+    assert missing.status_code == 400
+
+
+def test_create_or_update_many_returns_a_job_with_per_user_results(fast_export, sandbox_url: str) -> None:
+    seed(sandbox_url, "users", users(3))
+    r = requests.post(api(sandbox_url, "users/create_or_update_many.json"), auth=AUTH, timeout=10, json={"users": [
+        {"name": "Customer One", "email": "customer1@example.com", "user_fields": {"lifetime_value": "120.50"}},
+        {"name": "New Person", "email": "new.person@example.com", "external_id": "u_99"},
+        {"name": "Broken", "email": "not-an-email"},
+        {"external_id": "u_2", "tags": ["high_value"]},
+    ]})
+    assert r.status_code == 200, r.text
+    job = r.json()["job_status"]
+    assert job["status"] == "queued" and job["total"] == 4 and len(job["id"]) == 32
+
+    status = requests.get(job["url"], auth=AUTH, timeout=10)
+    assert status.status_code == 200
+    done = status.json()["job_status"]
+    assert done["status"] == "completed" and done["progress"] == 4
+    results = done["results"]
+    assert [x["status"] for x in results] == ["Updated", "Created", "Failed", "Updated"]
+    assert results[0]["id"] == 1 and results[0]["action"] == "update"
+    assert results[1]["action"] == "create" and results[1]["id"] not in (1, 2, 3)
+    assert results[2] == {"index": 2, "email": "not-an-email", "error": "UserCreateError",
+                          "details": "Email: not-an-email is not properly formatted", "status": "Failed"}
+    assert results[3]["id"] == 2
+
+    one = requests.get(api(sandbox_url, "users/1.json"), auth=AUTH, timeout=10).json()["user"]
+    assert one["name"] == "Customer One" and one["user_fields"] == {"lifetime_value": "120.50"}
+    assert requests.get(api(sandbox_url, "users/2.json"), auth=AUTH, timeout=10).json()["user"]["tags"] == [
+        "high_value"]
+    found = requests.get(api(sandbox_url, "users/search.json"), params={"external_id": "u_99"}, auth=AUTH,
+                         timeout=10).json()
+    assert found["count"] == 1 and found["users"][0]["email"] == "new.person@example.com"
+
+    time.sleep(1.2)
+    exported, _, _ = export_all(api(sandbox_url, "incremental/users/cursor.json"), {"start_time": 0}, key="users")
+    assert len(exported) == 4  # three seeded, one created; the broken record was not stored
+    assert exported[-1]["email"] in ("customer1@example.com", "new.person@example.com", "customer2@example.com")
+
+    listed = requests.get(api(sandbox_url, "users.json"), params={"page[size]": 3}, auth=AUTH, timeout=10).json()
+    assert len(listed["users"]) == 3 and listed["meta"]["has_more"] is True
+    rest = requests.get(listed["links"]["next"], auth=AUTH, timeout=10).json()
+    assert len(rest["users"]) == 1 and rest["meta"]["has_more"] is False
+
+
+def test_more_than_100_users_is_refused(sandbox_url: str) -> None:
+    r = requests.post(api(sandbox_url, "users/create_or_update_many.json"), auth=AUTH, timeout=10, json={
+        "users": [{"name": f"P{i}", "email": f"p{i}@example.com"} for i in range(101)]})
+    assert r.status_code == 400
+    assert r.json()["error"] == "TooManyValues" and "100" in r.json()["description"]
+    listed = requests.get(api(sandbox_url, "users.json"), auth=AUTH, timeout=10).json()
+    assert listed["count"] == 0
+
+
+def test_per_record_rejection_shows_in_the_job_results(sandbox_url: str) -> None:
+    requests.post(f"{sandbox_url}/_admin/faults", timeout=10, json={
+        "prefix": "/zendesk/api/v2/users/create_or_update_many", "kind": "reject", "match": "blocked",
+        "count": -1}).raise_for_status()
+    r = requests.post(api(sandbox_url, "users/create_or_update_many"), auth=AUTH, timeout=10, json={"users": [
+        {"name": "Fine", "email": "fine@example.com"}, {"name": "Nope", "email": "blocked@example.com"}]})
+    results = requests.get(r.json()["job_status"]["url"], auth=AUTH, timeout=10).json()["job_status"]["results"]
+    assert results[0]["status"] == "Created"
+    assert results[1]["status"] == "Failed" and results[1]["index"] == 1
+    assert results[1]["error"] == "UserCreateError" and "blocked@example.com" in results[1]["details"]
+    search = requests.get(api(sandbox_url, "users/search.json"), params={"query": "email:blocked@example.com"},
+                          auth=AUTH, timeout=10).json()
+    assert search["count"] == 0
+
+
+def test_bad_credentials_get_401(sandbox_url: str) -> None:
+    url = api(sandbox_url, "tickets.json")
+    for auth in [("agent@example.com/token", "wrong"), ("agent@example.com", "sk_test_sandbox"), None]:
+        r = requests.get(url, auth=auth, timeout=10)
+        assert r.status_code == 401
+        assert r.json() == {"error": "Couldn't authenticate you"}
+    assert requests.get(url, auth=AUTH, timeout=10).status_code == 200
+
+
+def test_tickets_create_show_update(sandbox_url: str) -> None:
+    r = requests.post(api(sandbox_url, "tickets.json"), auth=AUTH, timeout=10, json={"ticket": {
+        "subject": "Where is my order?", "comment": {"body": "Ordered a week ago"}, "priority": "high",
+        "requester": {"name": "Dana", "email": "dana@example.com"}, "tags": ["shipping"]}})
+    assert r.status_code == 201, r.text
+    ticket = r.json()["ticket"]
+    assert ticket["status"] == "new" and ticket["description"] == "Ordered a week ago"
+    requester = requests.get(api(sandbox_url, f"users/{ticket['requester_id']}.json"), auth=AUTH, timeout=10)
+    assert requester.json()["user"]["email"] == "dana@example.com"
+
+    blank = requests.post(api(sandbox_url, "tickets.json"), auth=AUTH, timeout=10, json={"ticket": {"subject": "x"}})
+    assert blank.status_code == 422 and blank.json()["error"] == "RecordInvalid"
+    bad = requests.put(api(sandbox_url, f"tickets/{ticket['id']}.json"), auth=AUTH, timeout=10,
+                       json={"ticket": {"priority": "whenever"}})
+    assert bad.status_code == 422
+    missing = requests.get(api(sandbox_url, "tickets/999999.json"), auth=AUTH, timeout=10)
+    assert missing.status_code == 404 and missing.json() == {"error": "RecordNotFound", "description": "Not found"}
+
+    r = requests.put(api(sandbox_url, f"tickets/{ticket['id']}.json"), auth=AUTH, timeout=10,
+                     json={"ticket": {"status": "closed", "additional_tags": ["vip"]}})
+    assert r.json()["ticket"]["tags"] == ["shipping", "vip"]
+    closed = requests.put(api(sandbox_url, f"tickets/{ticket['id']}.json"), auth=AUTH, timeout=10,
+                          json={"ticket": {"status": "open"}})
+    assert closed.status_code == 422
+
+
+def test_export_limit_of_10_per_minute_answers_429_with_retry_after(sandbox_url: str) -> None:
+    url = api(sandbox_url, "incremental/tickets/cursor.json")
+    params = {"start_time": int(time.time()) - 3600}
+    codes = [requests.get(url, params=params, auth=AUTH, timeout=10).status_code for _ in range(10)]
+    assert codes == [200] * 10
+    r = requests.get(url, params=params, auth=AUTH, timeout=10)
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["Retry-After"]) <= 6
+    assert r.json()["error"] == "APIRateLimitExceeded"
+    # other endpoints keep their own, larger budget
+    assert requests.get(api(sandbox_url, "tickets.json"), auth=AUTH, timeout=10).status_code == 200
+
+
+@pytest.mark.slow
+def test_100k_ticket_export_at_scale(fast_export, sandbox_url: str) -> None:
+    seed(sandbox_url, "tickets", tickets(100_000))
+    records, _, pages = export_all(api(sandbox_url, "incremental/tickets/cursor.json"), {"start_time": 0})
+    assert pages == 100 and len({t["id"] for t in records}) == 100_000
