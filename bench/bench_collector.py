@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import orjson
@@ -30,7 +29,6 @@ sys.path.insert(0, str(REPO))
 
 from tests.servers import run_server, wait_http  # noqa: E402
 
-WRITE_KEY = "server-dev-key"
 AUTH = "Basic c2VydmVyLWRldi1rZXk6"  # base64("server-dev-key:")
 
 
@@ -83,6 +81,20 @@ def _wrk(url: str, script: Path, seconds: int, connections: int) -> tuple[float,
     return rps, total, int(bad.group(1)) if bad else 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of a server and its workers (to compare cost per event under a shared load)."""
+    proc = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+
+
+def _measure(pid: int, url: str, script: Path, seconds: int, connections: int, per_request: int):
+    """(events/s, CPU µs per event, completed requests, non-2xx) of one wrk run against `pid`."""
+    cpu0 = _cpu_seconds(pid)
+    rps, total, bad = _wrk(url, script, seconds, connections)
+    cpu = _cpu_seconds(pid) - cpu0
+    return rps * per_request, cpu / max(1, total * per_request) * 1e6, total, bad
+
+
 def _rss_mb(pid: int) -> float:
     proc = psutil.Process(pid)
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
@@ -120,6 +132,7 @@ def main() -> None:
           f"batch body {len(batch)} B (100 events)")
 
     results: dict[tuple[str, str], float] = {}
+    cpu: dict[tuple[str, str], float] = {}
     # baseline
     from tests.servers import free_port
 
@@ -129,11 +142,13 @@ def main() -> None:
     try:
         wait_http(f"http://127.0.0.1:{port}/health", base_proc)
         for kind, script in scripts.items():
-            _wrk(f"http://127.0.0.1:{port}", script, 1, args.connections)  # warm up
-            rps, _, bad = _wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections)
-            results[("baseline", kind)] = rps * events_per_request[kind]
-            print(f"baseline  {kind:6s} {rps:10.0f} req/s {rps * events_per_request[kind]:10.0f} events/s"
-                  f"  non-2xx={bad}")
+            url = f"http://127.0.0.1:{port}"
+            _wrk(url, script, 1, args.connections)  # warm up
+            eps, cpu_us, _, bad = _measure(base_proc.pid, url, script, args.seconds, args.connections,
+                                           events_per_request[kind])
+            results[("baseline", kind)] = eps
+            cpu[("baseline", kind)] = cpu_us
+            print(f"baseline  {kind:6s} {eps:10.0f} events/s  {cpu_us:6.1f} CPU-us/event  non-2xx={bad}")
     finally:
         base_proc.terminate()
         base_proc.wait()
@@ -147,20 +162,24 @@ def main() -> None:
             rps, total, bad = _wrk(url, script, 1, args.connections)  # warm up
             acked_events += (total - bad) * events_per_request[kind]
             rss_start = _rss_mb(proc.pid)
-            rps, total, bad = _wrk(url, script, args.seconds, args.connections)
+            eps, cpu_us, total, bad = _measure(proc.pid, url, script, args.seconds, args.connections,
+                                               events_per_request[kind])
             rss_end = _rss_mb(proc.pid)
             acked_events += (total - bad) * events_per_request[kind]
-            eps = rps * events_per_request[kind]
             results[("collector", kind)] = eps
-            print(f"collector {kind:6s} {rps:10.0f} req/s {eps:10.0f} events/s  non-2xx={bad}  "
+            cpu[("collector", kind)] = cpu_us
+            print(f"collector {kind:6s} {eps:10.0f} events/s  {cpu_us:6.1f} CPU-us/event  non-2xx={bad}  "
                   f"RSS {rss_start:.0f} -> {rss_end:.0f} MB")
     stored = _count_lines(home)
     print(f"durable: {stored} lines on disk for {acked_events} acknowledged events "
           f"({'OK' if stored >= acked_events else 'MISSING EVENTS'})")
+    cores = os.cpu_count() or 1
     for kind, target in (("single", 7_000), ("batch", 150_000)):
         c, b = results[("collector", kind)], results[("baseline", kind)]
         print(f"{kind:6s}: collector {c:,.0f} events/s = {c / b:.2f} x bare Starlette ({b:,.0f}); "
-              f"target {target:,} -> {'met' if c >= target else 'NOT met'}")
+              f"CPU per event {cpu[('collector', kind)]:.1f} us = {cpu[('collector', kind)] / cpu[('baseline', kind)]:.2f}"
+              f" x baseline; if given all {cores} cores: ~{cores / cpu[('collector', kind)] * 1e6:,.0f} events/s; "
+              f"target {target:,} -> {'met' if c >= target else 'NOT met'} in this run")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

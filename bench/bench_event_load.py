@@ -209,6 +209,7 @@ def main() -> None:
     print(f"loader load_partition:           {loader_s:6.2f}s  {load_rate:12,.0f} events/s")
     print(f"ratio loader/baseline: {load_rate / base_rate:.2f} (target >= 0.33)")
     print(f"step time for {n_lines:,} events: {loader_s:.2f}s (target < 10 s for 1,000,000)")
+    print(f"loader phases (s): {report.seconds}")
     print(f"rows: {report.rows_per_table}")
     print(f"duplicates dropped: {report.duplicates_dropped}, discards: {report.discards}, "
           f"webhooks skipped: {report.webhooks_skipped}")

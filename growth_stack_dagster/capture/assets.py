@@ -72,6 +72,5 @@ def events_load(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
 capture_job = dg.define_asset_job(
     name="capture_events_job",
     selection=dg.AssetSelection.groups(CAPTURE_GROUP),
-    partitions_def=resources.events_daily_partitions,
     description="Load one day of event files (all capture assets).",
 )

@@ -29,6 +29,7 @@ import datetime as dt
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,13 @@ class LoadReport:
     webhooks_transformed: int = 0
     webhooks_skipped: int = 0
     new_columns: list[str] = dataclasses.field(default_factory=list)
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def lap(self, phase: str, since: float) -> float:
+        """Record the seconds spent in `phase` since `since`; returns now."""
+        now = time.perf_counter()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - since, 3)
+        return now
 
     @property
     def duplicates_dropped(self) -> int:
@@ -224,7 +232,7 @@ def new_column_type(name: str, src: str) -> str | None:
     if src.startswith(("STRUCT", "MAP")) or src.endswith("]") or src == "JSON":
         return "JSON"
     if src in _NUMERIC:
-        return "BIGINT" if src not in ("UBIGINT", "HUGEINT", "UHUGEINT") else "DOUBLE"
+        return src if src in ("UBIGINT", "HUGEINT", "UHUGEINT") else "BIGINT"  # never round big ids
     if src in ("FLOAT", "DECIMAL") or src.startswith("DECIMAL"):
         return "DOUBLE"
     return src
@@ -316,6 +324,10 @@ def _rewrite_file(src: Path, out_dir: Path, source: str, prep: _Prepared,
             if not isinstance(obj, dict):
                 prep.discards.append((str(src), None, line.decode("utf-8", "replace"), "line is not a JSON object"))
                 continue
+            if obj.get("type") is None and obj.get("messageId") is None:
+                prep.discards.append((str(src), None, line.decode("utf-8", "replace"),
+                                      "message has neither type nor messageId"))
+                continue
             if obj.get("type") != "webhook":
                 dst.write(line + b"\n")
                 continue
@@ -357,10 +369,10 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
     report = LoadReport(day=day, files=len(files))
     tmp = Path(tempfile.mkdtemp(prefix=f"gs_load_{day}_"))
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("BEGIN TRANSACTION")
+    t0 = time.perf_counter()
     try:
-        ensure_system_tables(con)
-        _delete_partition(con, day)
+        # Reading and transforming touch only temp tables: done before the write transaction, whose
+        # first failing statement would otherwise abort it.
         prep = _Prepared(read_paths=[], original_of={}, discards=[])
         for f in files:
             parsed = eventfiles.parse_closed_path(f)
@@ -371,23 +383,32 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
                 prep.read_paths.append(str(f))
         report.webhooks_transformed = prep.webhooks_transformed
         report.webhooks_skipped = prep.webhooks_skipped
+        t = report.lap("webhooks", t0)
         staged = _stage(con, prep, tmp, transform)
-        _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
-        if staged:
-            report.lines_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
-            _load_stage(con, day, uuid_ts, report)
-        _rebuild_users(con, report)
-        for name, n in con.execute(f"SELECT reason, count(*) FROM {SCHEMA}.{DISCARDS} WHERE partition_date = ? "
-                                   "GROUP BY 1", [day]).fetchall():
-            key = name.split(":")[0]
-            report.discards_by_reason[key] = report.discards_by_reason.get(key, 0) + n
-        report.discards = sum(report.discards_by_reason.values())
-        con.execute("DROP TABLE IF EXISTS _stage")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        t = report.lap("read", t)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            ensure_system_tables(con)
+            _delete_partition(con, day)
+            _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
+            if staged:
+                report.lines_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+                _load_stage(con, day, uuid_ts, report)
+            t = report.lap("write", t)
+            _rebuild_users(con, report)
+            t = report.lap("users", t)
+            for name, n in con.execute(f"SELECT reason, count(*) FROM {SCHEMA}.{DISCARDS} "
+                                       "WHERE partition_date = ? GROUP BY 1", [day]).fetchall():
+                key = name.split(":")[0]
+                report.discards_by_reason[key] = report.discards_by_reason.get(key, 0) + n
+            report.discards = sum(report.discards_by_reason.values())
+            con.execute("COMMIT")
+            report.lap("commit", t)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
+        con.execute("DROP TABLE IF EXISTS _stage")
         shutil.rmtree(tmp, ignore_errors=True)
     return report
 
@@ -544,6 +565,14 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     con.execute(f"""INSERT INTO {SCHEMA}.{LEDGER}
         SELECT message_id, DATE {lit(day)}, source, type, event_table, _file, TIMESTAMPTZ {lit(uuid_ts)}
         FROM _keep""")
+    # Carry the routing fields on the stage rows once, so each table's insert is a filtered scan, not a join.
+    for col, typ in (("message_id", "VARCHAR"), ("type", "VARCHAR"), ("source", "VARCHAR"),
+                     ("event_text", "VARCHAR"), ("event", "VARCHAR"), ("event_table", "VARCHAR"),
+                     ("keep", "BOOLEAN")):
+        con.execute(f"ALTER TABLE _stage ADD COLUMN _k_{col} {typ}")
+    con.execute("""UPDATE _stage SET _k_message_id = k.message_id, _k_type = k.type, _k_source = k.source,
+            _k_event_text = k.event_text, _k_event = k.event, _k_event_table = k.event_table, _k_keep = true
+        FROM _keep k WHERE _stage.rowid = k.rid""")
 
     # 4. which struct leaves hold values in which table
     bags = {b: struct_leaves(f"s.{q(b)}", stage_pytypes[b]) if stage_pytypes[b].id == "struct" else
@@ -554,8 +583,8 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     presence: dict[tuple[str, str | None], set[int]] = {}
     if all_leaves:
         counts = ", ".join(f"count({leaf.expr})" for _, leaf in all_leaves)
-        for row in con.execute(f"""SELECT k.type, k.event_table, {counts}
-                FROM _keep k JOIN _stage s ON s.rowid = k.rid GROUP BY ALL""").fetchall():
+        for row in con.execute(f"""SELECT s._k_type, s._k_event_table, {counts}
+                FROM _stage s WHERE s._k_keep GROUP BY ALL""").fetchall():
             presence[(row[0], row[1])] = {i for i, n in enumerate(row[2:]) if n}
     groups = con.execute("SELECT type, event_table, count(*) FROM _keep GROUP BY ALL").fetchall()
 
@@ -594,9 +623,10 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         return (f"s.{q(name)}", stage_types[name]) if name in stage_types else ("CAST(NULL AS VARCHAR)", "VARCHAR")
 
     std_src: dict[str, tuple[str, str]] = {
-        "id": ("k.message_id", "VARCHAR"), "anonymous_id": field("anonymousId"), "user_id": field("userId"),
-        "uuid_ts": (f"TIMESTAMPTZ {lit(uuid_ts)}", "TIMESTAMP WITH TIME ZONE"), "source": ("k.source", "VARCHAR"),
-        "event": ("k.event", "VARCHAR"), "event_text": ("k.event_text", "VARCHAR"), "name": field("name"),
+        "id": ("s._k_message_id", "VARCHAR"), "anonymous_id": field("anonymousId"), "user_id": field("userId"),
+        "uuid_ts": (f"TIMESTAMPTZ {lit(uuid_ts)}", "TIMESTAMP WITH TIME ZONE"),
+        "source": ("s._k_source", "VARCHAR"), "event": ("s._k_event", "VARCHAR"),
+        "event_text": ("s._k_event_text", "VARCHAR"), "name": field("name"),
         "category": field("category"), "group_id": field("groupId"), "previous_id": field("previousId"),
         **{col: field(f) for f, col in TIMESTAMP_FIELDS.items()},
     }
@@ -630,14 +660,14 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         expr, fallible = convert(leaf.expr, leaf.src_type, dst)
         columns.append(Column(name, expr, fallible, leaf.expr))
 
-    where = (f"k.event_table = {lit(table)}" if spec["is_event"] else f"k.type = {lit(spec['type'])}")
-    source_join = f"FROM _keep k JOIN _stage s ON s.rowid = k.rid WHERE {where}"
+    where = (f"s._k_event_table = {lit(table)}" if spec["is_event"] else f"s._k_type = {lit(spec['type'])}")
+    source_join = f"FROM _stage s WHERE s._k_keep AND {where}"
     stored = [c for c in columns if c.reserved_of is None]
     select = ", ".join(f"{c.expr} AS {q(c.name)}" for c in stored)
     n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} {source_join}").fetchone()[0]
 
     # Values that could not be stored: type conflicts, reserved names, name collisions.
-    head = (f"SELECT DATE {lit(day)}, k.source, k._file, k.message_id, {lit(table)}, ")
+    head = f"SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, {lit(table)}, "
     tail = f", TIMESTAMPTZ {lit(uuid_ts)} {source_join}"
     parts = []
     for c in columns:

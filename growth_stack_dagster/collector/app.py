@@ -30,7 +30,7 @@ from growth_stack_dagster import config
 from growth_stack_dagster.collector import signatures
 from growth_stack_dagster.collector.validate import (
     MAX_REQUEST_BYTES, MESSAGE_TYPES, Rejected, build_lines, check_content_type, decode_body,
-    parse_json, too_large, write_key_from_basic,
+    iso_utc, parse_json, too_large, write_key_from_basic,
 )
 from growth_stack_dagster.collector.writer import EventWriter, Unavailable
 from growth_stack_dagster.eventfiles import check_source_name
@@ -80,9 +80,13 @@ def _error(exc: Rejected) -> Response:
     return Response(exc.body(), status_code=exc.status, media_type=_JSON)
 
 
+def _unavailable_body(exc: Unavailable) -> bytes:
+    return orjson.dumps({"success": False, "code": "unavailable", "message": exc.reason + "; retry later."})
+
+
 def _unavailable(exc: Unavailable) -> Response:
-    body = orjson.dumps({"success": False, "code": "unavailable", "message": exc.reason + "; retry later."})
-    return Response(body, status_code=503, media_type=_JSON, headers={"Retry-After": str(exc.retry_after)})
+    return Response(_unavailable_body(exc), status_code=503, media_type=_JSON,
+                    headers={"Retry-After": str(exc.retry_after)})
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -104,47 +108,91 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def build_app(settings: CollectorSettings) -> Starlette:
-    """The ASGI app; its lifespan starts the event writer and closes every open file at shutdown."""
+def build_app(settings: CollectorSettings) -> Callable:
+    """The ASGI app; its lifespan starts the event writer and closes every open file at shutdown.
+
+    Tracking calls take a lean ASGI path; everything else goes through Starlette.
+    """
     writer = EventWriter(settings.events_dir, max_bytes=settings.max_file_bytes,
                          max_age=settings.max_file_age, min_free_bytes=settings.min_free_bytes)
     write_keys = settings.write_keys
     event_sources = set(write_keys.values())
 
-    def tracking_endpoint(kind: str) -> Callable:
-        async def endpoint(request: Request) -> Response:
-            try:
-                headers = request.headers
-                check_content_type(headers.get("content-type"))
-                auth = headers.get("authorization")
-                source = None
-                if auth:
-                    key = write_key_from_basic(auth)
-                    source = write_keys.get(key) if key else None
-                    if source is None:
-                        raise Rejected(401, "unauthorized",
-                                       "the write key in the Authorization header is not valid.")
-                raw = await _read_body(request, MAX_REQUEST_BYTES)
-                payload = parse_json(decode_body(raw, headers.get("content-encoding")))
-                if source is None:
-                    key = payload.get("writeKey") if isinstance(payload, dict) else None
-                    if not key:
-                        raise Rejected(401, "unauthorized",
-                                       "no write key: send it as the HTTP Basic user name or as writeKey.")
-                    source = write_keys.get(key) if isinstance(key, str) else None
-                    if source is None:
-                        raise Rejected(401, "unauthorized", "the writeKey is not valid.")
-                received = _now()
-                lines = build_lines(kind, payload, received)
-                lines.append(b"")
-                await writer.append(source, received.date().isoformat(), b"\n".join(lines))
-            except Rejected as exc:
-                return _error(exc)
-            except Unavailable as exc:
-                return _unavailable(exc)
-            return Response(_OK, media_type=_JSON)
+    # Basic-auth header value -> source, so the hot path decodes each distinct header once.
+    auth_cache: dict[bytes, str] = {}
 
-        return endpoint
+    def source_from_header(auth: bytes) -> str:
+        source = auth_cache.get(auth)
+        if source is None:
+            key = write_key_from_basic(auth.decode("latin-1"))
+            source = write_keys.get(key) if key else None
+            if source is None:
+                raise Rejected(401, "unauthorized", "the write key in the Authorization header is not valid.")
+            if len(auth_cache) < 1024:
+                auth_cache[auth] = source
+        return source
+
+    async def tracking(kind: str, scope: dict, receive: Callable, send: Callable) -> None:
+        """POST /v1/<kind>: a lean ASGI handler (the hot path; no per-request framework objects)."""
+        content_type = content_encoding = auth = origin = None
+        length = -1
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = int(value) if value.isdigit() else -1
+            elif name == b"authorization":
+                auth = value
+            elif name == b"content-encoding":
+                content_encoding = value
+            elif name == b"origin":
+                origin = value
+        status, body, extra = 200, _OK, ()
+        try:
+            check_content_type(content_type.decode("latin-1") if content_type is not None else None)
+            source = source_from_header(auth) if auth else None
+            if length > MAX_REQUEST_BYTES:
+                raise too_large(length)
+            message = await receive()
+            raw = message.get("body", b"")
+            if message.get("more_body"):
+                chunks, size = [raw], len(raw)
+                while message.get("more_body"):
+                    message = await receive()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > MAX_REQUEST_BYTES:
+                        raise too_large(size)
+                    chunks.append(chunk)
+                raw = b"".join(chunks)
+            if message["type"] == "http.disconnect":
+                return
+            if len(raw) > MAX_REQUEST_BYTES:
+                raise too_large(len(raw))
+            payload = parse_json(decode_body(
+                raw, content_encoding.decode("latin-1") if content_encoding is not None else None))
+            if source is None:
+                key = payload.get("writeKey") if type(payload) is dict else None
+                if not key:
+                    raise Rejected(401, "unauthorized",
+                                   "no write key: send it as the HTTP Basic user name or as writeKey.")
+                source = write_keys.get(key) if type(key) is str else None
+                if source is None:
+                    raise Rejected(401, "unauthorized", "the writeKey is not valid.")
+            received = _now()
+            lines = build_lines(kind, payload, received)
+            await writer.append(source, received.date().isoformat(), b"".join(lines))
+        except Rejected as exc:
+            status, body = exc.status, exc.body()
+        except Unavailable as exc:
+            status, body = 503, _unavailable_body(exc)
+            extra = ((b"retry-after", str(exc.retry_after).encode()),)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+        if origin is not None:  # CORS for browsers (credentials allowed, so echo the origin)
+            headers += [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true"),
+                        (b"vary", b"Origin")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def verify_webhook(source: str, body: bytes, request: Request) -> str | None:
         """Check the source's signature; return the sender's message id if it names one."""
@@ -184,7 +232,7 @@ def build_app(settings: CollectorSettings) -> Starlette:
             line = orjson.dumps({
                 "type": "webhook",
                 "messageId": message_id or _provider_event_id(body) or str(uuid.uuid4()),
-                "receivedAt": f"{received:%Y-%m-%dT%H:%M:%S}.{received.microsecond // 1000:03d}Z",
+                "receivedAt": iso_utc(received),
                 "body": text,
             })
             await writer.append(source, received.date().isoformat(), line + b"\n")
@@ -197,12 +245,14 @@ def build_app(settings: CollectorSettings) -> Starlette:
     async def health(request: Request) -> Response:
         return Response(orjson.dumps({"ok": True, "pid": os.getpid()}), media_type=_JSON)
 
+    async def wrong_method(request: Request) -> Response:
+        return _error(Rejected(405, "method_not_allowed", f"{request.url.path} accepts POST only."))
+
     routes = [Route("/health", health, methods=["GET"]),
               Route("/v1/webhook/{source}", webhook, methods=["POST"])]
-    for kind in (*MESSAGE_TYPES, "batch"):
-        routes.append(Route(f"/v1/{kind}", tracking_endpoint(kind), methods=["POST"]))
-    for short, kind in _SHORT_PATHS.items():
-        routes.append(Route(f"/v1/{short}", tracking_endpoint(kind), methods=["POST"]))
+    tracking_paths = {f"/v1/{kind}": kind for kind in (*MESSAGE_TYPES, "batch")}
+    tracking_paths.update({f"/v1/{short}": kind for short, kind in _SHORT_PATHS.items()})
+    routes += [Route(path, wrong_method, methods=["GET", "PUT", "PATCH", "DELETE"]) for path in tracking_paths]
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
@@ -214,8 +264,16 @@ def build_app(settings: CollectorSettings) -> Starlette:
 
     middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_credentials=True,
                              allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"], max_age=86400)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.writer = writer
+    framework = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+    async def app(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            kind = tracking_paths.get(scope["path"])
+            if kind is not None:
+                await tracking(kind, scope, receive, send)
+                return
+        await framework(scope, receive, send)  # health, webhooks, CORS preflight, lifespan, 404s
+
     return app
 
 

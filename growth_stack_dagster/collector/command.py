@@ -48,8 +48,9 @@ def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
 def _serve_one(app_factory: Callable[[], object], sock: socket.socket) -> None:
     import uvicorn
 
+    # limit_concurrency bounds memory (each request <= 500 KB); past it uvicorn answers 503, which SDKs retry.
     config = uvicorn.Config(app_factory(), log_level="warning", access_log=False, lifespan="on",
-                            backlog=2048, limit_concurrency=10000, timeout_graceful_shutdown=10)
+                            backlog=2048, limit_concurrency=1000, timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -116,6 +116,7 @@ def write_key_from_basic(header: str) -> str | None:
     return decoded.partition(":")[0] or None
 
 
+_fromisoformat = dt.datetime.fromisoformat
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _MILLISECOND = dt.timedelta(milliseconds=1)
 _second_prefix: dict[int, str] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS" (formatting is the hot spot)
@@ -186,7 +187,7 @@ def prepare_message(
     batch_sent_at: dt.datetime | None, batch_sent_at_raw: str | None,
     batch_context: dict | None, batch_integrations: dict | None,
 ) -> bytes:
-    """Validate one message and return its stored JSON line (without newline)."""
+    """Validate one message and return its stored JSON line (ending in a newline)."""
     if type(item) is not dict:
         raise Rejected(400, "invalid_message", f"message {index} is not a JSON object.", index)
     get = item.get
@@ -271,7 +272,12 @@ def prepare_message(
         original_raw = get("timestamp")
         original_field = "timestamp"
     if original_raw is not None:
-        original = _parse_ts(original_raw, index, original_field)
+        try:  # fast path: a well-formed string with an offset
+            original = _fromisoformat(original_raw)
+            if original.tzinfo is None:
+                original = original.replace(tzinfo=_UTC)
+        except (TypeError, ValueError):
+            original = _parse_ts(original_raw, index, original_field)
         out["originalTimestamp"] = original_raw
         try:
             out["timestamp"] = iso_utc(original + (received - sent_at) if sent_at is not None else original)
@@ -282,11 +288,11 @@ def prepare_message(
     out["receivedAt"] = received_iso
 
     try:
-        line = orjson.dumps(out)
+        line = orjson.dumps(out, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError as exc:
         raise Rejected(400, "invalid_message", f"message {index} cannot be stored as JSON: {exc}.",
                        index) from None
-    if len(line) > MAX_MESSAGE_BYTES and len(orjson.dumps(item)) > MAX_MESSAGE_BYTES:
+    if len(line) > MAX_MESSAGE_BYTES + 1 and len(orjson.dumps(item)) > MAX_MESSAGE_BYTES:
         raise Rejected(413, "message_too_large",
                        f"message {index} is over the limit of {MAX_MESSAGE_BYTES // 1024} KB per message.",
                        index)
@@ -294,7 +300,7 @@ def prepare_message(
 
 
 def build_lines(kind: str, payload: Any, received: dt.datetime) -> list[bytes]:
-    """Validate a request body for endpoint `kind` (a message type or `batch`); its lines.
+    """Validate a request body for endpoint `kind` (a message type or `batch`); its lines (with newlines).
 
     Raises `Rejected` for the whole request at the first invalid message.
     """

@@ -64,7 +64,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _fsync_new_dirs(directory: Path, root: Path) -> None:
+def _fsync_new_dirs(directory: Path) -> None:
     """mkdir -p `directory`, fsyncing each parent whose entries changed (power-loss safety)."""
     missing = []
     d = directory
@@ -95,7 +95,6 @@ class EventWriter:
         self._closing = False
         self._free_checked_at = 0.0
         self._disk_full = False
-        self.published: list[Path] = []  # closed files, newest last (bounded; for logs and tests)
 
     async def start(self) -> None:
         """Start the committer task on the running loop."""
@@ -127,10 +126,11 @@ class EventWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(1.0, self.max_age / 2))
-            except asyncio.TimeoutError:
-                pass
+            if not self._closing:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(1.0, self.max_age / 2))
+                except asyncio.TimeoutError:
+                    pass
             self._wake.clear()
             batch, self._pending, self._pending_bytes = self._pending, [], 0
             stop = self._closing and not batch
@@ -142,11 +142,13 @@ class EventWriter:
             for p in batch:
                 if p.future.done():
                     continue
-                error = results.get(p.key)
+                error = results.get(p.key, "no result")
                 if error is None:
                     p.future.set_result(None)
                 else:
-                    p.future.set_exception(Unavailable(f"the event file could not be written ({error})"))
+                    # strerror only: the client needs to know to retry, not the server's paths
+                    reason = getattr(error, "strerror", None) or type(error).__name__
+                    p.future.set_exception(Unavailable(f"the event file could not be written ({reason})"))
             if stop:
                 return
 
@@ -185,7 +187,7 @@ class EventWriter:
 
     def _open(self, key: tuple[str, str], now: float) -> _OpenFile:
         directory = eventfiles.partition_dir(self.root, key[0], key[1])
-        _fsync_new_dirs(directory, self.root)
+        _fsync_new_dirs(directory)
         path = eventfiles.open_path(directory, eventfiles.new_file_stem(FILE_PREFIX))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
         try:
@@ -203,7 +205,7 @@ class EventWriter:
             if f.durable_size == 0:
                 f.path.unlink(missing_ok=True)
             else:
-                self._remember(eventfiles.close_file(f.path))
+                eventfiles.close_file(f.path)
         except OSError:
             log.exception("could not publish %s; it will be recovered on restart", f.path.name)
         finally:
@@ -225,10 +227,6 @@ class EventWriter:
             self._files.pop(key, None)
             os.close(f.fd)
             log.exception("could not truncate %s; leaving it for recovery", f.path.name)
-
-    def _remember(self, path: Path) -> None:
-        self.published.append(path)
-        del self.published[:-1000]
 
     async def close(self) -> None:
         """Commit what is pending, publish every open file, stop the committer."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
+import orjson
 import logging
 from pathlib import Path
 from typing import Any
@@ -68,11 +68,13 @@ def build_app(ctx: SandboxContext) -> Starlette:
         if system not in emulations:
             return JSONResponse({"error": f"unknown system {system!r}; one of {list(emulations)}"}, 404)
         raw = await request.body()
-        text = raw.decode()
-        objects: list[dict[str, Any]] = (
-            json.loads(text) if text.lstrip().startswith("[")
-            else [json.loads(line) for line in text.splitlines() if line.strip()]
-        )
+        try:
+            objects: list[dict[str, Any]] = (
+                orjson.loads(raw) if raw.lstrip().startswith(b"[")
+                else [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+            )
+        except orjson.JSONDecodeError as exc:
+            return JSONResponse({"error": f"seed body is neither a JSON array nor NDJSON: {exc}"}, 400)
         emulation = emulations[system]
         if emulation.seed is not None:
             n = await asyncio.to_thread(emulation.seed, collection, objects)

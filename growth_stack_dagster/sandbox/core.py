@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
+
+import orjson
 import logging
 import queue
 import sqlite3
@@ -78,14 +79,14 @@ class Store:
                 "data = excluded.data, updated = excluded.updated, "
                 "created = CASE WHEN ? IS NULL THEN objects.created ELSE excluded.created END",
                 (system, collection, str(obj_id), created if created is not None else now,
-                 updated if updated is not None else now, json.dumps(data), created),
+                 updated if updated is not None else now, orjson.dumps(data).decode(), created),
             )
         return data
 
     def put_many(self, system: str, collection: str,
                  rows: Iterable[tuple[str, dict[str, Any], int, int]]) -> int:
         """Bulk insert-or-replace of (id, data, created, updated) rows; returns the count."""
-        batch = [(system, collection, str(i), c, u, json.dumps(d)) for i, d, c, u in rows]
+        batch = [(system, collection, str(i), c, u, orjson.dumps(d).decode()) for i, d, c, u in rows]
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany(
@@ -103,7 +104,7 @@ class Store:
                 "SELECT data FROM objects WHERE system=? AND collection=? AND id=?",
                 (system, collection, str(obj_id)),
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return orjson.loads(row[0]) if row else None
 
     def delete(self, system: str, collection: str, obj_id: str) -> bool:
         with self._lock:
@@ -126,7 +127,7 @@ class Store:
         sql += f" ORDER BY {order} LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (system, collection, after_seq, *params, limit)).fetchall()
-        return [(seq, json.loads(data)) for seq, data in rows]
+        return [(seq, orjson.loads(data)) for seq, data in rows]
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         """Raw read query against the `objects` table, for emulations with special listings."""

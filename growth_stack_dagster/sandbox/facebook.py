@@ -3,7 +3,8 @@
 Serves any Graph version (`/facebook/v21.0/...`):
 - `GET act_<id>` and `GET act_<id>/campaigns` (fields, limit, cursor paging), `GET <campaign_id>`;
 - `GET act_<id>/insights` and `GET <campaign_id>/insights` (level, time_range or date_preset,
-  time_increment, fields, cursor paging) computed from seeded per-campaign daily rows;
+  time_increment, fields, cursor paging) computed from seeded per-campaign daily rows, and the async
+  form (`POST .../insights` -> `report_run_id`, `GET <report_run_id>`, `GET <report_run_id>/insights`);
 - customer-file custom audiences: `POST|GET act_<id>/customaudiences`, `GET|POST|DELETE <audience_id>`,
   `POST|DELETE <audience_id>/users` with `payload={"schema", "data"}` of SHA-256 hashes (at most
   10,000 per request). Member hashes are kept so `approximate_count_*` reads back exact counts.
@@ -89,6 +90,12 @@ ACCOUNT_FIELDS = frozenset((
     "id", "account_id", "name", "account_status", "currency", "timezone_name", "timezone_offset_hours_utc",
     "amount_spent", "business_name", "created_time"
 ))
+REPORT_RUN_FIELDS = frozenset((
+    "id", "account_id", "async_percent_completion", "async_report_url", "async_status", "date_start", "date_stop",
+    "emails", "error_code", "error_message", "error_subcode", "error_user_msg", "error_user_title",
+    "friendly_name", "is_async_export", "is_bookmarked", "is_running", "schedule_id", "time_completed", "time_ref",
+))
+REPORT_PAGING = ("limit", "after", "before")
 INSIGHT_SUMS = ("spend", "impressions", "clicks", "reach", "unique_clicks", "inline_link_clicks")
 INSIGHT_LEVELS = ("account", "campaign")
 DATE_PRESETS = ("today", "yesterday", "this_month", "last_month", "last_3d", "last_7d", "last_14d",
@@ -164,8 +171,15 @@ def decode_cursor(cursor: str, name: str = "after") -> int:
         raise GraphError(f"(#100) The '{name}' cursor {cursor!r} is not a cursor returned by this API") from None
 
 
-def parse_fields(value: str | None, known: frozenset[str], node_type: str) -> list[str] | None:
-    """The requested field names (modifiers such as `.limit(5)` or `{...}` stripped), or None."""
+def parse_fields(value: Any, known: frozenset[str], node_type: str) -> list[str] | None:
+    """The requested field names (modifiers such as `.limit(5)` or `{...}` stripped), or None.
+
+    Graph takes `fields` comma-separated or as a JSON list (what the SDK sends in POST bodies).
+    """
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = _loads(value, "fields")
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
     if value is None or not str(value).strip():
         return None
     names, depth, current = [], 0, ""
@@ -394,6 +408,7 @@ class _Usage:
         return json.dumps({account_id: [{
             "type": "ads_management", "call_count": pct, "total_cputime": max(0, pct // 4),
             "total_time": max(0, pct // 3), "estimated_time_to_regain_access": regain_minutes,
+            "ads_api_access_tier": "standard_access",
         }]}, separators=(",", ":"))
 
 
@@ -435,6 +450,10 @@ class FacebookEmulation:
         calls = self.usage.record()
         headers = {"x-business-use-case-usage": self.usage.header(DEFAULT_ACCOUNT_ID, calls),
                    "facebook-api-version": version}
+        if path.endswith("/insights"):  # the insights-specific throttle header
+            pct = min(100, int(calls * 100 / self.usage.capacity))
+            headers["x-fb-ads-insights-throttle"] = json.dumps(
+                {"app_id_util_pct": pct, "acc_id_util_pct": pct, "ads_api_access_tier": "standard_access"})
         try:
             if not GRAPH_VERSION.match(version):
                 raise GraphError(f"Unknown path components: /{version}/{path}", 2500)
@@ -469,20 +488,30 @@ class FacebookEmulation:
                 (None, "GET"): lambda: self.get_account(account_id, params),
                 ("campaigns", "GET"): lambda: self.list_campaigns(account_id, params, request),
                 ("insights", "GET"): lambda: self.insights(account_id, None, params, request),
+                ("insights", "POST"): lambda: self.start_report(account_id, None, params, request),
                 ("customaudiences", "GET"): lambda: self.list_audiences(account_id, params, request),
                 ("customaudiences", "POST"): lambda: self.create_audience(account_id, params),
             }
         else:
             campaign = self.store.get(SYSTEM, "campaigns", node)
             audience = None if campaign else self.store.get(SYSTEM, "customaudiences", node)
-            if campaign is None and audience is None:
+            report = None if campaign or audience else self.store.get(SYSTEM, "report_runs", node)
+            if campaign is None and audience is None and report is None:
                 raise nonexistent_object(node, method)
             if campaign is not None:
+                account = str(campaign.get("account_id", DEFAULT_ACCOUNT_ID))
                 handlers = {
                     (None, "GET"): lambda: select_fields(
                         campaign_view(campaign), parse_fields(params.get("fields"), CAMPAIGN_FIELDS, "Campaign")),
+                    ("insights", "GET"): lambda: self.insights(account, node, params, request),
+                    ("insights", "POST"): lambda: self.start_report(account, node, params, request),
+                }
+            elif report is not None:
+                handlers = {
+                    (None, "GET"): lambda: report_view(report, params),
                     ("insights", "GET"): lambda: self.insights(
-                        str(campaign.get("account_id", DEFAULT_ACCOUNT_ID)), node, params, request),
+                        report["account_id"], report.get("campaign_id"),
+                        {**report["params"], **{k: v for k, v in params.items() if k in REPORT_PAGING}}, request),
                 }
             else:
                 handlers = {
@@ -637,6 +666,24 @@ class FacebookEmulation:
         return self._page(request, params, results, offset, offset + len(results), has_more) if results else {
             "data": []}
 
+    def start_report(self, account_id: str, campaign_id: str | None, params: dict[str, Any],
+                     request: Request) -> dict[str, Any]:
+        """An async insights job (`POST .../insights`): completed at once, its rows served by the report run."""
+        kept = {k: v for k, v in params.items() if k not in ("access_token", "method", *REPORT_PAGING)}
+        self.insights(account_id, campaign_id, {**kept, "limit": 1}, request)  # refuse bad parameters now
+        since, until = resolve_time_range(kept, dt.datetime.now(dt.UTC).date())
+        now = int(time.time())
+        report_id = str(self.store.next_id("facebook_report_run", start=6_100_000_000_001))
+        report = {
+            "id": report_id, "account_id": account_id, "campaign_id": campaign_id, "params": kept,
+            "time_ref": now, "time_completed": now, "async_status": "Job Completed",
+            "async_percent_completion": 100, "date_start": since.isoformat(), "date_stop": until.isoformat(),
+            "emails": [], "friendly_name": "", "is_bookmarked": False, "is_running": False, "schedule_id": "0",
+            "error_code": 0,
+        }
+        self.store.put(SYSTEM, "report_runs", report_id, report, created=now, updated=now)
+        return {"report_run_id": report_id}
+
     # ---- custom audiences
     def create_audience(self, account_id: str, params: dict[str, Any]) -> dict[str, Any]:
         name = str(params.get("name") or "").strip()
@@ -763,6 +810,13 @@ class FacebookEmulation:
         raise ValueError(f"facebook seeds campaigns, insights or customaudiences, not {collection!r}")
 
 
+def report_view(report: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """An AdReportRun as Graph shows it (every field unless `fields` narrows it)."""
+    view = {k: v for k, v in report.items() if k not in ("params", "campaign_id")}
+    fields = parse_fields(params.get("fields"), REPORT_RUN_FIELDS, "AdReportRun")
+    return select_fields(view, fields) if fields else view
+
+
 def campaign_view(campaign: dict[str, Any]) -> dict[str, Any]:
     """A stored campaign with the fields Graph derives (`effective_status`, `configured_status`)."""
     status = campaign.get("status")
@@ -795,7 +849,7 @@ def rate_limit_response(retry_after: float) -> Response:
     minutes = math.ceil(retry_after / 60)
     usage = json.dumps({DEFAULT_ACCOUNT_ID: [{
         "type": "ads_management", "call_count": 100, "total_cputime": 25, "total_time": 33,
-        "estimated_time_to_regain_access": minutes,
+        "estimated_time_to_regain_access": minutes, "ads_api_access_tier": "standard_access",
     }]}, separators=(",", ":"))
     body = error_body(
         "There have been too many calls to this ad-account. Wait a bit and try again. For more info, please "

@@ -18,6 +18,7 @@ Paths, bodies and error shapes follow HubSpot's public API reference and what th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -287,15 +288,20 @@ def canonical_iso(value: Any) -> str | None:
     return iso_from_ms(ms) if ms is not None else None
 
 
-def ms_from_canonical(iso: str) -> int:
-    """Epoch milliseconds of a canonical `YYYY-MM-DDTHH:MM:SS.mmmZ` (integer arithmetic, no parsing)."""
-    y, m, d = int(iso[0:4]), int(iso[5:7]), int(iso[8:10])
-    y -= m <= 2  # days-from-civil (proleptic Gregorian), March-based year
+@functools.lru_cache(maxsize=65536)
+def _days_since_epoch(date: str) -> int:
+    """Days from 1970-01-01 to `YYYY-MM-DD` (days-from-civil, proleptic Gregorian)."""
+    y, m, d = int(date[0:4]), int(date[5:7]), int(date[8:10])
+    y -= m <= 2  # March-based year
     era = y // 400
     yoe = y - era * 400
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    seconds = days * 86400 + int(iso[11:13]) * 3600 + int(iso[14:16]) * 60 + int(iso[17:19])
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def ms_from_canonical(iso: str) -> int:
+    """Epoch milliseconds of a canonical `YYYY-MM-DDTHH:MM:SS.mmmZ` (integer arithmetic, no parsing)."""
+    seconds = _days_since_epoch(iso[:10]) * 86400 + int(iso[11:13]) * 3600 + int(iso[14:16]) * 60 + int(iso[17:19])
     return seconds * 1000 + int(iso[20:23])
 
 
@@ -424,6 +430,7 @@ class HubSpotCRM:
 
     # ---------------------------------------------------------------- definitions
     def _load_definitions(self) -> None:
+        self._definitions = {}
         stored = {obj["_key"]: obj["definition"] for obj in self.store.scan(SYSTEM, "properties")}
         missing = []
         for object_type, rows in DEFAULT_DEFINITIONS.items():
@@ -440,6 +447,13 @@ class HubSpotCRM:
         for key, definition in stored.items():
             object_type, name = key.split(":", 1)
             self._definitions.setdefault(object_type, {})[name] = definition
+        self._definition_count = len(stored)
+
+    def refresh_after_reset(self) -> None:
+        """Reload the cached definitions when the store lost them (`POST /_admin/reset`)."""
+        if self.store.count(SYSTEM, "properties") != self._definition_count:
+            with self._lock:
+                self._load_definitions()
 
     def definitions(self, object_type: str) -> dict[str, dict[str, Any]]:
         return self._definitions.get(object_type, {})
@@ -450,6 +464,8 @@ class HubSpotCRM:
     def save_definition(self, object_type: str, definition: dict[str, Any]) -> None:
         key = f"{object_type}:{definition['name']}"
         self.store.put(SYSTEM, "properties", key, {"_key": key, "definition": definition})
+        if definition["name"] not in self.definitions(object_type):
+            self._definition_count += 1
         self._definitions.setdefault(object_type, {})[definition["name"]] = definition
 
     # ---------------------------------------------------------------- ids
@@ -537,7 +553,7 @@ class HubSpotCRM:
             if changes:
                 self._index_update(object_type, prop, changes)
 
-    def validate_properties(self, object_type: str, properties: Any, creating: bool) -> dict[str, str | None]:
+    def validate_properties(self, object_type: str, properties: Any) -> dict[str, str | None]:
         """Coerced values of an input `properties` map, or ApiError with HubSpot's 400 body."""
         if properties is None:
             properties = {}
@@ -718,6 +734,23 @@ class HubSpotCRM:
                 rows.append((bucket, data, 0, 0))
             self.store.put_many(SYSTEM, "associations", rows)
 
+    def _associations_merge(self, buckets: dict[str, dict[str, dict[str, list[int]]]]) -> None:
+        """Merge pre-grouped {bucket: {from id: {to id: typeIds}}} into the stored buckets (seeding)."""
+        with self._lock:
+            rows = []
+            for bucket, incoming in buckets.items():
+                data = self.store.get(SYSTEM, "associations", bucket)
+                if data is None:
+                    data = incoming
+                else:
+                    for from_id, targets in incoming.items():
+                        known = data.setdefault(from_id, {})
+                        for to_id, type_ids in targets.items():
+                            have = known.setdefault(to_id, [])
+                            have += [t for t in type_ids if t not in have]
+                rows.append((bucket, data, 0, 0))
+            self.store.put_many(SYSTEM, "associations", rows)
+
     def add_association(self, from_type: str, from_id: str, to_type: str, to_id: str,
                         type_ids: list[int]) -> None:
         """Store an association in both directions, merging association types."""
@@ -757,20 +790,21 @@ class HubSpotCRM:
         live: list[tuple] = []
         archived: list[tuple] = []
         unique_rows: dict[str, dict[str, str]] = {prop: {} for prop in uniques}
-        assoc: list[tuple[str, str, str, str, list[int]]] = []
+        assoc: dict[str, dict[str, dict[str, list[int]]]] = {}
+        bucket_of: dict[str, int] = {}  # crc32 buckets of ids, computed once per id
+        crc32 = zlib.crc32
         now_iso = iso_from_ms(now_ms())
         for obj in objects:
             record_id = str(obj["id"])
-            props: dict[str, str] = {}
-            for name, value in (obj.get("properties") or {}).items():
-                if value is None:
-                    continue
-                if type(value) is not str:
-                    value = ("true" if value else "false") if isinstance(value, bool) else (
+            props: dict[str, str] = {k: v for k, v in (obj.get("properties") or {}).items() if v is not None}
+            for name, value in props.items():
+                if type(value) is not str:  # the API's property values are always strings
+                    props[name] = ("true" if value else "false") if isinstance(value, bool) else (
                         json.dumps(value) if isinstance(value, (dict, list)) else str(value))
-                if name in datetime_props:
-                    value = canonical_iso(value) or value
-                props[name] = value
+            for name in datetime_props:
+                value = props.get(name)
+                if value is not None:
+                    props[name] = canonical_iso(value) or value
             created_iso = (canonical_iso(obj.get("createdAt")) or canonical_iso(props.get(created_prop))
                            or canonical_iso(props.get("createdate")) or now_iso)
             updated_iso = (canonical_iso(obj.get("updatedAt")) or canonical_iso(props.get(updated_prop))
@@ -802,21 +836,34 @@ class HubSpotCRM:
                 if type_id is None:
                     raise ValueError(f"HubSpot has no default association from {object_type} to {raw_type!r}")
                 inverse = INVERSE_ASSOCIATION[type_id]
+                own = bucket_of.get(record_id)
+                if own is None:
+                    own = bucket_of[record_id] = crc32(record_id.encode()) % BUCKETS
+                outgoing = assoc.setdefault(f"{object_type}:{to_type}:{own}", {}).setdefault(record_id, {})
                 for item in ids:
                     to_id = str(item["id"] if isinstance(item, dict) else item)
-                    assoc.append((object_type, record_id, to_type, to_id, [type_id]))
-                    assoc.append((to_type, to_id, object_type, record_id, [inverse]))
+                    outgoing[to_id] = [type_id]
+                    other = bucket_of.get(to_id)
+                    if other is None:
+                        other = bucket_of[to_id] = crc32(to_id.encode()) % BUCKETS
+                    assoc.setdefault(f"{to_type}:{object_type}:{other}", {}).setdefault(to_id, {})[record_id] = [inverse]
         with self._lock:
             self.store.put_many(SYSTEM, object_type, live)
             self.store.put_many(SYSTEM, self.collection(object_type, True), archived)
             for prop, changes in unique_rows.items():
                 self._index_update(object_type, prop, changes)
-            self._associations_update(assoc)
+            self._associations_merge(assoc)
             self.raise_id_floor(r[0] for r in live + archived)
         return len(live) + len(archived)
 
 
 # ----------------------------------------------------------------------------- request helpers
+def numeric_id(object_id: str) -> int | str:
+    """v4 association bodies carry object ids as JSON numbers."""
+    return int(object_id) if object_id.isdigit() else object_id
+
+
+
 def list_param(request: Request, name: str) -> list[str]:
     """A multi-valued query parameter, accepting both repeated and comma-separated forms."""
     out: list[str] = []
@@ -1031,6 +1078,7 @@ def build(ctx: SandboxContext) -> Emulation:
                     401, "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
                          "you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
                     "INVALID_AUTHENTICATION")
+            crm.refresh_after_reset()
             try:
                 return await handler(request)
             except ApiError as exc:
@@ -1059,7 +1107,7 @@ def build(ctx: SandboxContext) -> Emulation:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise bad_request("Invalid input JSON: expected an object with `properties`.")
-        values = crm.validate_properties(object_type, body.get("properties"), creating=True)
+        values = crm.validate_properties(object_type, body.get("properties"))
         associations = parse_create_associations(object_type, body.get("associations"))
         with crm._lock:
             crm.check_unique(object_type, values, None)
@@ -1108,7 +1156,7 @@ def build(ctx: SandboxContext) -> Emulation:
         object_type = canonical_type(request.path_params["object_type"])
         object_id = request.path_params["object_id"]
         body = await json_body(request)
-        values = crm.validate_properties(object_type, (body or {}).get("properties"), creating=False)
+        values = crm.validate_properties(object_type, (body or {}).get("properties"))
         with crm._lock:
             record = lookup(object_type, object_id, request.query_params.get("idProperty"), False)
             if record is None:
@@ -1151,7 +1199,7 @@ def build(ctx: SandboxContext) -> Emulation:
                 crm.archive_record(object_type, str((item or {}).get("id", "")))
             return Response(status_code=204)
         if action == "create":
-            checked = [(crm.validate_properties(object_type, (i or {}).get("properties"), True),
+            checked = [(crm.validate_properties(object_type, (i or {}).get("properties")),
                         parse_create_associations(object_type, (i or {}).get("associations"))) for i in inputs]
             results, errors = [], []
             with crm._lock:
@@ -1174,7 +1222,7 @@ def build(ctx: SandboxContext) -> Emulation:
             return batch_response(results, errors, started, ok_status=201)
         if action == "update":
             checked = [(str((i or {}).get("id", "")), (i or {}).get("idProperty"),
-                        crm.validate_properties(object_type, (i or {}).get("properties"), False)) for i in inputs]
+                        crm.validate_properties(object_type, (i or {}).get("properties"))) for i in inputs]
             results, errors, missing = [], [], []
             with crm._lock:
                 for object_id, id_property, values in checked:
@@ -1209,7 +1257,7 @@ def build(ctx: SandboxContext) -> Emulation:
                 if "id" not in item:
                     raise bad_request("Each upsert input needs an `id` (the value of its idProperty).")
                 checked.append((str(item["id"]), id_property,
-                                crm.validate_properties(object_type, item.get("properties"), False)))
+                                crm.validate_properties(object_type, item.get("properties"))))
             results, errors = [], []
             with crm._lock:
                 for object_id, id_property, values in checked:
@@ -1462,8 +1510,8 @@ def build(ctx: SandboxContext) -> Emulation:
         require_record(to_type, p["to_id"])
         crm.add_association(from_type, p["from_id"], to_type, p["to_id"], type_ids)
         from_type_id, to_type_id = v4_ids(type_ids[0])
-        return JSONResponse({"fromObjectTypeId": from_type_id, "fromObjectId": int(p["from_id"]),
-                             "toObjectTypeId": to_type_id, "toObjectId": int(p["to_id"]), "labels": []},
+        return JSONResponse({"fromObjectTypeId": from_type_id, "fromObjectId": numeric_id(p["from_id"]),
+                             "toObjectTypeId": to_type_id, "toObjectId": numeric_id(p["to_id"]), "labels": []},
                             status_code=201)
 
     async def v4_delete(request: Request) -> Response:
@@ -1476,7 +1524,7 @@ def build(ctx: SandboxContext) -> Emulation:
         from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
         limit = int_param(request, "limit", ASSOC_PAGE_MAX, ASSOC_PAGE_MAX)
         rows = crm.associations_of(from_type, p["from_id"], to_type, request.query_params.get("after"), limit + 1)
-        body: dict[str, Any] = {"results": [{"toObjectId": int(to_id), "associationTypes": v4_types(types)}
+        body: dict[str, Any] = {"results": [{"toObjectId": numeric_id(to_id), "associationTypes": v4_types(types)}
                                             for to_id, types in rows[:limit]]}
         if len(rows) > limit:
             body["paging"] = next_link(request, rows[limit - 1][0])
@@ -1500,7 +1548,7 @@ def build(ctx: SandboxContext) -> Emulation:
                         sub_category="crm.associations.NO_ASSOCIATIONS_FOUND"))
                     continue
                 result: dict[str, Any] = {"from": {"id": from_id}, "to": [
-                    {"toObjectId": int(to_id), "associationTypes": v4_types(types)}
+                    {"toObjectId": numeric_id(to_id), "associationTypes": v4_types(types)}
                     for to_id, types in rows[:ASSOC_PAGE_MAX]]}
                 if len(rows) > ASSOC_PAGE_MAX:
                     result["paging"] = {"next": {"after": rows[ASSOC_PAGE_MAX - 1][0]}}
@@ -1527,8 +1575,8 @@ def build(ctx: SandboxContext) -> Emulation:
                 crm.add_association(from_type, from_id, to_type, to_id, type_ids)
                 if action == "create":
                     from_type_id, to_type_id = v4_ids(type_ids[0])
-                    results.append({"fromObjectTypeId": from_type_id, "fromObjectId": int(from_id),
-                                    "toObjectTypeId": to_type_id, "toObjectId": int(to_id), "labels": []})
+                    results.append({"fromObjectTypeId": from_type_id, "fromObjectId": numeric_id(from_id),
+                                    "toObjectTypeId": to_type_id, "toObjectId": numeric_id(to_id), "labels": []})
                 else:
                     results.append({"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": {
                         "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": default_type}})

@@ -131,12 +131,12 @@ def as_list(value: Any, param: str) -> list[Any]:
         return value
     if isinstance(value, str):
         return [value] if value != "" else []
-    raise ParamError(f"Invalid array", param)
+    raise ParamError("Invalid array", param)
 
 
 def as_dict(value: Any, param: str) -> dict[str, Any]:
     if value == "":
         return {}
     if not isinstance(value, dict):
-        raise ParamError(f"Invalid object", param)
+        raise ParamError("Invalid object", param)
     return value

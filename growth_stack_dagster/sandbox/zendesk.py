@@ -2,8 +2,9 @@
 
 Serves under `/zendesk/api/v2/` (each path with or without `.json`):
 - incremental cursor exports `incremental/tickets/cursor.json` and `incremental/users/cursor.json`
-  (`start_time` or `cursor`, `per_page` up to 1000, `after_cursor`/`after_url`/`end_of_stream`), with
-  the real one-minute exclusion of recent changes and their own limit of 10 requests per minute;
+  (`start_time` or `cursor`, `per_page` up to 1000, `after_cursor`/`after_url`/`end_of_stream`) and the
+  time-based `incremental/tickets.json` and `incremental/users.json` (`next_page`, `end_time`), with the
+  real one-minute exclusion of recent changes and their own limit of 10 requests per minute;
 - users: list (cursor `page[size]`/`page[after]` or offset `page`/`per_page`), show, search by email or
   external_id, `create_or_update`, `create_or_update_many` (at most 100, answered with a job status)
   and `job_statuses/<id>` with per-user results;
@@ -14,7 +15,8 @@ token; failures answer 401 `{"error": "Couldn't authenticate you"}`. Rate limits
 `Retry-After`. Ids are integers; state lives in the sandbox Store.
 
 `GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY` (seconds, default 60, read when the sandbox starts) sets the
-exclusion window and the minimum age of `start_time`, so tests can see a change without waiting a minute.
+exclusion window and the minimum age of `start_time`, so tests can see a change without waiting a minute;
+at 0 an export that reaches the end resumes one second early, so a record changed in that second may come twice.
 """
 
 from __future__ import annotations
@@ -282,16 +284,7 @@ class ZendeskEmulation:
         if params.get("cursor"):
             pos = decode_export_cursor(params["cursor"])
         elif params.get("start_time") not in (None, ""):
-            try:
-                start = int(params["start_time"])
-            except ValueError:
-                raise ZendeskError(400, "InvalidValue",
-                                   f"start_time must be a Unix epoch time in seconds, not {params['start_time']!r}"
-                                   ) from None
-            if start > bound:
-                raise ZendeskError(422, "InvalidValue", "Too recent start_time. Use a start_time older than "
-                                   f"{self.export_delay // 60 or 1} minute" + ("s" if self.export_delay >= 120 else ""))
-            pos = (start, -1)  # include rows updated exactly at start_time
+            pos = (self._start_time(params["start_time"], bound), -1)  # -1: rows stamped start_time count
         else:
             raise ZendeskError(400, "InvalidValue", "start_time or cursor is required")
         rows = self.store.query(
@@ -301,7 +294,8 @@ class ZendeskEmulation:
         end_of_stream = len(rows) <= per_page
         rows = rows[:per_page]
         if end_of_stream:
-            after = encode_export_cursor(max(bound, pos[0]), SEQ_END)
+            # with no exclusion window a change can still land in the bound's own second: resume a second early
+            after = encode_export_cursor(max(bound, pos[0]) - (0 if self.export_delay else 1), SEQ_END)
         else:
             after = encode_export_cursor(rows[-1][1], rows[-1][0])
         before = encode_export_cursor(rows[0][1], rows[0][0] - 1) if rows else None
@@ -317,6 +311,51 @@ class ZendeskEmulation:
         # splice the stored JSON documents in as they are: no parse and re-dump per record
         meta = json.dumps(page)[1:-1]
         return 200, '{"' + collection + '":[' + ",".join(r[2] for r in rows) + "]," + meta + "}"
+
+    def export_by_time(self, collection: str, request: Request) -> tuple[int, str]:
+        """One page of a time-based incremental export (`start_time`, `next_page`, `end_time`).
+
+        A page never splits one second: every record stamped with the page's last second is included, and
+        `next_page` starts at the following second, so a burst of same-second changes cannot loop a client.
+        """
+        params = request.query_params
+        bound = int(time.time()) - self.export_delay
+        per_page = _int_param(params.get("per_page"), "per_page", EXPORT_PAGE_MAX, EXPORT_PAGE_MAX)
+        start = self._start_time(params.get("start_time"), bound)
+        rows = self.store.query(
+            "SELECT seq, updated, data FROM objects WHERE system=? AND collection=? "
+            "AND updated >= ? AND updated <= ? ORDER BY updated, seq LIMIT ?",
+            (SYSTEM, collection, start, bound, per_page + 1))
+        end_of_stream = len(rows) <= per_page
+        if end_of_stream:
+            end_time = max(bound, start)
+        else:
+            rows = rows[:per_page]
+            end_time = rows[-1][1]
+            rows += self.store.query(
+                "SELECT seq, updated, data FROM objects WHERE system=? AND collection=? "
+                "AND updated = ? AND seq > ? ORDER BY seq", (SYSTEM, collection, end_time, rows[-1][0]))
+        path = str(request.url).split("?", 1)[0]
+        extra = {"per_page": params["per_page"]} if params.get("per_page") else {}
+        resume = end_time if end_of_stream and not self.export_delay else end_time + 1
+        page = {"next_page": f"{path}?{urlencode({'start_time': resume, **extra})}", "count": len(rows),
+                "end_of_stream": end_of_stream, "end_time": end_time}
+        return 200, '{"' + collection + '":[' + ",".join(r[2] for r in rows) + "]," + json.dumps(page)[1:-1] + "}"
+
+    def _start_time(self, raw: str | None, bound: int) -> int:
+        """A validated `start_time`: an integer at least the exclusion window in the past."""
+        if raw in (None, ""):
+            raise ZendeskError(400, "InvalidValue", "start_time is required (Unix epoch seconds)")
+        try:
+            start = int(raw)
+        except ValueError:
+            raise ZendeskError(400, "InvalidValue",
+                               f"start_time must be a Unix epoch time in seconds, not {raw!r}") from None
+        if start > bound:
+            minutes = max(1, self.export_delay // 60)
+            raise ZendeskError(422, "InvalidValue", "Too recent start_time. Use a start_time older than "
+                               f"{minutes} minute{'s' if minutes > 1 else ''}")
+        return start
 
     # ---- list helpers
     def list_page(self, collection: str, request: Request) -> dict[str, Any]:
@@ -701,8 +740,7 @@ def build(ctx: SandboxContext) -> Emulation:
     """The Zendesk Support API emulation for the sandbox app."""
     raw = os.environ.get("GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY", str(DEFAULT_EXPORT_DELAY))
     try:
-        # at least one second: a change in the same second as an export's bound could otherwise be skipped
-        delay = max(1, int(raw))
+        delay = max(0, int(raw))
     except ValueError:
         raise ValueError(f"GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY must be a whole number of seconds, "
                          f"not {raw!r}; unset it for Zendesk's one minute") from None
@@ -716,6 +754,8 @@ def build(ctx: SandboxContext) -> Emulation:
     routes = [
         *both("incremental/tickets/cursor", lambda r, b, a: emu.export("tickets", r), ["GET"], export=True),
         *both("incremental/users/cursor", lambda r, b, a: emu.export("users", r), ["GET"], export=True),
+        *both("incremental/tickets", lambda r, b, a: emu.export_by_time("tickets", r), ["GET"], export=True),
+        *both("incremental/users", lambda r, b, a: emu.export_by_time("users", r), ["GET"], export=True),
         *both("users/create_or_update_many", emu.create_or_update_many, ["POST"]),
         *both("users/create_or_update", emu.create_or_update_user, ["POST"]),
         *both("users/search", emu.search_users, ["GET"]),

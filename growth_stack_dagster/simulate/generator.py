@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from growth_stack_dagster.simulate import model as m
-from growth_stack_dagster.simulate.model import DAY_MS, Product, iso_ms
+from growth_stack_dagster.simulate.model import DAY_MS, Product, iso_ms, rand_int
 
 from growth_stack_dagster.sandbox.customerio import reporting_webhook_payload
 
@@ -396,7 +396,8 @@ class _Person:
             if dev.kind == "web":
                 path, search, title = "/", "", "Example Shop"
                 if s.landing_sku:
-                    path, title = f"/products/{s.landing_sku.lower()}", s.landing_sku
+                    path = f"/products/{s.landing_sku.lower()}"
+                    title = next(p.name for p in self.products if p.sku == s.landing_sku)
                 if s.utm:
                     search = f"?utm_source={s.utm[0]}&utm_medium={s.utm[1]}&utm_campaign={s.utm[2]}"
                 t = emit(t, self._page(path, search, title, s.utm))
@@ -442,8 +443,8 @@ class _Person:
         def emit(t: int, msg: dict[str, Any]) -> int:
             # Segment's clock-skew model: the client stamps with its own clock, the server corrects it.
             original = t + dev.skew_ms
-            sent = original + rng.randint(300, 5_000)
-            network = rng.randint(15, 900)
+            sent = original + rand_int(rng, 300, 5_000)
+            network = rand_int(rng, 15, 900)
             received = t + (sent - original) + network
             msg["anonymousId"] = dev.anonymous_id
             if dev.identified:
@@ -462,7 +463,7 @@ class _Person:
                 self.out.events.append((source, day, msg))
             else:
                 self.out.live_events.append((source, msg))
-            return t + rng.randint(4_000, 70_000)
+            return t + rand_int(rng, 4_000, 70_000)
 
         return emit
 
@@ -647,7 +648,8 @@ class _Person:
         if discount_id:  # the invoice names its discount by id; the discount object carries the coupon
             coupon = next(c for c in m.COUPONS if c["id"] == order["coupon"])
             self.out.seeds.append(("stripe", "discounts", {
-                "id": discount_id, "object": "discount", "checkout_session": None,
+                # `created` is not a Stripe discount field, but the seeding contract keys history on it.
+                "id": discount_id, "object": "discount", "checkout_session": None, "created": created,
                 "coupon": _coupon_object(coupon, m.day_start_ms(self.p.history_start) // 1000 - 60 * 86_400),
                 "customer": customer_id, "end": None, "invoice": invoice_id, "invoice_item": None,
                 "promotion_code": None, "start": created, "subscription": None, "subscription_item": None}))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import random
-import uuid
 
 DAY_MS = 86_400_000
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -36,14 +36,24 @@ def person_rng(seed: int, index: int, stream: str = "person") -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def rand_uuid(rng: random.Random) -> str:
-    """A UUID4 string drawn from `rng`."""
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A UUID4 string drawn from `rng` (what `str(uuid.UUID(int=..., version=4))` gives, faster)."""
+    h = f"{(rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def rand_b62(rng: random.Random, n: int) -> str:
     """`n` base-62 characters, the alphabet of Stripe object ids."""
-    return "".join(_B62[rng.randrange(62)] for _ in range(n))
+    return "".join(rng.choices(_B62, k=n))
+
+
+def rand_int(rng: random.Random, lo: int, hi: int) -> int:
+    """Like `rng.randint(lo, hi)` (inclusive), at a fraction of its cost, for the hot paths."""
+    return lo + int(rng.random() * (hi - lo + 1))
 
 
 def rand_hex(rng: random.Random, n: int) -> str:
@@ -61,14 +71,18 @@ def ms_to_date(ms: int) -> dt.date:
     return _EPOCH + dt.timedelta(days=ms // DAY_MS)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_iso(days: int) -> str:
+    return (_EPOCH + dt.timedelta(days=days)).isoformat()
+
+
 def iso_ms(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and `Z`, as Segment and HubSpot write timestamps."""
     days, rem = divmod(ms, DAY_MS)
-    d = _EPOCH + dt.timedelta(days=days)
     s, milli = divmod(rem, 1000)
     h, s = divmod(s, 3600)
     m, s = divmod(s, 60)
-    return f"{d.isoformat()}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}Z"
+    return f"{_day_iso(days)}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}Z"
 
 
 def iso_s(ms: int) -> str:
@@ -198,7 +212,8 @@ _ADJECTIVES = ["Classic", "Organic", "Vintage", "Everyday", "Trail", "Studio", "
 EXACT_TWENTY_SKU = "MUG001"
 
 
-def catalog() -> list[Product]:
+@functools.lru_cache(maxsize=1)
+def catalog() -> tuple[Product, ...]:
     """The shop's SKUs (fixed: the same for every seed so cost files and prices line up)."""
     products = []
     for cat, (noun, prices) in _CATEGORIES.items():
@@ -207,7 +222,7 @@ def catalog() -> list[Product]:
             products.append(Product(f"{cat}{k:03d}", f"{adj} {noun}", noun, amount))
         products.append(Product(f"{cat}9{len(prices):02d}", f"Wholesale {noun} Case (24)", noun,
                                 prices[0] * 24 * 6 // 10, wholesale=True))
-    return products
+    return tuple(products)
 
 
 COUPONS = (

@@ -261,3 +261,18 @@ def test_empty_day_loads_nothing_and_succeeds(root: Path, con) -> None:
     assert report.files == 0 and report.rows_per_table == {"users": 0}
     with pytest.raises(ValueError):
         loader.load_partition(con, root, "2026-13-01")
+
+
+def test_an_unparseable_timestamp_is_kept_in_discards_and_the_row_loaded(root: Path, con) -> None:
+    write(root, "server", DAY1, [
+        stamp({"type": "track", "messageId": "ts-ok", "userId": 1234, "event": "Request a Quote",
+               "properties": {"quote_value": 1200}}, DAY1),
+        stamp({"type": "track", "messageId": "ts-bad", "userId": "u2", "event": "Request a Quote",
+               "timestamp": "yesterday-ish", "properties": {}}, DAY1),
+    ])
+    loader.load_partition(con, root, DAY1)
+    got = {r["id"]: r for r in rows(con, "SELECT id, user_id, timestamp, source FROM events.request_a_quote")}
+    assert got["ts-bad"]["timestamp"] is None and got["ts-ok"]["timestamp"] is not None
+    assert got["ts-ok"]["user_id"] == "1234" and got["ts-ok"]["source"] == "server"
+    [d] = rows(con, 'SELECT "table", "column", value, message_id FROM events._discards WHERE "table" = \'request_a_quote\'')
+    assert d == {"table": "request_a_quote", "column": "timestamp", "value": '"yesterday-ish"', "message_id": "ts-bad"}

@@ -113,3 +113,21 @@ def test_recovery_skips_files_a_live_writer_holds(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert len(recover_open_files(tmp_path)) == 1
+
+
+def test_write_error_is_unavailable_and_the_writer_recovers(tmp_path: Path) -> None:
+    blocker = tmp_path / "source=web"
+    blocker.write_text("a file where the partition folder should be")
+
+    async def main() -> None:
+        writer = EventWriter(tmp_path, min_free_bytes=0)
+        await writer.start()
+        with pytest.raises(Unavailable, match="could not be written"):
+            await writer.append("web", _today(), _line(1))
+        await writer.append("ios", _today(), _line(2))  # other sources are unaffected
+        blocker.unlink()
+        await writer.append("web", _today(), _line(3))  # and the error is not sticky
+        await writer.close()
+
+    asyncio.run(main())
+    assert sorted(_ids(tmp_path)) == ["m2", "m3"]

@@ -45,8 +45,7 @@ def test_jobs_schedules_and_sensor_are_defined() -> None:
     assert len(schedules) == 5
     job = repo.resolve_job_def("ingest_stripe_job")
     assert {tuple(k.path) for k in job.asset_layer.selected_asset_keys} == {k for k in EXPECTED_KEYS if k[0] == "stripe"}
-    assert all(node.retry_policy == default_retry_policy for node in job.graph.node_dict.values()) or \
-        job.get_retry_policy_for_handle(next(iter(job.graph.node_dict.values())).get_handle()) == default_retry_policy
+    assert job.op_retry_policy == default_retry_policy
     assert [s.name for s in repo.sensors] == ["finance_drop_sensor"]
 
 

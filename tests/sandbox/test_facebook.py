@@ -121,6 +121,25 @@ def test_insights_for_one_campaign_and_whole_range_totals(sandbox_url: str) -> N
     assert bad.status_code == 400 and bad.json()["error"]["code"] == 100
 
 
+def test_async_insights_report_run(sandbox_url: str) -> None:
+    seed(sandbox_url, "campaigns", CAMPAIGNS)
+    seed(sandbox_url, "insights", insight_rows())
+    started = requests.post(f"{graph(sandbox_url)}/act_1000/insights", timeout=10, data={
+        "level": "campaign", "time_increment": "1", "fields": "campaign_id,spend",
+        "time_range": json.dumps({"since": "2026-03-01", "until": "2026-03-04"}), "access_token": TOKEN})
+    assert started.status_code == 200, started.text
+    report_id = started.json()["report_run_id"]
+    run = requests.get(f"{graph(sandbox_url)}/{report_id}", params={"access_token": TOKEN}, timeout=10).json()
+    assert run["async_status"] == "Job Completed" and run["async_percent_completion"] == 100
+    rows = follow_pages(requests.get(f"{graph(sandbox_url)}/{report_id}/insights", timeout=10,
+                                     params={"limit": 5, "access_token": TOKEN}))
+    assert len(rows) == 12 and set(rows[0]) == {"campaign_id", "spend", "date_start", "date_stop"}
+
+    refused = requests.post(f"{graph(sandbox_url)}/act_1000/insights", timeout=10, data={
+        "level": "ad", "access_token": TOKEN})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == 100
+
+
 def test_custom_audience_add_and_remove_hashed_users(sandbox_url: str) -> None:
     audience = create_audience(sandbox_url)
     emails = ["alice@example.com", "bob@example.com", "carol@example.com"]
@@ -251,6 +270,12 @@ def test_official_sdk_reads_campaigns_insights_and_manages_an_audience(sandbox_u
         "level": "campaign", "time_increment": 1, "time_range": {"since": "2026-03-01", "until": "2026-03-02"},
         "limit": 4}))
     assert len(insights) == 6 and {i["date_start"] for i in insights} == {"2026-03-01", "2026-03-02"}
+    job = account.get_insights(fields=["campaign_id", "impressions"], is_async=True, params={
+        "level": "campaign", "time_range": {"since": "2026-03-01", "until": "2026-03-10"}})
+    assert job.api_get()["async_status"] == "Job Completed"
+    totals = {r["campaign_id"]: r["impressions"] for r in job.get_result(params={"limit": 2})}
+    assert totals == {c["id"]: str(sum(int(r["impressions"]) for r in insight_rows() if r["campaign_id"] == c["id"]))
+                      for c in CAMPAIGNS}
 
     audience = account.create_custom_audience(params={
         "name": "sdk_audience", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY"})
@@ -265,3 +290,34 @@ def test_official_sdk_reads_campaigns_insights_and_manages_an_audience(sandbox_u
     with pytest.raises(FacebookRequestError) as err:
         audience.add_users(CustomAudience.Schema.email_hash, [f"u{i}@example.com" for i in range(10_001)])
     assert err.value.api_error_code() == 100
+
+
+# --------------------------------------------------------------------------- pure functions
+def test_time_buckets_and_ranges() -> None:
+    import datetime as dt
+
+    from growth_stack_dagster.sandbox.facebook import GraphError, bucket_of, resolve_time_range
+
+    d = dt.date.fromisoformat
+    assert bucket_of(d("2026-03-05"), d("2026-03-01"), d("2026-03-31"), "1") == (d("2026-03-05"), d("2026-03-05"))
+    assert bucket_of(d("2026-03-09"), d("2026-03-01"), d("2026-03-10"), "7") == (d("2026-03-08"), d("2026-03-10"))
+    assert bucket_of(d("2026-02-20"), d("2026-02-10"), d("2026-03-05"), "monthly") == (
+        d("2026-02-10"), d("2026-02-28"))
+    assert resolve_time_range({}, d("2026-04-01")) == (d("2026-03-02"), d("2026-03-31"))  # last_30d, not today
+    assert resolve_time_range({"date_preset": "last_month"}, d("2026-04-15")) == (d("2026-03-01"), d("2026-03-31"))
+    with pytest.raises(GraphError, match="time_range must be"):
+        resolve_time_range({"time_range": '{"since": "2026-01-01"}'}, d("2026-04-01"))
+
+
+def test_user_payload_validation() -> None:
+    from growth_stack_dagster.sandbox.facebook import GraphError, member_key, validate_user_payload
+
+    keys, rows = validate_user_payload({"schema": "EMAIL_SHA256", "data": [sha256("a@x.com")]})
+    assert keys == ["EMAIL_SHA256"] and rows == [[sha256("a@x.com")]]
+    assert member_key(keys, rows[0]) == (sha256("a@x.com"), "")
+    assert member_key(keys, ["a@x.com"])[0] is None
+    assert member_key(["EMAIL", "EXTERN_ID"], [sha256("a@x.com").upper(), "u_1"]) == (f"{sha256('a@x.com')}|u_1", "")
+    with pytest.raises(GraphError, match="at most 10000"):
+        validate_user_payload({"schema": "EMAIL_SHA256", "data": ["0" * 64] * 10_001})
+    with pytest.raises(GraphError, match="unsupported keys"):
+        validate_user_payload({"schema": "EMAIL_PLAIN", "data": ["x"]})

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRe
 from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyCreate
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputForCreate, BatchInputSimplePublicObjectBatchInputUpsert,
-    BatchInputSimplePublicObjectId, Filter, FilterGroup, PublicObjectSearchRequest,
+    BatchInputSimplePublicObjectId, BatchReadInputSimplePublicObjectId, Filter, FilterGroup, PublicObjectSearchRequest,
     SimplePublicObjectBatchInputForCreate, SimplePublicObjectBatchInputUpsert, SimplePublicObjectId,
     SimplePublicObjectInput, SimplePublicObjectInputForCreate,
 )
@@ -80,7 +83,9 @@ def test_contacts_create_upsert_and_read_back_custom_properties(sandbox_url: str
     bob = hs.crm.contacts.basic_api.get_by_id("BOB@example.com", id_property="email", properties=["firstname"])
     assert bob.properties["firstname"] == "Bob"
 
-    read = hs.crm.contacts.batch_api.read(BatchReadInput(["email"], [created.id, bob.id, "999999"]))
+    read = hs.crm.contacts.batch_api.read(BatchReadInputSimplePublicObjectId(
+        properties=["email"], properties_with_history=[],
+        inputs=[SimplePublicObjectId(id=i) for i in (created.id, bob.id, "999999")]))
     assert sorted(r.id for r in read.results) == sorted([created.id, bob.id])
     assert read.errors[0].category == "OBJECT_NOT_FOUND" and read.errors[0].context["ids"] == ["999999"]
 
@@ -89,12 +94,6 @@ def test_contacts_create_upsert_and_read_back_custom_properties(sandbox_url: str
         hs.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "ada@example.com"}))
     assert conflict.value.status == 409
     assert f"Existing ID: {created.id}" in json.loads(conflict.value.body)["message"]
-
-
-def BatchReadInput(properties: list[str], ids: list[str]):  # noqa: N802 - reads like the client's model
-    from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId
-    return BatchReadInputSimplePublicObjectId(properties=properties, properties_with_history=[],
-                                              inputs=[SimplePublicObjectId(id=i) for i in ids])
 
 
 def test_companies_deals_calls_and_associations(sandbox_url: str) -> None:
@@ -123,6 +122,9 @@ def test_companies_deals_calls_and_associations(sandbox_url: str) -> None:
     batch = hs.crm.associations.v4.batch_api.get_page("contacts", "deals", BatchInputPublicFetchAssociationsBatchRequest(
         inputs=[PublicFetchAssociationsBatchRequest(id=contact.id)]))
     assert [t.to_object_id for t in batch.results[0].to] == [deal.id]
+    alone = hs.crm.companies.basic_api.create(CompanyCreate(properties={"name": "Alone"}))
+    lonely = api(sandbox_url, "POST", "/crm/v4/associations/companies/deals/batch/read", {"inputs": [{"id": alone.id}]})
+    assert lonely.status_code == 207 and lonely.json()["errors"][0]["category"] == "OBJECT_NOT_FOUND"
     read = hs.crm.contacts.basic_api.get_by_id(contact.id, associations=["companies", "deals", "calls"])
     assert {k: [r.id for r in v.results] for k, v in read.associations.items()} == {
         "companies": [company.id], "deals": [deal.id], "calls": [call.id]}
@@ -208,6 +210,9 @@ def test_search_by_lastmodifieddate_sorts_pages_and_caps(sandbox_url: str) -> No
     assert search(prop="hs_lastmodifieddate", value=iso(cursor_ms), limit=10).total == len(changed)
     assert search(operator="LTE", limit=100).total == 30 - len(changed)
     assert search(prop="createdate", operator="GTE", value="0", limit=100).total == 30
+    hs.crm.contacts.basic_api.update(ids[0], SimplePublicObjectInput(properties={"customer_type": "wholesale"}))
+    wholesale = search(prop="customer_type", operator="EQ", value="wholesale", limit=10)
+    assert [r.id for r in wholesale.results] == [ids[0]]
 
     time.sleep(1.2)  # the search endpoints allow five requests per second
     r = api(sandbox_url, "POST", "/crm/v3/objects/contacts/search", {"limit": 201})
@@ -275,6 +280,11 @@ def test_new_custom_property_becomes_writable_and_listed(sandbox_url: str) -> No
         "name": "loyalty_tier", "label": "again", "type": "string", "fieldType": "text", "groupName": "contactinformation"})
     assert r.status_code == 409
 
+    # a sandbox reset forgets custom properties and keeps the defaults
+    requests.post(f"{sandbox_url}/_admin/reset", timeout=10).raise_for_status()
+    assert api(sandbox_url, "GET", "/crm/v3/properties/contacts/loyalty_tier").status_code == 404
+    assert api(sandbox_url, "GET", "/crm/v3/properties/contacts/customer_type").json()["options"][1]["value"] == "wholesale"
+
 
 def test_wrong_token_is_hubspots_401(sandbox_url: str) -> None:
     with pytest.raises(ApiException) as denied:
@@ -329,16 +339,28 @@ def test_injected_rate_limit_and_server_error(sandbox_url: str) -> None:
     assert r.status_code == 503 and r.json()["status"] == "error" and r.json()["correlationId"]
 
 
-def test_published_rate_limit_answers_429_after_100_requests(sandbox_url: str) -> None:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TOKEN}"
-    statuses = [session.get(f"{sandbox_url}/hubspot/crm/v3/owners", timeout=10).status_code for _ in range(140)]
-    assert statuses[:100] == [200] * 100  # the burst of 100 requests per 10 seconds
-    assert 429 in statuses[100:]
-    limited = session.get(f"{sandbox_url}/hubspot/crm/v3/owners", timeout=10)
-    if limited.status_code == 429:
-        assert limited.json()["policyName"] == "TEN_SECONDLY_ROLLING"
-        assert limited.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+def test_published_rate_limit_answers_429_beyond_100_requests_per_10_seconds(sandbox_url: str) -> None:
+    local = threading.local()
+
+    def get(_: int) -> requests.Response:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.headers["Authorization"] = f"Bearer {TOKEN}"
+        return local.session.get(f"{sandbox_url}/hubspot/crm/v3/owners", timeout=30)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(get, range(300)))
+    elapsed = time.monotonic() - started
+    ok = [r for r in responses if r.status_code == 200]
+    limited = [r for r in responses if r.status_code == 429]
+    assert len(ok) + len(limited) == 300
+    # a burst of 100, then 10 per second (100 per 10 s): never more, never fewer
+    assert 100 <= len(ok) <= 100 + math.ceil(10 * elapsed) + 1
+    assert limited, f"300 requests in {elapsed:.1f}s were never limited"
+    assert limited[0].json()["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert limited[0].headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+    assert int(limited[0].headers["Retry-After"]) >= 1
 
 
 def test_seeded_owners_deals_history_and_associations(sandbox_url: str) -> None:

@@ -52,8 +52,8 @@ def export_all(first_url: str, params: dict, key: str = "tickets") -> tuple[list
 
 @pytest.fixture
 def fast_export(monkeypatch: pytest.MonkeyPatch, gs_home) -> None:
-    """A one-second exclusion window and no rate limits, so a change shows up without waiting a minute."""
-    monkeypatch.setenv("GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY", "1")
+    """No exclusion window and no rate limits, so a change shows up without waiting a minute."""
+    monkeypatch.setenv("GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY", "0")
     monkeypatch.setenv("GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE", "0")
 
 
@@ -71,11 +71,26 @@ def test_ticket_export_pages_to_end_and_resumes_from_the_saved_cursor(fast_expor
     assert r.status_code == 200, r.text
     changed = r.json()["ticket"]
     assert changed["status"] == "solved" and changed["updated_at"] > records[0]["updated_at"]
-    time.sleep(1.2)  # let the change age past the exclusion window
 
     again, _, _ = export_all(api(sandbox_url, "incremental/tickets/cursor.json"), {"cursor": cursor})
     assert [(t["id"], t["status"]) for t in again] == [(42, "solved")]
     assert requests.get(api(sandbox_url, "tickets/42.json"), auth=AUTH, timeout=10).json()["ticket"] == again[0]
+
+
+def test_time_based_export_follows_next_page_without_splitting_a_second(fast_export, sandbox_url: str) -> None:
+    burst = [{**t, "updated_at": "2026-02-01T12:00:00Z"} for t in tickets(1_500)]  # 1,500 in one second
+    later = [{**t, "id": 2_000 + t["id"], "updated_at": "2026-02-02T12:00:00Z"} for t in tickets(10)]
+    seed(sandbox_url, "tickets", burst + later)
+    url, params, seen, pages = api(sandbox_url, "incremental/tickets.json"), {"start_time": 0}, [], 0
+    while True:
+        body = requests.get(url, params=params, auth=AUTH, timeout=30).json()
+        pages += 1
+        seen.extend(t["id"] for t in body["tickets"])
+        assert body["count"] == len(body["tickets"])
+        if body["end_of_stream"]:
+            break
+        url, params = body["next_page"], {}
+    assert pages == 2 and len(seen) == len(set(seen)) == 1_510
 
 
 def test_export_start_time_must_be_a_minute_old(sandbox_url: str) -> None:
@@ -122,7 +137,6 @@ def test_create_or_update_many_returns_a_job_with_per_user_results(fast_export, 
                          timeout=10).json()
     assert found["count"] == 1 and found["users"][0]["email"] == "new.person@example.com"
 
-    time.sleep(1.2)
     exported, _, _ = export_all(api(sandbox_url, "incremental/users/cursor.json"), {"start_time": 0}, key="users")
     assert len(exported) == 4  # three seeded, one created; the broken record was not stored
     assert exported[-1]["email"] in ("customer1@example.com", "new.person@example.com", "customer2@example.com")
@@ -210,3 +224,19 @@ def test_100k_ticket_export_at_scale(fast_export, sandbox_url: str) -> None:
     seed(sandbox_url, "tickets", tickets(100_000))
     records, _, pages = export_all(api(sandbox_url, "incremental/tickets/cursor.json"), {"start_time": 0})
     assert pages == 100 and len({t["id"] for t in records}) == 100_000
+
+
+# --------------------------------------------------------------------------- pure functions
+def test_cursor_round_trips_and_user_validation() -> None:
+    from growth_stack_dagster.sandbox.zendesk import (
+        ZendeskError, decode_export_cursor, email_key, encode_export_cursor, user_problem,
+    )
+
+    assert decode_export_cursor(encode_export_cursor(1_767_225_600, 432)) == (1_767_225_600, 432)
+    with pytest.raises(ZendeskError):
+        decode_export_cursor("not-a-cursor")
+    assert email_key("  Ann@Example.COM ") == "email:ann@example.com"
+    assert user_problem({"name": "Ann", "email": "ann@example.com"}, creating=True) is None
+    assert user_problem({"email": "ann@example.com"}, creating=True) == "Name:  is too short (minimum is 1 character)"
+    assert user_problem({"email": "ann@"}, creating=False) == "Email: ann@ is not properly formatted"
+    assert user_problem({"role": "owner"}, creating=False).startswith("Role: owner")

@@ -16,9 +16,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
+from growth_stack_dagster.ingest.sources.arrow import explode
 from growth_stack_dagster.ingest.sources.http import rest_client
 
 CRM_OBJECTS = ("contacts", "companies", "deals", "calls")
@@ -40,16 +43,41 @@ def parse_hubspot_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
-def object_row(obj: dict[str, Any]) -> dict[str, Any]:
-    """A CRM object as a warehouse row: the API's own shape plus `modified_at`, the cursor.
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+HISTORY_TYPE = pa.list_(pa.struct([("value", pa.string()), ("timestamp", pa.string()), ("sourceType", pa.string()),
+                                   ("sourceId", pa.string()), ("updatedByUserId", pa.int64())]))
 
-    `archived` is always present (true for objects from the archived listing).
-    """
-    row = dict(obj)
-    row["archived"] = bool(obj.get("archived"))
-    stamps = [t for t in (parse_hubspot_time(obj.get("updatedAt")), parse_hubspot_time(obj.get("archivedAt"))) if t]
-    row["modified_at"] = max(stamps) if stamps else None
-    return row
+
+def objects_table(objects: list[dict[str, Any]], names: list[str], history: tuple[str, ...] = ()) -> pa.Table:
+    """A page of CRM objects as one Arrow table: `id`, `created_at`, `updated_at`, `archived`,
+    `archived_at`, `modified_at` (the cursor: the later of updated and archived) and one text column
+    `properties__<name>` per property (the API sends every value as a string), plus, per property
+    with history, `properties_with_history__<name>` (a JSON list of value changes)."""
+    for obj in objects:  # a property that appeared after the property list was read still loads
+        for name in obj.get("properties") or {}:
+            if name not in names:
+                names = [*names, name]
+    updated = [parse_hubspot_time(o.get("updatedAt")) for o in objects]
+    archived_at = [parse_hubspot_time(o.get("archivedAt")) for o in objects]
+    columns: dict[str, pa.Array] = {
+        "id": pa.array([str(o["id"]) for o in objects], pa.string()),
+        "created_at": pa.array([parse_hubspot_time(o.get("createdAt")) for o in objects], TIMESTAMP),
+        "updated_at": pa.array(updated, TIMESTAMP),
+        "archived": pa.array([bool(o.get("archived")) for o in objects], pa.bool_()),
+        "archived_at": pa.array(archived_at, TIMESTAMP),
+        "modified_at": pa.array([max(filter(None, (u, a)), default=None) for u, a in zip(updated, archived_at)], TIMESTAMP),
+    }
+    props = [o.get("properties") or {} for o in objects]
+    for name in names:
+        values = [p.get(name) for p in props]
+        columns[f"properties__{name}"] = pa.array([v if v is None or isinstance(v, str) else str(v) for v in values],
+                                                  pa.string())
+    for name in history:
+        columns[f"properties_with_history__{name}"] = pa.array(
+            [(o.get("propertiesWithHistory") or {}).get(name) for o in objects], HISTORY_TYPE)
+    # the primary key is declared non-null, as dlt declares it
+    schema = pa.schema([pa.field(n, c.type, nullable=n != "id") for n, c in columns.items()])
+    return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
 
 def association_rows(result: dict[str, Any], from_key: str, to_key: str) -> list[dict[str, Any]]:
@@ -63,6 +91,11 @@ def association_rows(result: dict[str, Any], from_key: str, to_key: str) -> list
                 "type_id": kind.get("typeId"), "category": kind.get("category"), "label": kind.get("label"),
             })
     return rows
+
+
+def live_ids(page: pa.Table) -> list[str]:
+    """Ids of the objects of a page that are not archived."""
+    return page.filter(pc.invert(page.column("archived"))).column("id").to_pylist()
 
 
 def read_associations(client, from_type: str, to_type: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,25 +122,14 @@ def property_names(client, object_type: str) -> list[str]:
     return sorted(p["name"] for p in response.json().get("results", []))
 
 
-OBJECT_COLUMNS = {"archived": {"data_type": "bool"}, "modified_at": {"data_type": "timestamp"}}
-
-
-def property_columns(names: list[str]) -> dict[str, dict[str, Any]]:
-    """Column hints making every listed property a text column (`properties__<name>`), as the API
-    sends property values as strings: a property that is empty everywhere still gets its column."""
-    return {f"properties__{name}": {"data_type": "text", "nullable": True} for name in names}
-
-
 def _crm_object_resource(client, object_type: str, page_size: int, include_archived: bool):
     history = ("dealstage",) if object_type == "deals" else ()
 
-    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge", columns=OBJECT_COLUMNS)
+    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge")
     def crm_objects(
         modified_at=dlt.sources.incremental("modified_at", initial_value=None),
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[pa.Table]:
         names = property_names(client, object_type)
-        # Declared before the first page, so new custom properties become columns on this run.
-        dlt.current.resource().apply_hints(columns={**OBJECT_COLUMNS, **property_columns(names)})
         params: dict[str, Any] = {
             "limit": min(page_size, MAX_PAGE_SIZE_WITH_HISTORY if history else MAX_PAGE_SIZE),
             "properties": ",".join(names),
@@ -117,7 +139,8 @@ def _crm_object_resource(client, object_type: str, page_size: int, include_archi
         for archived in (False, True) if include_archived else (False,):
             for page in client.paginate(f"/crm/v3/objects/{object_type}", params={**params, "archived": str(archived).lower()},
                                         paginator=_after_paginator(), data_selector="results"):
-                yield [object_row(o) for o in page]
+                if page:
+                    yield objects_table(page, names, history)
 
     return crm_objects
 
@@ -128,8 +151,8 @@ def _association_transformer(client, table: str, from_type: str, to_type: str):
     # merge_key: the associations of a re-read object replace its previous ones.
     @dlt.transformer(name=table, primary_key=(from_key, to_key, "type_id"), merge_key=from_key,
                      write_disposition="merge", columns={"label": {"data_type": "text"}})
-    def associations(objects: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        pending = [{"id": o["id"]} for o in objects if not o.get("archived")]
+    def associations(objects: pa.Table) -> Iterator[list[dict[str, Any]]]:
+        pending = [{"id": i} for i in live_ids(objects)]
         while pending:
             body = read_associations(client, from_type, to_type, pending)
             yield [row for result in body.get("results", []) for row in association_rows(result, from_key, to_key)]
@@ -145,7 +168,7 @@ def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.
                    page_size: int = 100, include_archived: bool = True) -> Any:
     """HubSpot CRM from `base_url` (https://api.hubapi.com in production) with a private-app token.
 
-    Tables: contacts, companies, deals (+ `deals__properties_with_history__dealstage`), calls, owners,
+    Tables: contacts, companies, deals, deal_stage_history, calls, owners,
     contact_company_associations, deal_contact_associations.
     """
     client = rest_client(base_url, BearerTokenAuth(api_key))
@@ -154,12 +177,25 @@ def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.
     @dlt.resource(name="owners", primary_key="id", write_disposition="merge",
                   columns={"archived": {"data_type": "bool"}, "modified_at": {"data_type": "timestamp"}})
     def owners(modified_at=dlt.sources.incremental("modified_at", initial_value=None)) -> Iterator[list[dict[str, Any]]]:
-        """CRM owners (sales reps), live and archived."""
+        """CRM owners (sales reps), live and archived, with `modified_at` as for CRM objects."""
         for archived in (False, True) if include_archived else (False,):
             for page in client.paginate("/crm/v3/owners", params={"limit": min(page_size, 500), "archived": str(archived).lower()},
                                         paginator=_after_paginator(), data_selector="results"):
-                yield [object_row(o) for o in page]
+                yield [{**o, "archived": bool(o.get("archived")),
+                        "modified_at": max(filter(None, (parse_hubspot_time(o.get("updatedAt")),
+                                                         parse_hubspot_time(o.get("archivedAt")))), default=None)}
+                       for o in page]
+
+    @dlt.transformer(name="deal_stage_history", primary_key=("deal_id", "timestamp", "value"), merge_key="deal_id",
+                     write_disposition="merge")
+    def deal_stage_history(deals: pa.Table) -> Iterator[pa.Table]:
+        """Every deal stage a loaded deal went through, with when and how (the history HubSpot keeps)."""
+        changes = explode(deals, "properties_with_history__dealstage", "id", "deal_id")
+        if changes is not None:
+            at = pc.cast(pc.replace_substring_regex(changes.column("timestamp"), "Z$", "+00:00"), TIMESTAMP)
+            yield changes.set_column(changes.schema.get_field_index("timestamp"), "timestamp", at).rename_columns(
+                {"sourceType": "source_type", "sourceId": "source_id", "updatedByUserId": "updated_by_user_id"})
 
     associations = [objects[from_type] | _association_transformer(client, table, from_type, to_type)
                     for table, from_type, to_type in ASSOCIATIONS]
-    return [*objects.values(), owners, *associations]
+    return [*objects.values(), owners, objects["deals"] | deal_stage_history, *associations]

@@ -1,15 +1,22 @@
+{#- events.identifies, renamed and cast. Grain: one row per message_id. -#}
 with source as (
-    select * from {{ source('events', 'identifies') }}
+    {{ source_or_empty('events', 'identifies', segment_source_columns({
+        'email': dbt.type_string(),
+        'name': dbt.type_string(),
+        'first_name': dbt.type_string(),
+        'last_name': dbt.type_string(),
+        'phone': dbt.type_string()
+    })) }}
 ),
 
 final as (
     select
-        id as message_id,
-        nullif(trim(anonymous_id), '') as anonymous_id,
-        nullif(trim(user_id), '') as user_id,
-        cast("timestamp" as timestamp) as identified_at,
-        cast(received_at as timestamp) as received_at,
-        source
+        {{ segment_renamed_columns('identified_at') }},
+        email,
+        name,
+        first_name,
+        last_name,
+        phone
     from source
 )
 

@@ -1,16 +1,26 @@
+{#- events.pages, renamed and cast. Grain: one row per message_id. -#}
 with source as (
-    select * from {{ source('events', 'pages') }}
+    {{ source_or_empty('events', 'pages', segment_source_columns({
+        'name': dbt.type_string(),
+        'category': dbt.type_string(),
+        'path': dbt.type_string(),
+        'url': dbt.type_string(),
+        'referrer': dbt.type_string(),
+        'search': dbt.type_string(),
+        'title': dbt.type_string()
+    })) }}
 ),
 
 final as (
     select
-        id as message_id,
-        nullif(trim(anonymous_id), '') as anonymous_id,
-        nullif(trim(user_id), '') as user_id,
+        {{ segment_renamed_columns('viewed_at') }},
         name as page_name,
-        cast("timestamp" as timestamp) as viewed_at,
-        cast(received_at as timestamp) as received_at,
-        source
+        category as page_category,
+        path,
+        url,
+        referrer,
+        search,
+        title
     from source
 )
 

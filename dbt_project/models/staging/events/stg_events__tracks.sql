@@ -1,17 +1,16 @@
+{#- events.tracks, renamed and cast. Grain: one row per message_id. -#}
 with source as (
-    select * from {{ source('events', 'tracks') }}
+    {{ source_or_empty('events', 'tracks', segment_source_columns({
+        'event': dbt.type_string(),
+        'event_text': dbt.type_string()
+    })) }}
 ),
 
 final as (
     select
-        id as message_id,
-        nullif(trim(anonymous_id), '') as anonymous_id,
-        nullif(trim(user_id), '') as user_id,
+        {{ segment_renamed_columns('occurred_at') }},
         event as event_name,
-        event_text,
-        cast("timestamp" as timestamp) as event_at,
-        cast(received_at as timestamp) as received_at,
-        source
+        event_text
     from source
 )
 

@@ -1,0 +1,60 @@
+{#- Identity stitching settings. Override any of them with dbt vars (dbt_project.yml `vars:` or
+    `--vars`); a partial `identity_max_links_per_value` dict keeps the defaults of the other types. -#}
+
+{#- The identifier types a customer is stitched from, in the order they are documented. -#}
+{% macro identity_types() -%}
+    {{ return(['anonymous_id', 'user_id', 'email', 'hubspot_contact_id', 'stripe_customer_id',
+               'zendesk_user_id', 'customerio_id']) }}
+{%- endmacro %}
+
+
+{#- {identifier type: cap}: a value linked to more distinct values of any one other type than its
+    cap is shared by too many people (a family inbox, a kiosk browser, a test account) and is blocked. -#}
+{% macro identity_max_links_per_value() -%}
+    {%- set caps = {'anonymous_id': 10, 'user_id': 100, 'email': 5, 'hubspot_contact_id': 5,
+                    'stripe_customer_id': 5, 'zendesk_user_id': 5, 'customerio_id': 5} -%}
+    {%- do caps.update(var('identity_max_links_per_value', {})) -%}
+    {{ return(caps) }}
+{%- endmacro %}
+
+
+{#- Values that stand for "no value" (compared lower-cased, after trimming); they never join anything. -#}
+{% macro identity_blocked_values() -%}
+    {{ return(var('identity_blocked_values', ['null', 'undefined', 'anonymous', 'none', 'nil', 'nan', 'unknown',
+                                                'n/a', '[object object]', 'anonymous_id', 'user_id', 'email'])) }}
+{%- endmacro %}
+
+
+{#- `context.library.name` of the tracks the loader derives from SaaS webhooks: their user ids are the
+    SaaS tool's ids (e.g. Customer.io's), not the app's. -#}
+{% macro identity_webhook_library() -%}
+    {{ return(var('identity_webhook_library', 'growth-stack-webhooks')) }}
+{%- endmacro %}
+
+
+{#- Event sources (webhook paths) whose tracks carry the Customer.io identifier as user_id. -#}
+{% macro identity_customerio_sources() -%}
+    {{ return(var('identity_customerio_sources', ['customerio'])) }}
+{%- endmacro %}
+
+
+{#- The comparable form of an identifier: emails trimmed and lower-cased, other ids trimmed. -#}
+{% macro normalize_identifier(identifier_type, value) -%}
+    {%- if identifier_type == 'email' -%}
+        lower(trim({{ value }}))
+    {%- else -%}
+        trim(cast({{ value }} as {{ dbt.type_string() }}))
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The graph node key of an identifier: `<type>:<value>`. -#}
+{% macro identity_node_key(identifier_type, identifier_value) -%}
+    {{ dbt.concat([identifier_type, "':'", identifier_value]) }}
+{%- endmacro %}
+
+
+{#- A SQL list literal of strings: ('a', 'b'). -#}
+{% macro sql_string_list(values) -%}
+    ({%- for v in values -%}'{{ v | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%})
+{%- endmacro %}
