@@ -41,10 +41,24 @@
 {#- The comparable form of an identifier: emails trimmed and lower-cased, other ids trimmed. -#}
 {% macro normalize_identifier(identifier_type, value) -%}
     {%- if identifier_type == 'email' -%}
-        lower(trim({{ value }}))
+        lower({{ trim_whitespace(value) }})
     {%- else -%}
-        trim(cast({{ value }} as {{ dbt.type_string() }}))
+        {{ trim_whitespace('cast(' ~ value ~ ' as ' ~ dbt.type_string() ~ ')') }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- `value` without leading and trailing spaces, tabs and line breaks. -#}
+{% macro trim_whitespace(value) -%}
+    {{ return(adapter.dispatch('trim_whitespace')(value)) }}
+{%- endmacro %}
+
+{% macro default__trim_whitespace(value) -%}
+    trim({{ value }}, ' ' || chr(9) || chr(10) || chr(13))
+{%- endmacro %}
+
+{% macro postgres__trim_whitespace(value) -%}
+    btrim({{ value }}, ' ' || chr(9) || chr(10) || chr(13))
 {%- endmacro %}
 
 

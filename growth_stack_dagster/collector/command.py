@@ -9,6 +9,7 @@ collector with SIGKILL never leaves an orphan writing files or holding the port.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -48,14 +49,22 @@ def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
 def _serve_one(app_factory: Callable[[], object], sock: socket.socket) -> None:
     import uvicorn
 
+    app = app_factory()
+    # Parsed JSON is acyclic and freed by refcount: rarer cyclic GC, and never over startup objects.
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     # limit_concurrency bounds memory (each request <= 500 KB); past it uvicorn answers 503, which SDKs retry.
-    config = uvicorn.Config(app_factory(), log_level="warning", access_log=False, lifespan="on",
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             backlog=2048, limit_concurrency=1000, timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve(app_factory: Callable[[], object], host: str, port: int, workers: int) -> None:
-    """Serve `app_factory()` on host:port with `workers` processes (1 = in this process)."""
+def serve(app_factory: Callable[[], object], host: str, port: int, workers: int,
+          before_respawn: Callable[[], object] | None = None) -> None:
+    """Serve `app_factory()` on host:port with `workers` processes (1 = in this process).
+
+    A worker that dies is replaced, after `before_respawn()` (e.g. recovering its open files).
+    """
     sock = bind_socket(host, port)
     if workers <= 1:
         _serve_one(app_factory, sock)
@@ -103,6 +112,11 @@ def serve(app_factory: Callable[[], object], host: str, port: int, workers: int)
         if slot is not None and not stopping:
             log.error("collector worker %d exited (status %d); starting a new one", pid, status)
             time.sleep(0.5)
+            if before_respawn is not None:
+                try:
+                    before_respawn()
+                except Exception:
+                    log.exception("could not prepare a new worker")
             spawn(slot)
     sock.close()
 
@@ -120,7 +134,14 @@ def default_workers() -> int:
               help="Worker processes. Default: $GROWTH_STACK_COLLECTOR_WORKERS or one per CPU (max 4).")
 def collector_command(host: str, port: int, workers: int | None) -> None:
     """Accept Segment/RudderStack tracking calls and signed webhooks; append them durably to
-    event files under $GROWTH_STACK_HOME/events."""
+    event files under $GROWTH_STACK_HOME/events.
+
+    \b
+    Write keys: GROWTH_STACK_WRITE_KEYS (source=key,...). Webhook secrets: STRIPE_WEBHOOK_SECRET,
+    CUSTOMERIO_WEBHOOK_SIGNING_KEY, GROWTH_STACK_WEBHOOK_SECRET (comma-separated during a rotation).
+    Files close after GROWTH_STACK_COLLECTOR_FILE_SECONDS (5) or GROWTH_STACK_COLLECTOR_FILE_MB (64);
+    requests get 503 while free disk is below GROWTH_STACK_COLLECTOR_MIN_FREE_MB (100).
+    """
     from growth_stack_dagster.collector.app import CollectorSettings, build_app
     from growth_stack_dagster.collector.writer import recover_open_files
 
@@ -136,4 +157,5 @@ def collector_command(host: str, port: int, workers: int | None) -> None:
     workers = workers or default_workers()
     log.info("collector on http://%s:%d with %d worker(s), writing %s", host, port, workers, settings.events_dir)
     sys.stdout.flush()
-    serve(lambda: build_app(settings), host, port, workers)
+    serve(lambda: build_app(settings), host, port, workers,
+          before_respawn=lambda: recover_open_files(settings.events_dir))

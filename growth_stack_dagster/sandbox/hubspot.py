@@ -45,6 +45,7 @@ class JSONResponse(_StarletteJSONResponse):
     """JSON response serialised with orjson (pages of 100 records are the hot path)."""
 
     def render(self, content: Any) -> bytes:
+        """Serialise with orjson."""
         return orjson.dumps(content)
 
 
@@ -56,6 +57,7 @@ BURST = 100.0
 # The CRM search endpoints have their own, lower limit: five requests per second per token.
 SEARCH_RATE_PER_SECOND = 5.0
 BATCH_MAX = 100
+BATCH_WITH_HISTORY_MAX = 50
 LIST_MAX = 100
 LIST_WITH_HISTORY_MAX = 50
 SEARCH_MAX = 200
@@ -245,6 +247,7 @@ def build_definition(object_type: str, name: str, label: str, ptype: str, field_
 
 # ----------------------------------------------------------------------------- time helpers
 def now_ms() -> int:
+    """The current time in epoch milliseconds."""
     return int(time.time() * 1000)
 
 
@@ -314,6 +317,7 @@ class PropertyError(Exception):
         self.name, self.error, self.message = name, error, message
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry HubSpot lists inside `Property values were not valid: [...]`."""
         return {"isValid": False, "message": self.message, "error": self.error, "name": self.name,
                 "localizedErrorMessage": self.message, "portalId": PORTAL_ID}
 
@@ -404,10 +408,12 @@ class ApiError(Exception):
 
 
 def bad_request(message: str, category: str = "VALIDATION_ERROR", **extra: Any) -> ApiError:
+    """A 400 VALIDATION_ERROR (or `category`) to raise from a handler."""
     return ApiError(hs_error(400, message, category, **extra))
 
 
 def canonical_type(raw: str) -> str:
+    """`contacts`/`contact`/`0-1` (any spelling HubSpot accepts) as the canonical plural name."""
     name = _TYPE_ALIASES.get(raw.lower())
     if name is None:
         raise bad_request(f"Unable to infer object type from: {raw}")
@@ -456,12 +462,15 @@ class HubSpotCRM:
                 self._load_definitions()
 
     def definitions(self, object_type: str) -> dict[str, dict[str, Any]]:
+        """Property definitions of an object type, by name."""
         return self._definitions.get(object_type, {})
 
     def unique_properties(self, object_type: str) -> list[str]:
+        """Names of the properties whose values identify one record (`idProperty` candidates)."""
         return [n for n, d in self.definitions(object_type).items() if d.get("hasUniqueValue")]
 
     def save_definition(self, object_type: str, definition: dict[str, Any]) -> None:
+        """Store a property definition and refresh the cache."""
         key = f"{object_type}:{definition['name']}"
         self.store.put(SYSTEM, "properties", key, {"_key": key, "definition": definition})
         if definition["name"] not in self.definitions(object_type):
@@ -475,6 +484,7 @@ class HubSpotCRM:
         return str(floor + self.store.next_id("hubspot_object"))
 
     def raise_id_floor(self, ids: Iterable[str]) -> None:
+        """Keep generated ids above the largest seeded numeric id."""
         top = max((int(i) for i in ids if str(i).isdigit()), default=0)
         current = (self.store.get(SYSTEM, "_meta", "id_floor") or {}).get("value", 0)
         if top > current:
@@ -483,6 +493,7 @@ class HubSpotCRM:
     # ---------------------------------------------------------------- records
     @staticmethod
     def collection(object_type: str, archived: bool = False) -> str:
+        """The Store collection of live or archived records of a type."""
         return f"archived_{object_type}" if archived else object_type
 
     def page_records(self, object_type: str, archived: bool, after_seq: int,
@@ -498,6 +509,7 @@ class HubSpotCRM:
         return [(seq, orjson.loads(data)) for seq, data in rows]
 
     def get_record(self, object_type: str, object_id: str, archived: bool = False) -> dict[str, Any] | None:
+        """One stored record by id, or None."""
         return self.store.get(SYSTEM, self.collection(object_type, archived), str(object_id))
 
     def find_by_unique(self, object_type: str, prop: str, value: str) -> dict[str, Any] | None:
@@ -539,6 +551,7 @@ class HubSpotCRM:
             self.store.put_many(SYSTEM, "unique_index", rows)
 
     def save_record(self, object_type: str, record: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """Store a record and keep the unique-value index in step with it."""
         created = ms_from_value(record["createdAt"]) or 0
         updated = ms_from_value(record["updatedAt"]) or 0
         self.store.put(SYSTEM, object_type, record["id"], record, created=created // 1000, updated=updated // 1000)
@@ -565,7 +578,8 @@ class HubSpotCRM:
         for name, raw in properties.items():
             try:
                 if name in READ_ONLY and name in defs:
-                    raise PropertyError(name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.')
+                    raise PropertyError(name, "READ_ONLY_VALUE",
+                                        f'"{name}" is a read only property; its value cannot be set.')
                 values[name] = coerce_value(defs.get(name), name, raw)
             except PropertyError as exc:
                 errors.append(exc)
@@ -574,6 +588,7 @@ class HubSpotCRM:
         return values
 
     def check_unique(self, object_type: str, values: dict[str, str | None], own_id: str | None) -> None:
+        """HubSpot's 409 CONFLICT when a unique value (e.g. email) belongs to another record."""
         for prop in self.unique_properties(object_type):
             value = values.get(prop)
             if value is None:
@@ -628,6 +643,7 @@ class HubSpotCRM:
         return record
 
     def archive_record(self, object_type: str, record_id: str) -> bool:
+        """Move a record to the archived collection, free its unique values, drop its associations."""
         with self._lock:
             record = self.get_record(object_type, record_id)
             if record is None:
@@ -758,6 +774,7 @@ class HubSpotCRM:
                                    (to_type, to_id, from_type, from_id, [INVERSE_ASSOCIATION[t] for t in type_ids])])
 
     def remove_association(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """Delete an association in both directions."""
         self._associations_update([(from_type, from_id, to_type, to_id, None),
                                    (to_type, to_id, from_type, from_id, None)])
 
@@ -846,7 +863,8 @@ class HubSpotCRM:
                     other = bucket_of.get(to_id)
                     if other is None:
                         other = bucket_of[to_id] = crc32(to_id.encode()) % BUCKETS
-                    assoc.setdefault(f"{to_type}:{object_type}:{other}", {}).setdefault(to_id, {})[record_id] = [inverse]
+                    incoming = assoc.setdefault(f"{to_type}:{object_type}:{other}", {}).setdefault(to_id, {})
+                    incoming[record_id] = [inverse]
         with self._lock:
             self.store.put_many(SYSTEM, object_type, live)
             self.store.put_many(SYSTEM, self.collection(object_type, True), archived)
@@ -873,10 +891,12 @@ def list_param(request: Request, name: str) -> list[str]:
 
 
 def bool_param(request: Request, name: str) -> bool:
+    """A `true`/`false` query parameter (false when absent)."""
     return request.query_params.get(name, "false").lower() == "true"
 
 
 def int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    """An integer query parameter within 1..`maximum`, or a 400."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -890,6 +910,7 @@ def int_param(request: Request, name: str, default: int, maximum: int) -> int:
 
 
 async def json_body(request: Request) -> Any:
+    """The request's JSON body, or HubSpot's 400 for empty or malformed JSON."""
     raw = await request.body()
     if not raw:
         raise bad_request("Invalid input JSON: the request body is empty.")
@@ -905,8 +926,8 @@ def batch_inputs(body: Any) -> list[Any]:
         raise bad_request("Invalid input JSON: expected an object with an `inputs` array.")
     inputs = body["inputs"]
     if len(inputs) > BATCH_MAX:
-        raise bad_request(f"Too many inputs: {len(inputs)}. A batch accepts at most {BATCH_MAX} inputs.",
-                          context={"inputs": [str(len(inputs))]})
+        raise bad_request(f"The maximum number of inputs supported in a batch request is {BATCH_MAX}. "
+                          "Please reduce the number of items and try again", context={"inputs": [str(len(inputs))]})
     return inputs
 
 
@@ -922,7 +943,13 @@ def batch_response(results: list[Any], errors: list[dict[str, Any]], started: st
 
 
 def next_link(request: Request, after: str) -> dict[str, Any]:
+    """`paging` with the next cursor and its absolute link, as list endpoints return it."""
     return {"next": {"after": after, "link": str(request.url.include_query_params(after=after))}}
+
+
+def record_key(values: dict[str, Any]) -> str:
+    """What an injected `reject` fault matches a new record on: its email, else domain, else name."""
+    return str(values.get("email") or values.get("domain") or values.get("name") or "")
 
 
 def rejection(path: str, faults: Any, key: str) -> dict[str, Any] | None:
@@ -956,6 +983,7 @@ def filter_sql(crm: HubSpotCRM, object_type: str, flt: dict[str, Any]) -> tuple[
         expr, column = f"json_extract(data, '$.properties.{name}')", None
 
     def convert(value: Any) -> Any:
+        """A filter value in the stored form of the property."""
         if kind == "datetime":
             iso = canonical_iso(value)
             if iso is None:
@@ -1073,6 +1101,7 @@ def build(ctx: SandboxContext) -> Emulation:
     def endpoint(handler):
         """Checks the bearer token and turns ApiError into its response."""
         async def wrapped(request: Request) -> Response:
+            """The handler behind the bearer-token check."""
             if bearer_token(request) != ctx.token:
                 return hs_error(
                     401, "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
@@ -1087,6 +1116,7 @@ def build(ctx: SandboxContext) -> Emulation:
 
     # ---------------------------------------------------------------- objects
     async def list_objects(request: Request) -> Response:
+        """GET /crm/v3/objects/{type}: a page of records by insertion order."""
         object_type = canonical_type(request.path_params["object_type"])
         with_history = list_param(request, "propertiesWithHistory")
         limit = int_param(request, "limit", 10, LIST_WITH_HISTORY_MAX if with_history else LIST_MAX)
@@ -1103,12 +1133,14 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(body)
 
     async def create_object(request: Request) -> Response:
+        """POST /crm/v3/objects/{type}: create one record (with optional associations)."""
         object_type = canonical_type(request.path_params["object_type"])
         body = await json_body(request)
         if not isinstance(body, dict):
             raise bad_request("Invalid input JSON: expected an object with `properties`.")
         values = crm.validate_properties(object_type, body.get("properties"))
         associations = parse_create_associations(object_type, body.get("associations"))
+        refuse_if_rejected(request, record_key(values))
         with crm._lock:
             crm.check_unique(object_type, values, None)
             record = crm.create_record(object_type, values)
@@ -1117,6 +1149,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(crm.render(object_type, record, all_properties=True), status_code=201)
 
     def parse_create_associations(object_type: str, raw: Any) -> list[tuple[str, str, list[int]]]:
+        """(to type, to id, typeIds) of a create input's `associations`, targets checked."""
         out = []
         for item in raw or []:
             to_id = str((item.get("to") or {}).get("id", ""))
@@ -1131,7 +1164,21 @@ def build(ctx: SandboxContext) -> Emulation:
             out.append((to_type, to_id, type_ids))
         return out
 
+    def refuse_duplicate_ids(ids: list[str]) -> None:
+        """HubSpot's 400 when a batch names one record twice."""
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise bad_request(f"Duplicate IDs found in batch input: {repeated}. IDs must be unique",
+                              context={"ids": repeated})
+
+    def refuse_if_rejected(request: Request, key: str) -> None:
+        """A single-record write that an injected `reject` fault matches fails as a 400."""
+        rejected = rejection(request.url.path, ctx.faults, key)
+        if rejected:
+            raise ApiError(hs_error(400, rejected["message"], "VALIDATION_ERROR", context=rejected["context"]))
+
     def lookup(object_type: str, object_id: str, id_property: str | None, archived: bool) -> dict[str, Any] | None:
+        """A record by id or by a unique `idProperty`, live or archived."""
         if id_property and id_property != "hs_object_id":
             if id_property not in crm.unique_properties(object_type):
                 raise bad_request(f"Property {id_property!r} is not a unique identifier property of {object_type}.")
@@ -1139,10 +1186,12 @@ def build(ctx: SandboxContext) -> Emulation:
         return crm.get_record(object_type, object_id, archived)
 
     def not_found(object_type: str, object_id: str) -> ApiError:
+        """HubSpot's 404 for a missing record."""
         return ApiError(hs_error(404, "resource not found", "OBJECT_NOT_FOUND",
                                  context={"id": [object_id], "type": [OBJECT_TYPES[object_type][1].upper()]}))
 
     async def get_object(request: Request) -> Response:
+        """GET /crm/v3/objects/{type}/{id}."""
         object_type = canonical_type(request.path_params["object_type"])
         object_id = request.path_params["object_id"]
         record = lookup(object_type, object_id, request.query_params.get("idProperty"), bool_param(request, "archived"))
@@ -1153,10 +1202,12 @@ def build(ctx: SandboxContext) -> Emulation:
                                        list_param(request, "associations")))
 
     async def update_object(request: Request) -> Response:
+        """PATCH /crm/v3/objects/{type}/{id}."""
         object_type = canonical_type(request.path_params["object_type"])
         object_id = request.path_params["object_id"]
         body = await json_body(request)
         values = crm.validate_properties(object_type, (body or {}).get("properties"))
+        refuse_if_rejected(request, object_id)
         with crm._lock:
             record = lookup(object_type, object_id, request.query_params.get("idProperty"), False)
             if record is None:
@@ -1166,12 +1217,14 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(crm.render(object_type, record, all_properties=True))
 
     async def archive_object(request: Request) -> Response:
+        """DELETE /crm/v3/objects/{type}/{id}: archive (204 even when absent, as HubSpot does)."""
         object_type = canonical_type(request.path_params["object_type"])
         crm.archive_record(object_type, request.path_params["object_id"])
         return Response(status_code=204)
 
     # ---------------------------------------------------------------- batch
     async def batch(request: Request) -> Response:
+        """POST /crm/v3/objects/{type}/batch/{read|create|update|upsert|archive}."""
         object_type = canonical_type(request.path_params["object_type"])
         action = request.path_params["action"]
         body = await json_body(request)
@@ -1180,6 +1233,10 @@ def build(ctx: SandboxContext) -> Emulation:
         path = request.url.path
         singular = OBJECT_TYPES[object_type][1].upper()
         if action == "read":
+            if body.get("propertiesWithHistory") and len(inputs) > BATCH_WITH_HISTORY_MAX:
+                raise bad_request(f"The maximum number of inputs supported in a batch request for property "
+                                  f"histories is {BATCH_WITH_HISTORY_MAX}. Please reduce the number of items and "
+                                  "try again")
             id_property = body.get("idProperty")
             archived = bool_param(request, "archived")
             results, missing = [], []
@@ -1191,8 +1248,10 @@ def build(ctx: SandboxContext) -> Emulation:
                 else:
                     results.append(crm.render(object_type, record, body.get("properties") or None,
                                               body.get("propertiesWithHistory") or None))
-            errors = [record_error("OBJECT_NOT_FOUND", f"Could not get some {singular} objects, they may be "
-                                   "deleted or not exist. Check that ids are valid.", {"ids": missing})] if missing else []
+            errors = []
+            if missing:
+                errors.append(record_error("OBJECT_NOT_FOUND", f"Could not get some {singular} objects, they may be "
+                                           "deleted or not exist. Check that ids are valid.", {"ids": missing}))
             return batch_response(results, errors, started)
         if action == "archive":
             for item in inputs:
@@ -1201,19 +1260,21 @@ def build(ctx: SandboxContext) -> Emulation:
         if action == "create":
             checked = [(crm.validate_properties(object_type, (i or {}).get("properties")),
                         parse_create_associations(object_type, (i or {}).get("associations"))) for i in inputs]
+            for prop in crm.unique_properties(object_type):
+                seen = [crm._unique_key(v[prop]) for v, _ in checked if v.get(prop) is not None]
+                repeated = sorted({v for v in seen if seen.count(v) > 1})
+                if repeated:
+                    raise bad_request(f"Duplicate values for {prop} found in batch input: {repeated}",
+                                      context={prop: repeated})
             results, errors = [], []
             with crm._lock:
+                # HubSpot refuses the whole batch when one record already exists (409, nothing created).
+                for values, _ in checked:
+                    crm.check_unique(object_type, values, None)
                 for values, associations in checked:
-                    key = str(values.get("email") or values.get("domain") or values.get("name") or "")
-                    rejected = rejection(path, ctx.faults, key)
+                    rejected = rejection(path, ctx.faults, record_key(values))
                     if rejected:
                         errors.append(rejected)
-                        continue
-                    try:
-                        crm.check_unique(object_type, values, None)
-                    except ApiError as exc:
-                        detail = json.loads(exc.response.body)
-                        errors.append(record_error("CONFLICT", detail["message"], {"id": [key]}))
                         continue
                     record = crm.create_record(object_type, values)
                     for to_type, to_id, type_ids in associations:
@@ -1223,6 +1284,7 @@ def build(ctx: SandboxContext) -> Emulation:
         if action == "update":
             checked = [(str((i or {}).get("id", "")), (i or {}).get("idProperty"),
                         crm.validate_properties(object_type, (i or {}).get("properties"))) for i in inputs]
+            refuse_duplicate_ids([object_id for object_id, _, _ in checked])
             results, errors, missing = [], [], []
             with crm._lock:
                 for object_id, id_property, values in checked:
@@ -1258,6 +1320,7 @@ def build(ctx: SandboxContext) -> Emulation:
                     raise bad_request("Each upsert input needs an `id` (the value of its idProperty).")
                 checked.append((str(item["id"]), id_property,
                                 crm.validate_properties(object_type, item.get("properties"))))
+            refuse_duplicate_ids([crm._unique_key(object_id) for object_id, _, _ in checked])
             results, errors = [], []
             with crm._lock:
                 for object_id, id_property, values in checked:
@@ -1289,6 +1352,7 @@ def build(ctx: SandboxContext) -> Emulation:
 
     # ---------------------------------------------------------------- search
     async def search(request: Request) -> Response:
+        """POST /crm/v3/objects/{type}/search: filterGroups, sorts, query, offset paging, 10,000 cap."""
         object_type = canonical_type(request.path_params["object_type"])
         if crm.search_bucket is not None:
             wait = crm.search_bucket.try_acquire()
@@ -1323,6 +1387,7 @@ def build(ctx: SandboxContext) -> Emulation:
 
     # ---------------------------------------------------------------- properties
     async def list_properties(request: Request) -> Response:
+        """GET /crm/v3/properties/{type}."""
         object_type = canonical_type(request.path_params["object_type"])
         archived = bool_param(request, "archived")
         wanted = set(list_param(request, "properties"))
@@ -1331,6 +1396,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse({"results": results})
 
     async def get_property(request: Request) -> Response:
+        """GET /crm/v3/properties/{type}/{name}."""
         object_type = canonical_type(request.path_params["object_type"])
         name = request.path_params["name"]
         definition = crm.definitions(object_type).get(name)
@@ -1340,6 +1406,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(definition)
 
     def options_from(raw: Any) -> list[dict[str, Any]]:
+        """Enumeration options of a property create/update body."""
         options = []
         for i, option in enumerate(raw or []):
             if not isinstance(option, dict) or "value" not in option or "label" not in option:
@@ -1350,6 +1417,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return options
 
     async def create_property(request: Request) -> Response:
+        """POST /crm/v3/properties/{type}: a custom property."""
         object_type = canonical_type(request.path_params["object_type"])
         body = await json_body(request)
         if not isinstance(body, dict):
@@ -1389,6 +1457,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(definition, status_code=201)
 
     async def update_property(request: Request) -> Response:
+        """PATCH /crm/v3/properties/{type}/{name}."""
         object_type = canonical_type(request.path_params["object_type"])
         name = request.path_params["name"]
         body = await json_body(request)
@@ -1412,6 +1481,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(updated)
 
     async def archive_property(request: Request) -> Response:
+        """DELETE /crm/v3/properties/{type}/{name} (custom properties only)."""
         object_type = canonical_type(request.path_params["object_type"])
         name = request.path_params["name"]
         with crm._lock:
@@ -1426,6 +1496,7 @@ def build(ctx: SandboxContext) -> Emulation:
 
     # ---------------------------------------------------------------- owners
     async def list_owners(request: Request) -> Response:
+        """GET /crm/v3/owners: owners by insertion order, `email` and `archived` filters."""
         limit = int_param(request, "limit", 100, OWNERS_MAX)
         after_raw = request.query_params.get("after") or "0"
         if not after_raw.isdigit():
@@ -1443,6 +1514,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(body)
 
     async def get_owner(request: Request) -> Response:
+        """GET /crm/v3/owners/{id} (idProperty id or userId)."""
         owner_id = request.path_params["owner_id"]
         id_property = request.query_params.get("idProperty", "id")
         archived = bool_param(request, "archived")
@@ -1461,24 +1533,29 @@ def build(ctx: SandboxContext) -> Emulation:
 
     # ---------------------------------------------------------------- associations
     def require_record(object_type: str, object_id: str) -> None:
+        """HubSpot's 400 when an association names a record that does not exist."""
         if crm.get_record(object_type, object_id) is None:
             raise bad_request(f"The {OBJECT_TYPES[object_type][1]} {object_id} does not exist.",
                               "VALIDATION_ERROR", context={"objectId": [object_id]})
 
     def pair_types(from_type: str, to_type: str) -> int:
+        """The default association typeId between two object types, or a 400."""
         type_id = DEFAULT_ASSOCIATION.get((from_type, to_type))
         if type_id is None:
             raise bad_request(f"{from_type} cannot be associated with {to_type} in this portal.")
         return type_id
 
     def v4_types(types: list[dict]) -> list[dict[str, Any]]:
+        """Association types in the v4 shape."""
         return [{"category": t["category"], "typeId": t["typeId"], "label": t.get("label")} for t in types]
 
     def v4_ids(type_id: int) -> tuple[str, str]:
+        """(fromObjectTypeId, toObjectTypeId) of an association typeId."""
         a, b = ASSOCIATION_PAIRS[type_id]
         return OBJECT_TYPES[a][0], OBJECT_TYPES[b][0]
 
     async def v4_put_default(request: Request) -> Response:
+        """PUT /crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}."""
         p = request.path_params
         from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
         type_id = pair_types(from_type, to_type)
@@ -1491,6 +1568,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return batch_response([result], [], started)
 
     def parse_specs(from_type: str, to_type: str, raw: Any) -> list[int]:
+        """typeIds of a list of association specs, each checked against the object pair."""
         if not isinstance(raw, list) or not raw:
             raise bad_request("Expected a non-empty list of {associationCategory, associationTypeId}.")
         ids = []
@@ -1503,6 +1581,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return ids
 
     async def v4_put_labeled(request: Request) -> Response:
+        """PUT /crm/v4/objects/{from}/{id}/associations/{to}/{toId} with association specs."""
         p = request.path_params
         from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
         type_ids = parse_specs(from_type, to_type, await json_body(request))
@@ -1515,11 +1594,13 @@ def build(ctx: SandboxContext) -> Emulation:
                             status_code=201)
 
     async def v4_delete(request: Request) -> Response:
+        """DELETE /crm/v4/objects/{from}/{id}/associations/{to}/{toId}."""
         p = request.path_params
         crm.remove_association(canonical_type(p["from_type"]), p["from_id"], canonical_type(p["to_type"]), p["to_id"])
         return Response(status_code=204)
 
     async def v4_list(request: Request) -> Response:
+        """GET /crm/v4/objects/{from}/{id}/associations/{to}."""
         p = request.path_params
         from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
         limit = int_param(request, "limit", ASSOC_PAGE_MAX, ASSOC_PAGE_MAX)
@@ -1531,6 +1612,7 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse(body)
 
     async def v4_batch(request: Request) -> Response:
+        """POST /crm/v4/associations/{from}/{to}/batch/{read|create|archive|associate/default}."""
         p = request.path_params
         from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
         action = p["action"]
@@ -1584,6 +1666,7 @@ def build(ctx: SandboxContext) -> Emulation:
         raise ApiError(hs_error(404, f"Unknown association batch action {action!r}.", "OBJECT_NOT_FOUND"))
 
     async def v3_assoc_batch(request: Request) -> Response:
+        """POST /crm/v3/associations/{from}/{to}/batch/{read|create|archive}."""
         p = request.path_params
         from_type, to_type = canonical_type(p["from_type"]), canonical_type(p["to_type"])
         action = p["action"]
@@ -1630,6 +1713,7 @@ def build(ctx: SandboxContext) -> Emulation:
 
     # ---------------------------------------------------------------- 429 / 5xx
     def rate_limited(retry_after: float, policy: str = "TEN_SECONDLY_ROLLING") -> Response:
+        """HubSpot's 429: RATE_LIMIT body, rate-limit headers and Retry-After."""
         if policy == "SECONDLY":
             message, group, interval, limit = ("You have reached your secondly limit.",
                                                f"publicapi:search-api-calls-secondly:{PORTAL_ID}", 1000,
@@ -1646,6 +1730,7 @@ def build(ctx: SandboxContext) -> Emulation:
                             status_code=429, headers=headers)
 
     def server_error(status: int) -> Response:
+        """HubSpot's 5xx error body."""
         messages = {500: "internal error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
         return JSONResponse({"status": "error", "message": messages.get(status, "internal error"),
                              "correlationId": _correlation_id(), "category": "INTERNAL_ERROR"}, status_code=status)

@@ -72,3 +72,32 @@ def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     duplicated = [i for i in acked if counts[i] > 1]
     assert not missing, f"{len(missing)} of {killed_with} acknowledged events lost"
     assert not duplicated
+
+
+def test_a_killed_worker_is_replaced_and_its_files_recovered(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**FAST_ENV, "GROWTH_STACK_HOME": str(home), "GROWTH_STACK_COLLECTOR_FILE_SECONDS": "30"}
+    with run_server("collector", "/health", env, log_path=tmp_path / "collector.log") as (url, proc):
+        parent = psutil.Process(proc.pid)
+        session = requests.Session()
+        acked = []
+        for i in range(40):
+            r = requests.post(url + "/v1/track", json={"userId": "u", "event": "E", "messageId": f"m{i}"},
+                              auth=("web-dev-key", ""), timeout=10)
+            assert r.status_code == 200
+            acked.append(f"m{i}")
+        # kill a worker that holds an open event file (connections may all have gone to one worker)
+        victim = next(w for w in parent.children() if any(".collector-" in f.path for f in w.open_files()))
+        victim.kill()
+        victim.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while len(parent.children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(parent.children()) == 2
+        time.sleep(0.3)
+        assert session.get(url + "/health", timeout=10).status_code == 200
+        # the dead worker's lines were published by the respawn, before shutdown
+        recovered = {m["messageId"] for _, m in closed_lines(home)}
+        assert recovered, "nothing was recovered from the killed worker"
+    counts = collections.Counter(m["messageId"] for _, m in closed_lines(home))
+    assert all(counts[i] == 1 for i in acked)

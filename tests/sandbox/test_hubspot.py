@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 from hubspot import HubSpot
-from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest, PublicFetchAssociationsBatchRequest
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest, PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyCreate
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputForCreate, BatchInputSimplePublicObjectBatchInputUpsert,
@@ -94,6 +96,15 @@ def test_contacts_create_upsert_and_read_back_custom_properties(sandbox_url: str
         hs.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "ada@example.com"}))
     assert conflict.value.status == 409
     assert f"Existing ID: {created.id}" in json.loads(conflict.value.body)["message"]
+    # in a batch create, one existing contact refuses the whole batch
+    with pytest.raises(ApiException) as batch_conflict:
+        hs.crm.contacts.batch_api.create(BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
+            SimplePublicObjectBatchInputForCreate(properties={"email": "carol@example.com"}),
+            SimplePublicObjectBatchInputForCreate(properties={"email": "ADA@example.com"})]))
+    assert batch_conflict.value.status == 409
+    assert json.loads(batch_conflict.value.body)["category"] == "CONFLICT"
+    with pytest.raises(ApiException):
+        hs.crm.contacts.basic_api.get_by_id("carol@example.com", id_property="email")
 
 
 def test_companies_deals_calls_and_associations(sandbox_url: str) -> None:
@@ -119,8 +130,9 @@ def test_companies_deals_calls_and_associations(sandbox_url: str) -> None:
     page = v4.get_page("companies", company.id, "contacts")
     assert [r.to_object_id for r in page.results] == [contact.id]
     assert page.results[0].association_types[0].type_id == 280
-    batch = hs.crm.associations.v4.batch_api.get_page("contacts", "deals", BatchInputPublicFetchAssociationsBatchRequest(
-        inputs=[PublicFetchAssociationsBatchRequest(id=contact.id)]))
+    batch = hs.crm.associations.v4.batch_api.get_page(
+        "contacts", "deals",
+        BatchInputPublicFetchAssociationsBatchRequest(inputs=[PublicFetchAssociationsBatchRequest(id=contact.id)]))
     assert [t.to_object_id for t in batch.results[0].to] == [deal.id]
     alone = hs.crm.companies.basic_api.create(CompanyCreate(properties={"name": "Alone"}))
     lonely = api(sandbox_url, "POST", "/crm/v4/associations/companies/deals/batch/read", {"inputs": [{"id": alone.id}]})
@@ -268,22 +280,24 @@ def test_new_custom_property_becomes_writable_and_listed(sandbox_url: str) -> No
     assert (lead.type, lead.field_type) == ("bool", "booleancheckbox")
     created = hs.crm.properties.core_api.create("contacts", PropertyCreate(
         name="loyalty_tier", label="Loyalty tier", type="enumeration", field_type="select",
-        group_name="contactinformation", options=[OptionInput(label="Gold", value="gold", display_order=0, hidden=False),
-                                                  OptionInput(label="Silver", value="silver", display_order=1,
-                                                              hidden=False)]))
+        group_name="contactinformation",
+        options=[OptionInput(label="Gold", value="gold", display_order=0, hidden=False),
+                 OptionInput(label="Silver", value="silver", display_order=1, hidden=False)]))
     assert created.name == "loyalty_tier" and created.hubspot_defined is False
     assert "loyalty_tier" in {p.name for p in hs.crm.properties.core_api.get_all("contacts").results}
     contact = hs.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={
         "email": "t@ex.com", "loyalty_tier": "gold"}))
-    assert hs.crm.contacts.basic_api.get_by_id(contact.id, properties=["loyalty_tier"]).properties["loyalty_tier"] == "gold"
-    r = api(sandbox_url, "POST", "/crm/v3/properties/contacts", {
-        "name": "loyalty_tier", "label": "again", "type": "string", "fieldType": "text", "groupName": "contactinformation"})
+    read = hs.crm.contacts.basic_api.get_by_id(contact.id, properties=["loyalty_tier"])
+    assert read.properties["loyalty_tier"] == "gold"
+    r = api(sandbox_url, "POST", "/crm/v3/properties/contacts", {"name": "loyalty_tier", "label": "again", "type": "string",
+                                                                 "fieldType": "text", "groupName": "contactinformation"})
     assert r.status_code == 409
 
     # a sandbox reset forgets custom properties and keeps the defaults
     requests.post(f"{sandbox_url}/_admin/reset", timeout=10).raise_for_status()
     assert api(sandbox_url, "GET", "/crm/v3/properties/contacts/loyalty_tier").status_code == 404
-    assert api(sandbox_url, "GET", "/crm/v3/properties/contacts/customer_type").json()["options"][1]["value"] == "wholesale"
+    options = api(sandbox_url, "GET", "/crm/v3/properties/contacts/customer_type").json()["options"]
+    assert [o["value"] for o in options] == ["retail", "wholesale"]
 
 
 def test_wrong_token_is_hubspots_401(sandbox_url: str) -> None:
@@ -316,7 +330,10 @@ def test_per_record_rejection_is_a_207_and_the_rest_succeed(sandbox_url: str) ->
     created = api(sandbox_url, "POST", "/crm/v3/objects/contacts/batch/create",
                   {"inputs": [{"properties": {"email": "bad@ex.org"}}, {"properties": {"email": "fine@ex.org"}}]})
     assert created.status_code == 207 and created.json()["numErrors"] == 1
-    emails = sorted(c["properties"]["email"] for c in api(sandbox_url, "GET", "/crm/v3/objects/contacts").json()["results"])
+    single = api(sandbox_url, "POST", "/crm/v3/objects/contacts", {"properties": {"email": "bad@single.io"}})
+    assert single.status_code == 400 and single.json()["category"] == "VALIDATION_ERROR"
+    listed = api(sandbox_url, "GET", "/crm/v3/objects/contacts").json()["results"]
+    emails = sorted(c["properties"]["email"] for c in listed)
     assert emails == ["fine@ex.org", "good@ex.com"]
 
 
@@ -368,21 +385,21 @@ def test_seeded_owners_deals_history_and_associations(sandbox_url: str) -> None:
                "userId": 900 + i, "createdAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-01-02T00:00:00Z",
                "archived": False} for i in range(3)]
     assert seed(sandbox_url, "owners", owners) == 3
-    seed(sandbox_url, "companies", [{"id": "300", "properties": {"name": "Wholesale Co", "createdate": "2025-02-01T00:00:00Z",
-                                                                  "hs_lastmodifieddate": "2025-02-01T00:00:00Z"},
-                                     "createdAt": "2025-02-01T00:00:00Z", "updatedAt": "2025-02-01T00:00:00Z",
-                                     "archived": False}])
-    seed(sandbox_url, "contacts", [{"id": "200", "properties": {"email": "w@wholesale.co", "customer_type": "wholesale",
-                                                                 "lead_qualified": "true", "date_of_birth": "1991-03-04"},
-                                    "createdAt": "2025-02-02T00:00:00Z", "updatedAt": "2025-02-03T00:00:00Z",
-                                    "archived": False, "associations": {"companies": ["300"]}}])
-    seed(sandbox_url, "deals", [{"id": "400", "properties": {"dealname": "Bulk", "dealstage": "closedwon", "amount": "900",
-                                                              "pipeline": "default"},
-                                 "createdAt": "2025-02-04T00:00:00Z", "updatedAt": "2025-02-06T00:00:00Z",
-                                 "archived": False, "associations": {"contacts": ["200"], "companies": ["300"]},
-                                 "propertiesWithHistory": {"dealstage": [
-                                     {"value": "closedwon", "timestamp": "2025-02-06T00:00:00Z", "sourceType": "CRM_UI"},
-                                     {"value": "qualifiedtobuy", "timestamp": "2025-02-04T00:00:00Z", "sourceType": "CRM_UI"}]}}])
+    def record(record_id: str, properties: dict, created: str, updated: str, **extra) -> dict:
+        return {"id": record_id, "properties": properties, "createdAt": created, "updatedAt": updated,
+                "archived": False, **extra}
+
+    seed(sandbox_url, "companies", [record("300", {"name": "Wholesale Co"}, "2025-02-01T00:00:00Z", "2025-02-01T00:00:00Z")])
+    seed(sandbox_url, "contacts", [record(
+        "200", {"email": "w@wholesale.co", "customer_type": "wholesale", "lead_qualified": "true",
+                "date_of_birth": "1991-03-04"}, "2025-02-02T00:00:00Z", "2025-02-03T00:00:00Z",
+        associations={"companies": ["300"]})])
+    stages = [{"value": "closedwon", "timestamp": "2025-02-06T00:00:00Z", "sourceType": "CRM_UI"},
+              {"value": "qualifiedtobuy", "timestamp": "2025-02-04T00:00:00Z", "sourceType": "CRM_UI"}]
+    seed(sandbox_url, "deals", [record(
+        "400", {"dealname": "Bulk", "dealstage": "closedwon", "amount": "900", "pipeline": "default"},
+        "2025-02-04T00:00:00Z", "2025-02-06T00:00:00Z", associations={"contacts": ["200"], "companies": ["300"]},
+        propertiesWithHistory={"dealstage": stages})])
     hs = client(sandbox_url)
     page = hs.crm.owners.owners_api.get_page(limit=2)
     assert [o.id for o in page.results] == ["70", "71"] and page.paging.next.after
@@ -390,7 +407,8 @@ def test_seeded_owners_deals_history_and_associations(sandbox_url: str) -> None:
     assert [o.email for o in rest.results] == ["rep2@shop.io"] and rest.paging is None
     assert hs.crm.owners.owners_api.get_by_id(71).user_id == 901
 
-    deal = hs.crm.deals.basic_api.get_by_id("400", properties_with_history=["dealstage"], associations=["contacts", "companies"])
+    deal = hs.crm.deals.basic_api.get_by_id("400", properties_with_history=["dealstage"],
+                                            associations=["contacts", "companies"])
     assert [h.value for h in deal.properties_with_history["dealstage"]] == ["closedwon", "qualifiedtobuy"]
     assert deal.associations["contacts"].results[0].id == "200"
     contact = hs.crm.contacts.basic_api.get_by_id("200", associations=["deals", "companies"],
@@ -400,10 +418,10 @@ def test_seeded_owners_deals_history_and_associations(sandbox_url: str) -> None:
     assert [a.id for a in contact.associations["deals"].results] == ["400"]
     assert [a.id for a in contact.associations["companies"].results] == ["300"]
     # seeding the same id again replaces it
-    seed(sandbox_url, "contacts", [{"id": "200", "properties": {"email": "w@wholesale.co", "customer_type": "retail"},
-                                    "createdAt": "2025-02-02T00:00:00Z", "updatedAt": "2025-03-01T00:00:00Z",
-                                    "archived": False}])
-    assert hs.crm.contacts.basic_api.get_by_id("200", properties=["customer_type"]).properties["customer_type"] == "retail"
+    seed(sandbox_url, "contacts", [record("200", {"email": "w@wholesale.co", "customer_type": "retail"},
+                                          "2025-02-02T00:00:00Z", "2025-03-01T00:00:00Z")])
+    again = hs.crm.contacts.basic_api.get_by_id("200", properties=["customer_type"])
+    assert again.properties["customer_type"] == "retail"
     assert len(hs.crm.contacts.basic_api.get_page().results) == 1
 
 

@@ -105,6 +105,17 @@ def test_export_start_time_must_be_a_minute_old(sandbox_url: str) -> None:
     assert missing.status_code == 400
 
 
+def test_changes_from_the_last_minute_wait_for_a_later_export(sandbox_url: str) -> None:
+    seed(sandbox_url, "tickets", tickets(5))
+    records, cursor, _ = export_all(api(sandbox_url, "incremental/tickets/cursor.json"), {"start_time": 0})
+    assert len(records) == 5
+    r = requests.put(api(sandbox_url, "tickets/3.json"), auth=AUTH, timeout=10, json={"ticket": {"status": "pending"}})
+    assert r.status_code == 200
+    again, later_cursor, _ = export_all(api(sandbox_url, "incremental/tickets/cursor.json"), {"cursor": cursor})
+    assert again == []  # changed seconds ago: inside Zendesk's one-minute exclusion window
+    assert later_cursor
+
+
 def test_create_or_update_many_returns_a_job_with_per_user_results(fast_export, sandbox_url: str) -> None:
     seed(sandbox_url, "users", users(3))
     r = requests.post(api(sandbox_url, "users/create_or_update_many.json"), auth=AUTH, timeout=10, json={"users": [

@@ -7,6 +7,7 @@ dlt's own requests session, configured the dlt way (`RUNTIME__REQUEST_MAX_ATTEMP
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dlt.sources.helpers.requests import Client
@@ -26,6 +27,19 @@ def rest_client(base_url: str, auth: AuthConfigBase | None, data_selector: str |
     client = Client(raise_for_status=False, retry_condition=retry_condition)
     return RESTClient(base_url=base_url.rstrip("/"), auth=auth, data_selector=data_selector,
                       paginator=paginator, headers=headers, session=client.session)
+
+
+def batched_pages(pages: Iterable[list[dict[str, Any]]], rows: int) -> Iterator[list[dict[str, Any]]]:
+    """API pages regrouped into batches of at least `rows` objects (the last may be smaller):
+    dlt's per-item overhead is paid per batch, not per page."""
+    batch: list[dict[str, Any]] = []
+    for page in pages:
+        batch.extend(page)
+        if len(batch) >= rows:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class StripeListPaginator(BasePaginator):

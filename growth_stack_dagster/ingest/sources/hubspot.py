@@ -17,14 +17,16 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+from dlt.common import jsonpath
 import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from growth_stack_dagster.ingest.sources.arrow import explode
-from growth_stack_dagster.ingest.sources.http import rest_client
+from growth_stack_dagster.ingest.sources.http import batched_pages, rest_client
 
 CRM_OBJECTS = ("contacts", "companies", "deals", "calls")
+RESULTS = jsonpath.compile_path("results")  # compiled once: dlt would parse a string selector on every page
 # HubSpot caps list pages at 100 objects, and at 50 when property history is requested.
 MAX_PAGE_SIZE = 100
 MAX_PAGE_SIZE_WITH_HISTORY = 50
@@ -122,10 +124,11 @@ def property_names(client, object_type: str) -> list[str]:
     return sorted(p["name"] for p in response.json().get("results", []))
 
 
-def _crm_object_resource(client, object_type: str, page_size: int, include_archived: bool):
+def _crm_object_resource(client, object_type: str, page_size: int, include_archived: bool, batch_rows: int):
     history = ("dealstage",) if object_type == "deals" else ()
 
-    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge")
+    # parallelized: the next pages are fetched while dlt writes the current batch
+    @dlt.resource(name=object_type, primary_key="id", write_disposition="merge", parallelized=True)
     def crm_objects(
         modified_at=dlt.sources.incremental("modified_at", initial_value=None),
     ) -> Iterator[pa.Table]:
@@ -137,10 +140,10 @@ def _crm_object_resource(client, object_type: str, page_size: int, include_archi
         if history:
             params["propertiesWithHistory"] = ",".join(history)
         for archived in (False, True) if include_archived else (False,):
-            for page in client.paginate(f"/crm/v3/objects/{object_type}", params={**params, "archived": str(archived).lower()},
-                                        paginator=_after_paginator(), data_selector="results"):
-                if page:
-                    yield objects_table(page, names, history)
+            pages = client.paginate(f"/crm/v3/objects/{object_type}", params={**params, "archived": str(archived).lower()},
+                                    paginator=_after_paginator(), data_selector=RESULTS)
+            for objects in batched_pages(pages, batch_rows):
+                yield objects_table(objects, names, history)
 
     return crm_objects
 
@@ -165,14 +168,14 @@ def _association_transformer(client, table: str, from_type: str, to_type: str):
 
 @dlt.source(name="hubspot", section="hubspot", max_table_nesting=2)
 def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.value,
-                   page_size: int = 100, include_archived: bool = True) -> Any:
+                   page_size: int = 100, include_archived: bool = True, batch_rows: int = 5000) -> Any:
     """HubSpot CRM from `base_url` (https://api.hubapi.com in production) with a private-app token.
 
     Tables: contacts, companies, deals, deal_stage_history, calls, owners,
     contact_company_associations, deal_contact_associations.
     """
     client = rest_client(base_url, BearerTokenAuth(api_key))
-    objects = {t: _crm_object_resource(client, t, page_size, include_archived) for t in CRM_OBJECTS}
+    objects = {t: _crm_object_resource(client, t, page_size, include_archived, batch_rows) for t in CRM_OBJECTS}
 
     @dlt.resource(name="owners", primary_key="id", write_disposition="merge",
                   columns={"archived": {"data_type": "bool"}, "modified_at": {"data_type": "timestamp"}})
@@ -180,7 +183,7 @@ def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.
         """CRM owners (sales reps), live and archived, with `modified_at` as for CRM objects."""
         for archived in (False, True) if include_archived else (False,):
             for page in client.paginate("/crm/v3/owners", params={"limit": min(page_size, 500), "archived": str(archived).lower()},
-                                        paginator=_after_paginator(), data_selector="results"):
+                                        paginator=_after_paginator(), data_selector=RESULTS):
                 yield [{**o, "archived": bool(o.get("archived")),
                         "modified_at": max(filter(None, (parse_hubspot_time(o.get("updatedAt")),
                                                          parse_hubspot_time(o.get("archivedAt")))), default=None)}
