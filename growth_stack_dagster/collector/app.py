@@ -1,5 +1,9 @@
 """The collector's HTTP app: Segment/RudderStack tracking API, signed webhooks, health.
 
+Paths: `/v1/{track,identify,page,screen,group,alias,batch}` (server SDKs), `/v1/{t,i,p,s,g,a,b}`
+(analytics.js), `/beacon/v1/batch?writeKey=` (RudderStack JS beacon), `/v1/webhook/<source>`,
+`GET /health`. The write key comes from HTTP Basic, the `writeKey` query parameter, or the body.
+
 Status codes follow the SDKs' retry contract (segment/analytics/consumer.py,
 rudderstack/analytics/consumer.py): 200 only once every line of the request is fsynced; 4xx
 (400, 401, 413, 415) for what a retry cannot fix; 503 with `Retry-After` when the collector
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.applications import Starlette
@@ -40,7 +45,7 @@ log = logging.getLogger("growth_stack.collector")
 MAX_WEBHOOK_BYTES = 1024 * 1024
 _OK = b'{"success":true}'
 _JSON = "application/json"
-# analytics.js (analytics-next) posts to one-letter paths; same handlers.
+# analytics.js (analytics-next) posts to one-letter paths under its apiHost (`<host>/v1`).
 _SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
 
 
@@ -151,6 +156,12 @@ def build_app(settings: CollectorSettings) -> Callable:
         try:
             check_content_type(content_type.decode("latin-1") if content_type is not None else None)
             source = source_from_header(auth) if auth else None
+            if source is None and scope["query_string"]:  # the RudderStack JS beacon puts it in the URL
+                key = parse_qs(scope["query_string"].decode("latin-1")).get("writeKey", [None])[0]
+                if key is not None:
+                    source = write_keys.get(key)
+                    if source is None:
+                        raise Rejected(401, "unauthorized", "the writeKey in the URL is not valid.")
             if length > MAX_REQUEST_BYTES:
                 raise too_large(length)
             message = await receive()
@@ -252,6 +263,7 @@ def build_app(settings: CollectorSettings) -> Callable:
               Route("/v1/webhook/{source}", webhook, methods=["POST"])]
     tracking_paths = {f"/v1/{kind}": kind for kind in (*MESSAGE_TYPES, "batch")}
     tracking_paths.update({f"/v1/{short}": kind for short, kind in _SHORT_PATHS.items()})
+    tracking_paths["/beacon/v1/batch"] = "batch"  # RudderStack JS SDK's sendBeacon delivery
     routes += [Route(path, wrong_method, methods=["GET", "PUT", "PATCH", "DELETE"]) for path in tracking_paths]
 
     @asynccontextmanager

@@ -52,10 +52,15 @@ class Rejected(Exception):
         return orjson.dumps(out)
 
 
+# JSON, text/plain (analytics.js posts it to skip a CORS preflight) and form-urlencoded (the
+# RudderStack Node SDK's gzipped JSON goes out with axios' default type); the body must be JSON.
+_ACCEPTED_MEDIA_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
+
+
 def check_content_type(value: str | None) -> None:
-    """Accept JSON, and `text/plain` that browser SDKs send to avoid a CORS preflight."""
+    """Refuse (415) a body that declares itself as something other than JSON or plain text."""
     media = (value or "").split(";", 1)[0].strip().lower()
-    if media not in ("application/json", "text/plain"):
+    if media not in _ACCEPTED_MEDIA_TYPES and not media.endswith("+json"):
         raise Rejected(415, "unsupported_media_type",
                        f"Content-Type {value or '(none)'!r} is not accepted; send application/json.")
 

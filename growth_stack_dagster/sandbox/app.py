@@ -76,10 +76,13 @@ def build_app(ctx: SandboxContext) -> Starlette:
         except orjson.JSONDecodeError as exc:
             return JSONResponse({"error": f"seed body is neither a JSON array nor NDJSON: {exc}"}, 400)
         emulation = emulations[system]
-        if emulation.seed is not None:
-            n = await asyncio.to_thread(emulation.seed, collection, objects)
-        else:
-            n = await asyncio.to_thread(_default_seed, ctx.store, system, collection, objects)
+        try:
+            if emulation.seed is not None:
+                n = await asyncio.to_thread(emulation.seed, collection, objects)
+            else:
+                n = await asyncio.to_thread(_default_seed, ctx.store, system, collection, objects)
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f"cannot seed {system}/{collection}: {exc}"}, 400)
         return JSONResponse({"seeded": n})
 
     async def reset(request: Request) -> Response:

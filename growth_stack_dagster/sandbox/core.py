@@ -52,6 +52,7 @@ class Store:
                 created INTEGER NOT NULL, updated INTEGER NOT NULL, data TEXT NOT NULL,
                 UNIQUE (system, collection, id)
             );
+            CREATE INDEX IF NOT EXISTS objects_seq ON objects (system, collection, seq);
             CREATE INDEX IF NOT EXISTS objects_created ON objects (system, collection, created);
             CREATE INDEX IF NOT EXISTS objects_updated ON objects (system, collection, updated);
             CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);

@@ -13,6 +13,10 @@ Paths, bodies and error shapes follow HubSpot's public API reference and what th
   data {from id: {to id: [association typeIds]}}.
   (Buckets keep 100,000 seeded records from costing 300,000 extra rows; a lookup is still one get.)
 - `properties`: property definitions, id `<type>:<name>`; `owners`: owners as the API returns them.
+
+Limits: 100 requests per 10 s (private app) through `Emulation.rate/burst`, and the search
+endpoints' own 5 per second. Not emulated: association labels (USER_DEFINED types), pipelines
+API, merges, GDPR delete, imports/exports, lists, and the daily request quota.
 """
 
 from __future__ import annotations
@@ -428,7 +432,8 @@ class HubSpotCRM:
         self.ctx = ctx
         self.store: Store = ctx.store
         self._lock = threading.RLock()  # serialises read-modify-write of records and definitions
-        self._definitions: dict[str, dict[str, dict[str, Any]]] = {}
+        self._definitions: dict[str, dict[str, dict[str, Any]]] = {}  # archived ones included
+        self._live: dict[str, dict[str, dict[str, Any]]] = {}
         scale = ctx.rate_limit_scale
         self.search_bucket = (TokenBucket(SEARCH_RATE_PER_SECOND * scale, SEARCH_RATE_PER_SECOND * scale)
                               if scale > 0 else None)
@@ -454,6 +459,11 @@ class HubSpotCRM:
             object_type, name = key.split(":", 1)
             self._definitions.setdefault(object_type, {})[name] = definition
         self._definition_count = len(stored)
+        self._refresh_live()
+
+    def _refresh_live(self) -> None:
+        self._live = {t: {n: d for n, d in defs.items() if not d.get("archived")}
+                      for t, defs in self._definitions.items()}
 
     def refresh_after_reset(self) -> None:
         """Reload the cached definitions when the store lost them (`POST /_admin/reset`)."""
@@ -462,7 +472,11 @@ class HubSpotCRM:
                 self._load_definitions()
 
     def definitions(self, object_type: str) -> dict[str, dict[str, Any]]:
-        """Property definitions of an object type, by name."""
+        """Live (not archived) property definitions of an object type, by name."""
+        return self._live.get(object_type, {})
+
+    def all_definitions(self, object_type: str) -> dict[str, dict[str, Any]]:
+        """Every property definition of an object type, archived ones included."""
         return self._definitions.get(object_type, {})
 
     def unique_properties(self, object_type: str) -> list[str]:
@@ -473,9 +487,10 @@ class HubSpotCRM:
         """Store a property definition and refresh the cache."""
         key = f"{object_type}:{definition['name']}"
         self.store.put(SYSTEM, "properties", key, {"_key": key, "definition": definition})
-        if definition["name"] not in self.definitions(object_type):
+        if definition["name"] not in self.all_definitions(object_type):
             self._definition_count += 1
         self._definitions.setdefault(object_type, {})[definition["name"]] = definition
+        self._refresh_live()
 
     # ---------------------------------------------------------------- ids
     def new_id(self) -> str:
@@ -1391,7 +1406,7 @@ def build(ctx: SandboxContext) -> Emulation:
         object_type = canonical_type(request.path_params["object_type"])
         archived = bool_param(request, "archived")
         wanted = set(list_param(request, "properties"))
-        results = [d for d in crm.definitions(object_type).values()
+        results = [d for d in crm.all_definitions(object_type).values()
                    if d.get("archived", False) == archived and (not wanted or d["name"] in wanted)]
         return JSONResponse({"results": results})
 
@@ -1399,7 +1414,7 @@ def build(ctx: SandboxContext) -> Emulation:
         """GET /crm/v3/properties/{type}/{name}."""
         object_type = canonical_type(request.path_params["object_type"])
         name = request.path_params["name"]
-        definition = crm.definitions(object_type).get(name)
+        definition = crm.all_definitions(object_type).get(name)
         if definition is None or definition.get("archived", False) != bool_param(request, "archived"):
             raise ApiError(hs_error(404, f"Unable to find property {name!r} on {object_type}.",
                                     "OBJECT_NOT_FOUND", context={"propertyName": [name]}))
@@ -1439,7 +1454,7 @@ def build(ctx: SandboxContext) -> Emulation:
             raise bad_request("An enumeration property needs at least one option.")
         with crm._lock:
             existing = crm.definitions(object_type).get(name)
-            if existing is not None and not existing.get("archived"):
+            if existing is not None:
                 raise ApiError(hs_error(409, f"Property named '{name}' already exists.", "OBJECT_ALREADY_EXISTS",
                                         context={"propertyName": [name]}))
             iso = iso_from_ms(now_ms())
@@ -1461,6 +1476,8 @@ def build(ctx: SandboxContext) -> Emulation:
         object_type = canonical_type(request.path_params["object_type"])
         name = request.path_params["name"]
         body = await json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("Invalid input JSON: expected an object of property fields to change.")
         with crm._lock:
             definition = crm.definitions(object_type).get(name)
             if definition is None or definition.get("archived"):
@@ -1714,6 +1731,7 @@ def build(ctx: SandboxContext) -> Emulation:
     # ---------------------------------------------------------------- 429 / 5xx
     def rate_limited(retry_after: float, policy: str = "TEN_SECONDLY_ROLLING") -> Response:
         """HubSpot's 429: RATE_LIMIT body, rate-limit headers and Retry-After."""
+        # HubSpot's usage guidelines tell clients to honour Retry-After on a 429, so it is sent (whole seconds).
         if policy == "SECONDLY":
             message, group, interval, limit = ("You have reached your secondly limit.",
                                                f"publicapi:search-api-calls-secondly:{PORTAL_ID}", 1000,

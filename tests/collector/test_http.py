@@ -74,3 +74,32 @@ def test_batch_merges_context_stamps_and_corrects_skew(collector_url: str, gs_ho
 def test_health(collector_url: str) -> None:
     r = requests.get(collector_url + "/health", timeout=10)
     assert r.status_code == 200 and r.json()["ok"] is True
+
+
+def test_rudderstack_node_sdk_request_shape(collector_url: str, gs_home: Path) -> None:
+    # What @rudderstack/rudder-sdk-node 3.x sends (seen on the wire): gzipped JSON, axios' default
+    # form-urlencoded Content-Type, Basic auth, top-level sentAt and timestamp.
+    body = {"batch": [{"type": "track", "userId": "r1", "event": "Node Event", "messageId": "node-1",
+                       "context": {"library": {"name": "analytics-node", "version": "3.0.13"}},
+                       "timestamp": "2026-11-26T12:00:00.000Z", "sentAt": "2026-11-26T12:00:00.100Z"}],
+            "timestamp": "2026-11-26T12:00:00.100Z", "sentAt": "2026-11-26T12:00:00.100Z"}
+    r = requests.post(collector_url + "/v1/batch", data=gzip.compress(orjson.dumps(body)), auth=("ios-dev-key", ""),
+                      headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip",
+                               "Accept": "application/json, text/plain, */*"}, timeout=10)
+    assert r.status_code == 200, r.text
+    [(source, line)] = wait_lines(gs_home, 1)
+    assert source == "ios" and line["messageId"] == "node-1" and line["event"] == "Node Event"
+
+
+def test_rudderstack_js_beacon_path(collector_url: str, gs_home: Path) -> None:
+    # @rudderstack/analytics-js with useBeacon: sendBeacon(<dataplane>/beacon/v1/batch?writeKey=..., text/plain blob)
+    body = orjson.dumps({"batch": [{"type": "page", "anonymousId": "a-7", "name": "Landing", "messageId": "b-1"}],
+                         "sentAt": "2026-11-26T12:00:00.000Z"})
+    bad = requests.post(collector_url + "/beacon/v1/batch?writeKey=nope", data=body,
+                        headers={"Content-Type": "text/plain;charset=UTF-8"}, timeout=10)
+    assert bad.status_code == 401
+    r = requests.post(collector_url + "/beacon/v1/batch?writeKey=web-dev-key", data=body,
+                      headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": ORIGIN}, timeout=10)
+    assert r.status_code == 200, r.text
+    [(source, line)] = wait_lines(gs_home, 1)
+    assert source == "web" and line["messageId"] == "b-1" and line["type"] == "page"

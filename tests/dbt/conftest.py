@@ -9,16 +9,25 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).with_name("dbt")
 # Only the models this suite is about (staging and identity) and their tests, so that a model
 # elsewhere in the project cannot make these tests fail.
-SELECTION = ["path:models/staging", "path:models/intermediate/identity", "path:models/marts/identity"]
+ALL_STAGING_AND_IDENTITY = ["path:models/staging", "path:models/intermediate/identity", "path:models/marts/identity"]
+# The identity marts with every model they are built from, and those models' tests.
+IDENTITY = ["+path:models/marts/identity"]
 
 
-def dbt_build(home: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
-    """`dbt build` of SELECTION into `home/warehouse.duckdb`; target and logs under `work`.
+@pytest.fixture(scope="session")
+def dbt_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One target folder for the session's builds, so dbt parses the project once (partial parsing)."""
+    return tmp_path_factory.mktemp("dbt_work")
+
+
+def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY) -> subprocess.CompletedProcess:
+    """`dbt build --select <selection>` into `home/warehouse.duckdb`; target and logs under `work`.
 
     Raises AssertionError with dbt's output when the build fails.
     """
@@ -26,7 +35,7 @@ def dbt_build(home: Path, work: Path, *extra: str) -> subprocess.CompletedProces
     result = subprocess.run(
         [str(DBT), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
          "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-         "--select", *SELECTION, *extra],
+         "--select", *selection],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, f"dbt build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"

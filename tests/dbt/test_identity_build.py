@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from tests.dbt import raw
-from tests.dbt.conftest import customers, dbt_build, partition, query
+from tests.dbt.conftest import ALL_STAGING_AND_IDENTITY, customers, dbt_build, partition, query
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def home(tmp_path: Path) -> Path:
     return folder
 
 
-def test_a_fresh_warehouse_builds_with_every_model_empty(home: Path, tmp_path: Path) -> None:
+def test_a_fresh_warehouse_builds_with_every_model_empty(home: Path, dbt_work: Path) -> None:
     duckdb.connect(str(home / "warehouse.duckdb")).close()  # no raw table exists yet
-    dbt_build(home, tmp_path)
+    dbt_build(home, dbt_work, ALL_STAGING_AND_IDENTITY)
     views = {r[0] for r in query(home, "select table_name from information_schema.tables "
                                        "where table_schema = 'staging' and table_type = 'VIEW'")}
     assert {"stg_events__identifies", "stg_events__order_completed", "stg_hubspot__contacts",
@@ -32,11 +32,11 @@ def test_a_fresh_warehouse_builds_with_every_model_empty(home: Path, tmp_path: P
     assert query(home, "select count(*) from marts.identity_merges") == [(0,)]
 
 
-def test_identities_are_stitched_across_systems_and_ids_stay_stable(home: Path, tmp_path: Path) -> None:
+def test_identities_are_stitched_across_systems_and_ids_stay_stable(home: Path, dbt_work: Path) -> None:
     raw.day1_events(home / "events")
     raw.load_events(home, raw.DAY1)
     raw.day1_saas_tables(home)
-    dbt_build(home, tmp_path)
+    dbt_build(home, dbt_work)
 
     first = customers(home)
     assert partition(first) == raw.EXPECTED_DAY1
@@ -64,7 +64,7 @@ def test_identities_are_stitched_across_systems_and_ids_stay_stable(home: Path, 
     raw.day2_unrelated_customer(home / "events")
     raw.load_events(home, raw.DAY2)
     raw.day2_saas_tables(home)
-    dbt_build(home, tmp_path)
+    dbt_build(home, dbt_work)
     second = customers(home)
     assert {k: second[k] for k in first} == first
     assert partition(second) == raw.EXPECTED_DAY1 | {frozenset(raw.EVE)}

@@ -289,8 +289,9 @@ def test_new_custom_property_becomes_writable_and_listed(sandbox_url: str) -> No
         "email": "t@ex.com", "loyalty_tier": "gold"}))
     read = hs.crm.contacts.basic_api.get_by_id(contact.id, properties=["loyalty_tier"])
     assert read.properties["loyalty_tier"] == "gold"
-    r = api(sandbox_url, "POST", "/crm/v3/properties/contacts", {"name": "loyalty_tier", "label": "again", "type": "string",
-                                                                 "fieldType": "text", "groupName": "contactinformation"})
+    again = {"name": "loyalty_tier", "label": "again", "type": "string", "fieldType": "text",
+             "groupName": "contactinformation"}
+    r = api(sandbox_url, "POST", "/crm/v3/properties/contacts", again)
     assert r.status_code == 409
 
     # a sandbox reset forgets custom properties and keeps the defaults
@@ -380,6 +381,21 @@ def test_published_rate_limit_answers_429_beyond_100_requests_per_10_seconds(san
     assert int(limited[0].headers["Retry-After"]) >= 1
 
 
+def test_search_has_its_own_five_per_second_limit(sandbox_url: str) -> None:
+    def search(_: int) -> requests.Response:
+        return api(sandbox_url, "POST", "/crm/v3/objects/contacts/search", {"limit": 1})
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [r.status_code for r in pool.map(search, range(30))]
+    elapsed = time.monotonic() - started
+    assert 5 <= statuses.count(200) <= 5 + math.ceil(5 * elapsed) + 1
+    limited = search(0)
+    if limited.status_code == 429:
+        assert limited.json()["policyName"] == "SECONDLY"
+    assert 429 in statuses
+
+
 def test_seeded_owners_deals_history_and_associations(sandbox_url: str) -> None:
     owners = [{"id": str(70 + i), "email": f"rep{i}@shop.io", "firstName": "Rep", "lastName": str(i),
                "userId": 900 + i, "createdAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-01-02T00:00:00Z",
@@ -389,7 +405,8 @@ def test_seeded_owners_deals_history_and_associations(sandbox_url: str) -> None:
         return {"id": record_id, "properties": properties, "createdAt": created, "updatedAt": updated,
                 "archived": False, **extra}
 
-    seed(sandbox_url, "companies", [record("300", {"name": "Wholesale Co"}, "2025-02-01T00:00:00Z", "2025-02-01T00:00:00Z")])
+    seed(sandbox_url, "companies", [record("300", {"name": "Wholesale Co"},
+                                           "2025-02-01T00:00:00Z", "2025-02-01T00:00:00Z")])
     seed(sandbox_url, "contacts", [record(
         "200", {"email": "w@wholesale.co", "customer_type": "wholesale", "lead_qualified": "true",
                 "date_of_birth": "1991-03-04"}, "2025-02-02T00:00:00Z", "2025-02-03T00:00:00Z",

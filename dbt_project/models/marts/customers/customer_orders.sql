@@ -21,10 +21,6 @@ invoice_discount_amounts as (
     select * from {{ ref('stg_stripe__invoice_total_discount_amounts') }}
 ),
 
-line_discount_amounts as (
-    select * from {{ ref('stg_stripe__invoice_line_discount_amounts') }}
-),
-
 products as (
     select * from {{ ref('stg_stripe__products') }}
 ),
@@ -57,12 +53,6 @@ invoice_discounts as (
     group by invoice_dlt_id
 ),
 
-line_discounts as (
-    select line_dlt_id, sum(discount_amount) as discount_amount
-    from line_discount_amounts
-    group by line_dlt_id
-),
-
 -- One cost per SKU and effective date: a re-exported file for the same date wins by modification time.
 sku_costs_deduplicated as (
     select sku, unit_cost, effective_date
@@ -92,13 +82,11 @@ lines_costed as (
     select
         paid_invoices.invoice_id,
         invoice_lines.amount,
-        coalesce(line_discounts.discount_amount, 0) as discount_amount,
         invoice_lines.quantity,
         sku_cost_periods.unit_cost,
         coalesce(products.sku, prices.sku) as sku
     from invoice_lines
     inner join paid_invoices on paid_invoices.invoice_id = invoice_lines.invoice_id
-    left join line_discounts on line_discounts.line_dlt_id = invoice_lines.dlt_id
     left join products on products.product_id = invoice_lines.product_id
     left join prices on prices.price_id = invoice_lines.price_id
     left join sku_cost_periods

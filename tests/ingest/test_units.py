@@ -1,0 +1,123 @@
+"""Pure pieces of the ingest flow: row shaping, paginators, Arrow flattening, config defaults, keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import dlt
+import pyarrow as pa
+import pytest
+from requests import Request, Response
+
+from growth_stack_dagster.ingest.sources.arrow import explode, to_table
+from growth_stack_dagster.ingest.sources.defaults import SandboxDefaultsProvider, register_sandbox_defaults
+from growth_stack_dagster.ingest.sources.facebook_ads import insight_row, is_transient_graph_error
+from growth_stack_dagster.ingest.sources.hubspot import association_rows, objects_table
+from growth_stack_dagster.ingest.sources.http import StripeListPaginator, ZendeskExportPaginator, batched_pages
+from growth_stack_dagster.ingest.sources.stripe import split_invoices
+from growth_stack_dagster.ingest.translator import raw_asset_key
+
+
+def _response(body: dict, status: int = 200) -> Response:
+    r = Response()
+    r.status_code = status
+    r._content = json.dumps(body).encode()
+    return r
+
+
+def test_stripe_paginator_follows_the_last_id_while_has_more() -> None:
+    p = StripeListPaginator()
+    p.update_state(_response({"has_more": True}), [{"id": "cus_1"}, {"id": "cus_2"}])
+    request = Request("GET", "http://x/v1/customers", params={"limit": 2})
+    p.update_request(request)
+    assert p.has_next_page and request.params == {"limit": 2, "starting_after": "cus_2"}
+    p.update_state(_response({"has_more": False}), [{"id": "cus_3"}])
+    assert not p.has_next_page
+
+
+def test_zendesk_paginator_swaps_start_time_for_cursor_and_stops_at_end_of_stream() -> None:
+    p = ZendeskExportPaginator()
+    p.update_state(_response({"after_cursor": "c1", "end_of_stream": False}), [{}])
+    request = Request("GET", "http://x", params={"start_time": 0, "per_page": 5})
+    p.update_request(request)
+    assert p.has_next_page and request.params == {"per_page": 5, "cursor": "c1"}
+    p.update_state(_response({"after_cursor": "c2", "end_of_stream": True}), [])
+    assert not p.has_next_page and p.last_cursor == "c2"
+
+
+def test_hubspot_objects_table_has_every_property_and_the_cursor() -> None:
+    objects = [
+        {"id": "1", "properties": {"email": "a@x", "extra": "new"}, "createdAt": "2026-01-01T00:00:00Z",
+         "updatedAt": "2026-01-02T00:00:00.000Z", "archived": False},
+        {"id": "2", "properties": {"email": None}, "createdAt": "2026-01-01T00:00:00Z",
+         "updatedAt": "2026-01-02T00:00:00Z", "archived": True, "archivedAt": "2026-01-05T00:00:00Z"},
+    ]
+    table = objects_table(objects, ["email", "never_set"])
+    assert {"properties__email", "properties__never_set", "properties__extra", "modified_at"} <= set(table.column_names)
+    assert table.schema.field("properties__never_set").type == pa.string()
+    assert table.column("modified_at").to_pylist() == [datetime(2026, 1, 2, tzinfo=timezone.utc),
+                                                       datetime(2026, 1, 5, tzinfo=timezone.utc)]
+    assert table.column("archived").to_pylist() == [False, True]
+
+
+def test_association_rows_one_per_type() -> None:
+    result = {"from": {"id": "1"}, "to": [{"toObjectId": 9, "associationTypes": [
+        {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": None},
+        {"category": "USER_DEFINED", "typeId": 7, "label": "Billing"}]}]}
+    assert association_rows(result, "contact_id", "company_id") == [
+        {"contact_id": "1", "company_id": "9", "type_id": 1, "category": "HUBSPOT_DEFINED", "label": None},
+        {"contact_id": "1", "company_id": "9", "type_id": 7, "category": "USER_DEFINED", "label": "Billing"}]
+
+
+def test_arrow_flattening_and_children() -> None:
+    table = to_table([{"id": "in_1", "a": {"b": {"c": 1}}, "items": [{"x": 1}, {"x": 2}]},
+                      {"id": "in_2", "a": {"b": {"c": 2}}, "items": []}])
+    assert table.column_names == ["id", "a__b__c", "items"]
+    child = explode(table, "items", "id", "invoice_id")
+    assert child.to_pylist() == [{"x": 1, "invoice_id": "in_1"}, {"x": 2, "invoice_id": "in_1"}]
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+        to_table([{"v": 1}, {"v": "text"}])
+
+
+def test_split_invoices_keys_children_by_invoice() -> None:
+    out = split_invoices([{"id": "in_1", "lines": [{"id": "il_1"}], "total_discount_amounts": [], "discounts": ["d"]}])
+    assert out["invoices"] == [{"id": "in_1", "discounts": ["d"]}]
+    assert out["invoices__lines"] == [{"id": "il_1", "invoice_id": "in_1"}]
+    assert out["invoices__total_discount_amounts"] == []
+
+
+def test_facebook_rows_and_transient_errors() -> None:
+    row = insight_row({"campaign_id": "1", "date_start": "2026-01-02", "date_stop": "2026-01-02",
+                       "spend": "12.34", "impressions": "1000", "clicks": "25"})
+    assert (str(row["date_start"]), row["spend"], row["impressions"], row["clicks"]) == ("2026-01-02", 12.34, 1000, 25)
+    assert is_transient_graph_error(_response({"error": {"code": 80004, "message": "too many"}}, 400), None)
+    assert is_transient_graph_error(_response({"error": {"code": 2, "is_transient": True}}, 500), None)
+    assert not is_transient_graph_error(_response({"error": {"code": 100, "message": "bad field"}}, 400), None)
+
+
+def test_batched_pages_regroups() -> None:
+    assert [len(b) for b in batched_pages([[1] * 3, [1] * 3, [1] * 3], 5)] == [6, 3]
+
+
+def test_sandbox_defaults_yield_to_dlt_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROWTH_STACK_SANDBOX_URL", "http://127.0.0.1:9")
+    provider = SandboxDefaultsProvider()
+    assert provider.get_value("base_url", str, None, "sources", "hubspot")[0] == "http://127.0.0.1:9/hubspot"
+    assert provider.get_value("api_key", str, None, "sources", "stripe")[0] == "sk_test_sandbox"
+    assert provider.get_value("api_key", str, None, "sources")[0] is None
+    register_sandbox_defaults()
+    register_sandbox_defaults()
+    assert sum(isinstance(p, SandboxDefaultsProvider) for p in dlt.config.config_providers) == 1
+
+    from growth_stack_dagster.ingest.pipelines import build_source
+
+    monkeypatch.setenv("SOURCES__ZENDESK__BASE_URL", "https://acme.zendesk.com")
+    monkeypatch.setenv("SOURCES__ZENDESK__API_KEY", "real-token")
+    monkeypatch.setenv("SOURCES__ZENDESK__EMAIL", "ops@acme.com")
+    source = build_source("zendesk")
+    assert list(source.resources) == ["tickets", "users"]
+
+
+def test_asset_key_is_the_dbt_source_key() -> None:
+    assert raw_asset_key("stripe", "invoices").path == ["stripe", "invoices"]
