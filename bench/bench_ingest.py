@@ -122,11 +122,13 @@ def dlt_worker(system: str) -> dict[str, Any]:
         source = build_source("stripe", page_size=PAGE_SIZE).with_resources("invoices")
         table = "invoices__lines"
     pipeline = make_pipeline("hubspot" if system == "hubspot" else "stripe")
+    setup = time.perf_counter() - started
     info = pipeline.run(source)
     info.raise_on_failed_jobs()
     seconds = time.perf_counter() - started
     counts = pipeline.last_trace.last_normalize_info.row_counts
-    steps = {s.step: round((s.finished_at - s.started_at).total_seconds(), 2) for s in pipeline.last_trace.steps}
+    steps = {"setup": round(setup, 2),
+             **{s.step: round((s.finished_at - s.started_at).total_seconds(), 2) for s in pipeline.last_trace.steps}}
     return {"rows": int(counts.get(table, 0)), "seconds": seconds, "steps": steps}
 
 

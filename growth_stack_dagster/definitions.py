@@ -8,6 +8,9 @@ resources they share. Start here: each flow's `defs.py` lists its assets.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
@@ -34,7 +37,8 @@ shared = dg.Definitions(
     resources={
         "duckdb": DuckDBResource(database=str(config.warehouse_path())),
         "dlt": DagsterDltResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        # The venv's dbt, whatever PATH says (the UI, the daemon and tests may not activate the venv).
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))),
     },
     executor=executor,
 )

@@ -28,8 +28,7 @@ def parse_dbt_project() -> None:
 def run_everything(echo=click.echo) -> dict[str, object]:
     """Materialize capture partitions for every day with event files, then every other asset.
 
-    Returns {"partitions": [...], "runs": n, "failed": [...]} and raises click.ClickException
-    when a run fails, naming it.
+    Returns {"partitions": [...]}; raises click.ClickException naming the run and steps that failed.
     """
     import dagster as dg
 
@@ -39,35 +38,44 @@ def run_everything(echo=click.echo) -> dict[str, object]:
     from growth_stack_dagster.resources import events_daily_partitions
 
     instance = dg.DagsterInstance.get()
+    job = defs.resolve_implicit_global_asset_job_def()
     repo = defs.get_repository_def()
-    assets = list(repo.assets_defs_by_key.values())
-    unique_assets = list({id(a): a for a in assets}.values())
-    partitioned = [a for a in unique_assets if a.partitions_def == events_daily_partitions]
-    others = [a for a in unique_assets if a.partitions_def is None]
-    resources = defs.resources or {}
+    assets = list({id(a): a for a in repo.assets_defs_by_key.values()}.values())
+    partitioned = [a for a in assets if a.partitions_def == events_daily_partitions]
+    daily_keys = [k for a in partitioned for k in a.keys]
+    other_keys = [k for a in assets if a.partitions_def is None and a.is_executable for k in a.keys]
+    tags = {"growth_stack/trigger": "growth-stack run"}
+
+    def check(result, what: str) -> None:
+        if not result.success:
+            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+            raise click.ClickException(f"{what} failed at {', '.join(failed) or 'launch'} (run {result.run_id}); "
+                                       "open the run in the Dagster UI for the step's error.")
 
     days = eventfiles.days_with_files(config.events_dir())
     valid = set(events_daily_partitions.get_partition_keys())
     days = [d for d in days if d in valid]
     echo(f"Loading {len(days)} day(s) of events into the warehouse...")
     t0 = time.monotonic()
-    for day in days:
-        result = dg.materialize(partitioned, partition_key=day, instance=instance, resources=resources,
-                                raise_on_error=False, tags={"growth_stack/trigger": "growth-stack run"})
-        if not result.success:
-            raise click.ClickException(f"loading events for {day} failed (run {result.run_id}); "
-                                       "open the run in the Dagster UI for the step's error.")
+    single_run = all(a.backfill_policy is not None and a.backfill_policy.max_partitions_per_run is None
+                     for a in partitioned)
+    if days and single_run:
+        # One run over the whole range, as a UI backfill with a single-run policy does.
+        range_tags = {**tags, "dagster/asset_partition_range_start": days[0],
+                      "dagster/asset_partition_range_end": days[-1]}
+        check(job.execute_in_process(instance=instance, asset_selection=daily_keys, tags=range_tags,
+                                     raise_on_error=False), f"loading events {days[0]}..{days[-1]}")
+    else:
+        for day in days:
+            check(job.execute_in_process(instance=instance, asset_selection=daily_keys, partition_key=day,
+                                         tags=tags, raise_on_error=False), f"loading events for {day}")
     echo(f"  events loaded in {time.monotonic() - t0:.1f}s")
     echo("Ingesting SaaS sources and building dbt models...")
     t0 = time.monotonic()
-    result = dg.materialize([*others, *partitioned], selection=others, instance=instance, resources=resources,
-                            raise_on_error=False, tags={"growth_stack/trigger": "growth-stack run"})
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        raise click.ClickException(f"steps failed: {', '.join(failed)} (run {result.run_id}); "
-                                   "open the run in the Dagster UI for the errors.")
+    check(job.execute_in_process(instance=instance, asset_selection=other_keys, tags=tags, raise_on_error=False),
+          "ingest and dbt")
     echo(f"  done in {time.monotonic() - t0:.1f}s")
-    return {"partitions": days, "runs": len(days) + 1}
+    return {"partitions": days}
 
 
 def warehouse_summary() -> list[tuple[str, str, int]]:

@@ -9,9 +9,10 @@ How a day is loaded, in one transaction:
 2. webhook files (first line `{"type": "webhook", ...}`) are transformed in Python
    (`transforms.transform_webhook`) into Segment messages written to temporary NDJSON files;
 3. DuckDB `read_json` reads every file of the day at once, inferring one schema over all rows
-   (`sample_size=-1`, structs kept as structs); a line that is not JSON becomes an all-NULL row
-   (`ignore_errors`), and the files holding such rows are re-read as text to copy the exact
-   line into `events._discards`: nothing is dropped silently;
+   (`sample_size=-1`, so no key is missed; structs kept as structs); a line that is not JSON
+   becomes an all-NULL row (`ignore_errors`), and only the files holding such rows are re-read in
+   Python to copy the exact line into `events._discards`: nothing is dropped silently (a file
+   with a valid non-object line, which the record reader refuses, is cleaned in Python first);
 4. messages without messageId, with an unknown type, or tracks without event go to `_discards`;
    duplicates within the day and messages already loaded on another day are dropped and counted;
 5. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
@@ -106,7 +107,7 @@ def event_table_name(event: str) -> str:
     """Table of a track event: snake_case, never one of the fixed tables nor a `_` system table."""
     name = snake_case(event)
     if not name:
-        return ""
+        return "unnamed_event"  # e.g. "!!!": still gets a table, so its properties are kept
     if name in FIXED_TABLES or name.startswith("_"):
         return f"event_{name.lstrip('_')}"
     return name
@@ -153,9 +154,9 @@ def ensure_system_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.{DISCARDS} (
         partition_date DATE, source VARCHAR, source_file VARCHAR, message_id VARCHAR,
         "table" VARCHAR, "column" VARCHAR, value VARCHAR, reason VARCHAR, discarded_at TIMESTAMPTZ)""")
+    # The ledger of loaded messageIds: cross-day dedup and the per-day delete on re-runs use it.
     con.execute(f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.{LEDGER} (
-        message_id VARCHAR, partition_date DATE, source VARCHAR, type VARCHAR, event_table VARCHAR,
-        source_file VARCHAR, loaded_at TIMESTAMPTZ)""")
+        message_id VARCHAR, partition_date DATE, source VARCHAR, type VARCHAR)""")
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -369,6 +370,8 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
     report = LoadReport(day=day, files=len(files))
     tmp = Path(tempfile.mkdtemp(prefix=f"gs_load_{day}_"))
     con.execute("SET TimeZone = 'UTC'")
+    # Row order inside a table carries no meaning here; dropping it lets DuckDB insert in parallel.
+    con.execute("SET preserve_insertion_order = false")
     t0 = time.perf_counter()
     try:
         # Reading and transforming touch only temp tables: done before the write transaction, whose
@@ -562,9 +565,7 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
         SELECT m.rid, m.message_id, m.type, m.source, m._file, m.event_text, e.event, e.event_table
         FROM _msg m LEFT JOIN _evt e ON m.type = 'track' AND e.event_text = m.event_text
         WHERE m.invalid_reason IS NULL AND m.rid NOT IN (SELECT rid FROM _drop)""")
-    con.execute(f"""INSERT INTO {SCHEMA}.{LEDGER}
-        SELECT message_id, DATE {lit(day)}, source, type, event_table, _file, TIMESTAMPTZ {lit(uuid_ts)}
-        FROM _keep""")
+    con.execute(f"INSERT INTO {SCHEMA}.{LEDGER} SELECT message_id, DATE {lit(day)}, source, type FROM _keep")
     # Carry the routing fields on the stage rows once, so each table's insert is a filtered scan of
     # the stage, not a join over the whole day (sorting the wide rows instead measured no faster).
     for col, typ in (("message_id", "VARCHAR"), ("type", "VARCHAR"), ("source", "VARCHAR"),

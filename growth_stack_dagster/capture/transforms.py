@@ -177,7 +177,8 @@ def stripe_invoice_paid(event: dict, envelope: dict) -> Message:
 
     order_id = invoice id; total = amount incl. tax after discounts; revenue = total excluding tax;
     subtotal = after discounts, before tax; tax; discount = sum of total_discount_amounts; coupon =
-    comma-joined coupon codes; currency upper-cased; products[] from the line items. userId is
+    comma-joined coupon codes of expanded discounts (webhooks carry ids only: `discount_ids`);
+    currency upper-cased; products[] from the line items. userId is
     unknown, so `stripe_customer_id` and `email` go to properties and context.traits.
     """
     invoice = (event.get("data") or {}).get("object")
@@ -209,6 +210,8 @@ def stripe_invoice_paid(event: dict, envelope: dict) -> Message:
         "tax": _minor_to_major(int(total) - int(excl_tax), currency),
         "discount": _minor_to_major(discount, currency),
         "coupon": ",".join(_coupon_codes(invoice)) or None,
+        # Webhooks carry discount ids unexpanded: kept so models can join Stripe's discounts table.
+        "discount_ids": ",".join(filter(None, (_id_of(d) for d in invoice.get("discounts") or []))) or None,
         "currency": currency.upper(),
         "products": [_line_product(li, currency) for li in line_items if isinstance(li, dict)],
         "stripe_customer_id": customer_id,

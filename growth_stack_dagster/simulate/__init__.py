@@ -1,0 +1,1 @@
+"""The example company generator (`growth-stack simulate`): never imported by pipeline code."""

@@ -505,7 +505,7 @@ class _Person:
         created = self._start(created_off)
         modified = min(created + rng.randint(0, 20) * DAY_MS, max(created, m.day_start_ms(self.p.as_of) - 1))
         owner = rng.choice(m.OWNERS)[0] if self.wholesale or rng.random() < 0.2 else None
-        email = self._system_email("hubspot")
+        email = self._system_email()
         props = {
             "email": email, "firstname": self.first, "lastname": self.last,
             "date_of_birth": self.dob.isoformat(), "customer_type": "wholesale" if self.wholesale else "retail",
@@ -593,7 +593,7 @@ class _Person:
     def _stripe(self, orders: list[dict[str, Any]]) -> None:
         rng = self.rng
         customer_id = "cus_" + m.rand_b62(rng, 14)
-        email = self._system_email("stripe")
+        email = self._system_email()
         created_ms = min(o["paid_ms"] for o in orders) - rng.randint(60_000, 600_000)
         prefix = m.rand_hex(rng, 8).upper()
         self.out.seeds.append(("stripe", "customers", {
@@ -715,7 +715,7 @@ class _Person:
             return
         user_id = 360_000_000_000 + self.n
         created = self._start(rng.randint(base, self.today - 1))
-        email = self._system_email("zendesk")
+        email = self._system_email()
         updated = created + rng.randint(0, 3) * DAY_MS
         updated = min(updated, max(created, m.day_start_ms(self.p.as_of) - 1))
         self.out.seeds.append(("zendesk", "users", {
@@ -746,7 +746,8 @@ class _Person:
                 "created_at": m.iso_s(t), "updated_at": m.iso_s(t_upd)}))
 
     # ------------------------------------------------------------------ helpers
-    def _system_email(self, system: str) -> str:
+    def _system_email(self) -> str:
+        """The email as one more system holds it (its own case and spacing)."""
         email = m.email_variant(self.rng, self.canonical_email)
         self.emails.add(email)
         return email

@@ -165,8 +165,10 @@ class _progress:
         from rich.progress import (
             BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
         )
+        from rich.console import Console
+
         self._bar = Progress(TextColumn("simulating customers"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+                             TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
         self._bar.start()
         task = self._bar.add_task("people", total=self.total)
         return lambda n: self._bar.advance(task, n)

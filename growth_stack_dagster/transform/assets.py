@@ -1,8 +1,8 @@
 """dbt models as Dagster assets (dbt tests become asset checks)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Dagster reads the context annotation at runtime.
 
-import dagster as dg
+from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS, default_retry_policy
@@ -18,6 +18,6 @@ from growth_stack_dagster.transform.translator import GrowthStackDbtTranslator
     op_tags=WRITER_TAGS,
     retry_policy=default_retry_policy,
 )
-def growth_stack_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def growth_stack_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of the selected models: runs them and their tests."""
     yield from dbt.cli(["build"], context=context).stream()

@@ -254,6 +254,7 @@ def test_event_table_names() -> None:
     assert loader.snake_case("HTMLParser Ready") == "html_parser_ready"
     assert loader.event_table_name("Users") == "event_users"
     assert loader.event_table_name("2FA Enabled") == "event_2_fa_enabled"
+    assert loader.event_table_name("!!!") == "unnamed_event"
 
 
 def test_empty_day_loads_nothing_and_succeeds(root: Path, con) -> None:
@@ -276,3 +277,18 @@ def test_an_unparseable_timestamp_is_kept_in_discards_and_the_row_loaded(root: P
     assert got["ts-ok"]["user_id"] == "1234" and got["ts-ok"]["source"] == "server"
     [d] = rows(con, 'SELECT "table", "column", value, message_id FROM events._discards WHERE "table" = \'request_a_quote\'')
     assert d == {"table": "request_a_quote", "column": "timestamp", "value": '"yesterday-ish"', "message_id": "ts-bad"}
+
+
+def test_properties_that_are_not_an_object_are_kept_in_discards(root: Path, con) -> None:
+    write(root, "web", DAY1, [
+        stamp({"type": "track", "messageId": "ok", "userId": "u", "event": "Product Added",
+               "properties": {"sku": "S1", "price": 9.5}}, DAY1),
+        stamp({"type": "track", "messageId": "odd", "userId": "u", "event": "Product Added",
+               "properties": "S2"}, DAY1),
+    ])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.rows_per_table["product_added"] == 2
+    assert rows(con, "SELECT id, sku, price FROM events.product_added ORDER BY id") == [
+        {"id": "odd", "sku": None, "price": None}, {"id": "ok", "sku": "S1", "price": 9.5}]
+    [d] = rows(con, "SELECT message_id, value, reason FROM events._discards")
+    assert d == {"message_id": "odd", "value": '"S2"', "reason": "properties is not a JSON object"}

@@ -44,7 +44,7 @@ def test_stripe_invoice_paid_becomes_order_completed_with_products() -> None:
     p = msg["properties"]
     assert p["order_id"] == "in_1QabcDEF"
     assert p["total"] == 49.5 and p["revenue"] == 45.0 and p["tax"] == 4.5 and p["discount"] == 5.0
-    assert p["coupon"] == "BF10" and p["currency"] == "USD"
+    assert p["coupon"] == "BF10" and p["currency"] == "USD" and p["discount_ids"] == "di_1QdiscA"
     assert p["stripe_customer_id"] == "cus_Rabc123" and p["email"] == "buyer@example.com"
     assert msg["context"]["traits"] == {"email": "buyer@example.com", "stripe_customer_id": "cus_Rabc123"}
     assert p["products"] == [
@@ -54,6 +54,13 @@ def test_stripe_invoice_paid_becomes_order_completed_with_products() -> None:
          "price_id": "price_cap"},
     ]
     assert msg["timestamp"] == "2025-11-20T12:01:30.000Z"  # status_transitions.paid_at
+
+
+def test_stripe_unexpanded_discounts_keep_their_ids() -> None:
+    event = stripe_invoice_paid()
+    event["data"]["object"]["discounts"] = ["di_1", "di_2"]
+    [msg] = transforms.stripe_to_segment(event, {"receivedAt": "2026-11-20T00:00:00Z"})
+    assert msg["properties"]["discount_ids"] == "di_1,di_2" and "coupon" not in msg["properties"]
 
 
 def test_stripe_zero_decimal_currency_is_not_divided() -> None:

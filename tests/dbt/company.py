@@ -37,15 +37,19 @@ def simulate_company(home: Path, customers: int, days: int, seed: int, as_of: dt
            "GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY": "0", "GROWTH_STACK_SANDBOX_WEBHOOK_URL": ""}
     with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (sandbox, _):
         full_env = {**os.environ, **env, "GROWTH_STACK_SANDBOX_URL": sandbox}
-        subprocess.run([*CLI, "simulate", "--customers", str(customers), "--days", str(days), "--seed", str(seed),
-                        "--as-of", as_of.isoformat(), "--sandbox-url", sandbox, "--no-collector"],
-                       check=True, env=full_env, cwd=REPO, timeout=600, capture_output=True)
-        subprocess.run([CLI[0], "-c", _LOAD_SCRIPT], check=True, env=full_env, cwd=REPO, timeout=600,
-                       capture_output=True)
+        _run([*CLI, "simulate", "--customers", str(customers), "--days", str(days), "--seed", str(seed),
+              "--as-of", as_of.isoformat(), "--sandbox-url", sandbox, "--no-collector"], full_env)
+        _run([CLI[0], "-c", _LOAD_SCRIPT], full_env)
 
 
+def _run(command: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(command, env=env, cwd=REPO, timeout=600, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+
+
+# The loaders, run in a child process whose GROWTH_STACK_HOME is the simulated home.
 _LOAD_SCRIPT = """
-from pathlib import Path
 from growth_stack_dagster import config
 from growth_stack_dagster.ingest.pipelines import load_source
 from tests.dbt.company import API_SOURCES, load_events
@@ -56,9 +60,10 @@ for name in API_SOURCES:
 
 
 if __name__ == "__main__":
+    # python -m tests.dbt.company <home> <customers> <days>: a loaded warehouse to explore by hand
     import sys
 
     target = Path(sys.argv[1])
     target.mkdir(parents=True, exist_ok=True)
     simulate_company(target, int(sys.argv[2]), int(sys.argv[3]), 7, dt.date(2026, 3, 2))
-    print("done", target)
+    print("loaded", target / "warehouse.duckdb")

@@ -16,7 +16,7 @@ from growth_stack_dagster.ingest.sensors import finance_drop_sensor, new_finance
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS, default_retry_policy
 
 EXPECTED_KEYS = {
-    ("hubspot", t) for t in ("contacts", "companies", "deals", "deal_stage_history", "calls", "owners",
+    ("hubspot", t) for t in ("contacts", "companies", "deals", "calls", "owners",
                              "contact_company_associations", "deal_contact_associations")
 } | {("stripe", t) for t in ("customers", "products", "prices", "coupons", "invoices", "charges")} | {
     ("facebook_ads", "campaigns"), ("facebook_ads", "campaign_insights"),

@@ -10,12 +10,11 @@ import pyarrow as pa
 import pytest
 from requests import Request, Response
 
-from growth_stack_dagster.ingest.sources.arrow import explode, to_table
 from growth_stack_dagster.ingest.sources.defaults import SandboxDefaultsProvider, register_sandbox_defaults
 from growth_stack_dagster.ingest.sources.facebook_ads import insight_row, is_transient_graph_error
 from growth_stack_dagster.ingest.sources.hubspot import association_rows, objects_table
 from growth_stack_dagster.ingest.sources.http import StripeListPaginator, ZendeskExportPaginator, batched_pages
-from growth_stack_dagster.ingest.sources.stripe import split_invoices
+from growth_stack_dagster.ingest.sources.stripe import as_row
 from growth_stack_dagster.ingest.translator import raw_asset_key
 
 
@@ -48,17 +47,26 @@ def test_zendesk_paginator_swaps_start_time_for_cursor_and_stops_at_end_of_strea
 
 def test_hubspot_objects_table_has_every_property_and_the_cursor() -> None:
     objects = [
-        {"id": "1", "properties": {"email": "a@x", "extra": "new"}, "createdAt": "2026-01-01T00:00:00Z",
+        {"id": "1", "properties": {"email": "a@x", "never_set": None, "score": 5}, "createdAt": "2026-01-01T00:00:00Z",
          "updatedAt": "2026-01-02T00:00:00.000Z", "archived": False},
         {"id": "2", "properties": {"email": None}, "createdAt": "2026-01-01T00:00:00Z",
          "updatedAt": "2026-01-02T00:00:00Z", "archived": True, "archivedAt": "2026-01-05T00:00:00Z"},
     ]
-    table = objects_table(objects, ["email", "never_set"])
-    assert {"properties__email", "properties__never_set", "properties__extra", "modified_at"} <= set(table.column_names)
+    table = objects_table(objects, ["email", "never_set", "score"])
+    assert {"properties__email", "properties__never_set", "properties__score", "modified_at"} <= set(table.column_names)
+    assert table.column("properties__score").to_pylist() == ["5", None]  # a non-string value arrives as text
     assert table.schema.field("properties__never_set").type == pa.string()
     assert table.column("modified_at").to_pylist() == [datetime(2026, 1, 2, tzinfo=timezone.utc),
                                                        datetime(2026, 1, 5, tzinfo=timezone.utc)]
     assert table.column("archived").to_pylist() == [False, True]
+
+
+def test_stripe_invoice_row_carries_every_line_and_the_flags() -> None:
+    row = as_row({"id": "in_1", "lines": {"object": "list", "data": [{"id": "il_1"}]}}, 100, False,
+                 lines=[{"id": "il_1"}, {"id": "il_2"}])
+    assert row["lines"] == [{"id": "il_1", "invoice_id": "in_1"}, {"id": "il_2", "invoice_id": "in_1"}]
+    assert (row["deleted"], row["_snapshot_at"]) == (False, 100)
+    assert as_row({"id": "cus_1", "deleted": True}, 5, False)["deleted"] is True
 
 
 def test_association_rows_one_per_type() -> None:
@@ -68,23 +76,6 @@ def test_association_rows_one_per_type() -> None:
     assert association_rows(result, "contact_id", "company_id") == [
         {"contact_id": "1", "company_id": "9", "type_id": 1, "category": "HUBSPOT_DEFINED", "label": None},
         {"contact_id": "1", "company_id": "9", "type_id": 7, "category": "USER_DEFINED", "label": "Billing"}]
-
-
-def test_arrow_flattening_and_children() -> None:
-    table = to_table([{"id": "in_1", "a": {"b": {"c": 1}}, "items": [{"x": 1}, {"x": 2}]},
-                      {"id": "in_2", "a": {"b": {"c": 2}}, "items": []}])
-    assert table.column_names == ["id", "a__b__c", "items"]
-    child = explode(table, "items", "id", "invoice_id")
-    assert child.to_pylist() == [{"x": 1, "invoice_id": "in_1"}, {"x": 2, "invoice_id": "in_1"}]
-    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
-        to_table([{"v": 1}, {"v": "text"}])
-
-
-def test_split_invoices_keys_children_by_invoice() -> None:
-    out = split_invoices([{"id": "in_1", "lines": [{"id": "il_1"}], "total_discount_amounts": [], "discounts": ["d"]}])
-    assert out["invoices"] == [{"id": "in_1", "discounts": ["d"]}]
-    assert out["invoices__lines"] == [{"id": "il_1", "invoice_id": "in_1"}]
-    assert out["invoices__total_discount_amounts"] == []
 
 
 def test_facebook_rows_and_transient_errors() -> None:

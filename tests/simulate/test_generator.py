@@ -212,7 +212,7 @@ def test_generation_streams_in_bounded_memory(tmp_path):
     """Peak memory of generating into the file sink does not grow with the number of people."""
 
     def peak(customers: int) -> int:
-        params = gen.SimParams(customers=customers, days=60, seed=5, as_of=AS_OF)
+        params = gen.SimParams(customers=customers, days=40, seed=5, as_of=AS_OF)
         sink = EventFileSink(tmp_path / f"events{customers}", tmp_path / f"spool{customers}", max_open=32)
         gc.collect()
         tracemalloc.start()
@@ -222,8 +222,8 @@ def test_generation_streams_in_bounded_memory(tmp_path):
         counts = sink.close()
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert sum(counts["files"].values()) <= 4 * 60  # one file per (source, day), not one per flush
+        assert sum(counts["files"].values()) <= 4 * 40  # one file per (source, day), not one per flush
         return top
 
-    small, large = peak(150), peak(750)
+    small, large = peak(100), peak(500)
     assert large < small * 1.3 + (512 << 10), (small, large)

@@ -24,7 +24,7 @@ from tests.simulate.helpers import read_event_lines, recompute_high_value
 AS_OF = dt.date(2026, 11, 26)
 
 
-def _run(tmp: Path, seed: int = 11, customers: int = 200, days: int = 60, sandbox_url: str | None = None) -> dict:
+def _run(tmp: Path, seed: int = 11, customers: int = 150, days: int = 40, sandbox_url: str | None = None) -> dict:
     return run_simulation(SimParams(customers, days, seed, AS_OF), sandbox_url=sandbox_url, collector_url=None,
                           events_root=tmp / "events", finance_dir=tmp / "finance", simulation_dir=tmp / "sim",
                           say=lambda _: None)
@@ -64,7 +64,7 @@ def test_event_files_are_identical_for_a_seed_and_differ_for_another(tmp_path):
 def test_finance_exports_cover_every_stripe_sku(tmp_path):
     _run(tmp_path, customers=20)
     files = sorted((tmp_path / "finance").glob("sku_costs_*.csv"))
-    assert [f.name for f in files] == [f"sku_costs_{(AS_OF - dt.timedelta(days=60 - k)).isoformat()}.csv" for k in (0, 30)]
+    assert [f.name for f in files] == [f"sku_costs_{(AS_OF - dt.timedelta(days=40 - k)).isoformat()}.csv" for k in (0, 30)]
     header, *rows = files[0].read_text().splitlines()
     assert header == "sku,unit_cost,currency,effective_date"
     assert len(rows) == 26 and all(r.split(",")[3] == files[0].stem[-10:] for r in rows)
@@ -95,6 +95,19 @@ def test_seeding_a_real_sandbox_matches_the_summary_and_is_deterministic(sandbox
         for collection, count in collections.items():
             assert stats[system][collection] == count, (system, collection)
     assert summary["generated"]["hubspot"]["contacts"] > 50 and summary["generated"]["stripe"]["invoices"] > 50
+
+    # The real API paths serve the seeded history (Stripe list pagination, as its clients page).
+    auth = {"Authorization": "Bearer sk_test_sandbox"}
+    invoices, after = [], None
+    while True:
+        page = requests.get(sandbox_url + "/stripe/v1/invoices", headers=auth, timeout=30,
+                            params={"limit": 100, **({"starting_after": after} if after else {})}).json()
+        invoices += page["data"]
+        if not page["has_more"]:
+            break
+        after = page["data"][-1]["id"]
+    assert len({i["id"] for i in invoices}) == summary["generated"]["stripe"]["invoices"]
+    assert all(i["status"] == "paid" and i["lines"]["data"] for i in invoices)
 
     # The ground truth's high-value set follows from what the sandbox now serves and the event files.
     first = _stored_objects(gs_home)

@@ -29,8 +29,14 @@ def sandbox_defaults() -> dict[str, dict[str, Any]]:
     return out
 
 
+# Arrow tables (the high-volume HubSpot objects) get the same `_dlt_id` / `_dlt_load_id` columns
+# as rows that go through dlt's normalizer, so every raw table has them.
+ARROW_NORMALIZER_DEFAULTS = {"add_dlt_id": True, "add_dlt_load_id": True}
+
+
 class SandboxDefaultsProvider(ConfigProvider):
-    """Answers `sources.<name>.<key>` lookups with the sandbox defaults; nothing else."""
+    """Answers `sources.<name>.<key>` lookups with the sandbox defaults, and the Arrow normalizer's
+    `normalize.parquet_normalizer.add_dlt_id|add_dlt_load_id` with true; nothing else."""
 
     NAME: ClassVar[str] = "Growth Stack sandbox defaults"
 
@@ -39,6 +45,8 @@ class SandboxDefaultsProvider(ConfigProvider):
 
     def get_value(self, key: str, hint: type[Any], pipeline_name: str | None, *sections: str) -> tuple[Any, str]:
         full_key = "__".join((*sections, key))
+        if tuple(sections[-2:]) == ("normalize", "parquet_normalizer") and key in ARROW_NORMALIZER_DEFAULTS:
+            return ARROW_NORMALIZER_DEFAULTS[key], full_key
         if len(sections) == 2 and sections[0] == "sources":
             value = self._defaults().get(sections[1], {}).get(key)
             if value is not None:

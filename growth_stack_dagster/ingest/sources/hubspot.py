@@ -7,6 +7,9 @@ column on the next run with no manual step (dlt evolves the table). Objects are 
 archived (`archived=true`); archived ones keep their row with `archived = true`. The incremental
 cursor is `modified_at` (the later of `updatedAt` and `archivedAt`): rows at or before the last
 loaded cursor are dropped, so a rerun adds nothing, and the cursor only moves when a load commits.
+CRM objects reach dlt as Arrow tables (one text column per property), a batch of pages at a time,
+so large portals load at close to the API's paging speed; deals go through dlt's normalizer so
+their stage history becomes the child table `deals__properties_with_history__dealstage`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
-from growth_stack_dagster.ingest.sources.arrow import explode
 from growth_stack_dagster.ingest.sources.http import batched_pages, rest_client
 
 CRM_OBJECTS = ("contacts", "companies", "deals", "calls")
@@ -46,37 +48,44 @@ def parse_hubspot_time(value: str | None) -> datetime | None:
 
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-HISTORY_TYPE = pa.list_(pa.struct([("value", pa.string()), ("timestamp", pa.string()), ("sourceType", pa.string()),
-                                   ("sourceId", pa.string()), ("updatedByUserId", pa.int64())]))
 
 
-def objects_table(objects: list[dict[str, Any]], names: list[str], history: tuple[str, ...] = ()) -> pa.Table:
-    """A page of CRM objects as one Arrow table: `id`, `created_at`, `updated_at`, `archived`,
-    `archived_at`, `modified_at` (the cursor: the later of updated and archived) and one text column
-    `properties__<name>` per property (the API sends every value as a string), plus, per property
-    with history, `properties_with_history__<name>` (a JSON list of value changes)."""
-    for obj in objects:  # a property that appeared after the property list was read still loads
-        for name in obj.get("properties") or {}:
-            if name not in names:
-                names = [*names, name]
-    updated = [parse_hubspot_time(o.get("updatedAt")) for o in objects]
-    archived_at = [parse_hubspot_time(o.get("archivedAt")) for o in objects]
+def _timestamps(values: list[str | None]) -> pa.Array:
+    return pc.cast(pa.array(values, pa.string()), TIMESTAMP)
+
+
+def _text_struct(props: list[dict[str, Any]], names: list[str]) -> pa.StructArray:
+    """The property values as a struct of text fields, converted by Arrow (values the API sent
+    as something other than strings are turned into strings first)."""
+    struct = pa.struct([(name, pa.string()) for name in names])
+    try:
+        return pa.array(props, type=struct)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([{n: v if v is None or isinstance(v, str) else str(v) for n, v in p.items()} for p in props],
+                        type=struct)
+
+
+def objects_table(objects: list[dict[str, Any]], names: list[str]) -> pa.Table:
+    """A page of CRM objects as one Arrow table, in the same columns dlt's normalizer would give
+    the rows: `id`, `created_at`, `updated_at`, `archived`, `archived_at`, `modified_at` (the cursor:
+    the later of updated and archived) and one text column `properties__<name>` per requested
+    property (the API sends every value as a string; a property empty on every object still gets
+    its column). dlt adds `_dlt_id` and `_dlt_load_id` (see `defaults.py`)."""
+    updated = _timestamps([o.get("updatedAt") for o in objects])
+    archived_at = _timestamps([o.get("archivedAt") for o in objects])
     columns: dict[str, pa.Array] = {
         "id": pa.array([str(o["id"]) for o in objects], pa.string()),
-        "created_at": pa.array([parse_hubspot_time(o.get("createdAt")) for o in objects], TIMESTAMP),
-        "updated_at": pa.array(updated, TIMESTAMP),
+        "created_at": _timestamps([o.get("createdAt") for o in objects]),
+        "updated_at": updated,
         "archived": pa.array([bool(o.get("archived")) for o in objects], pa.bool_()),
-        "archived_at": pa.array(archived_at, TIMESTAMP),
-        "modified_at": pa.array([max(filter(None, (u, a)), default=None) for u, a in zip(updated, archived_at)], TIMESTAMP),
+        "archived_at": archived_at,
+        # (compared as integers: Arrow has no element-wise max kernel for zoned timestamps)
+        "modified_at": pc.max_element_wise(updated.cast(pa.int64()), archived_at.cast(pa.int64()),
+                                           skip_nulls=True).cast(TIMESTAMP),
     }
-    props = [o.get("properties") or {} for o in objects]
-    for name in names:
-        values = [p.get(name) for p in props]
-        columns[f"properties__{name}"] = pa.array([v if v is None or isinstance(v, str) else str(v) for v in values],
-                                                  pa.string())
-    for name in history:
-        columns[f"properties_with_history__{name}"] = pa.array(
-            [(o.get("propertiesWithHistory") or {}).get(name) for o in objects], HISTORY_TYPE)
+    props = _text_struct([o.get("properties") or {} for o in objects], names)
+    for name, values in zip(names, props.flatten()):
+        columns[f"properties__{name}"] = values
     # the primary key is declared non-null, as dlt declares it
     schema = pa.schema([pa.field(n, c.type, nullable=n != "id") for n, c in columns.items()])
     return pa.Table.from_arrays(list(columns.values()), schema=schema)
@@ -95,9 +104,28 @@ def association_rows(result: dict[str, Any], from_key: str, to_key: str) -> list
     return rows
 
 
-def live_ids(page: pa.Table) -> list[str]:
-    """Ids of the objects of a page that are not archived."""
-    return page.filter(pc.invert(page.column("archived"))).column("id").to_pylist()
+def object_row(obj: dict[str, Any]) -> dict[str, Any]:
+    """A CRM object as a row for dlt's normalizer (used for deals, whose property history becomes
+    the child table `deals__properties_with_history__<property>`): the API's shape, `archived`
+    always present, plus `modified_at`."""
+    row = dict(obj)
+    row["archived"] = bool(obj.get("archived"))
+    row["modified_at"] = max(filter(None, (parse_hubspot_time(obj.get("updatedAt")),
+                                          parse_hubspot_time(obj.get("archivedAt")))), default=None)
+    return row
+
+
+def property_columns(names: list[str]) -> dict[str, dict[str, Any]]:
+    """Text column hints for every property (`properties__<name>`), so that dlt's normalizer gives
+    a property empty on every object its column too, typed as the API sends values."""
+    return {f"properties__{name}": {"data_type": "text", "nullable": True} for name in names}
+
+
+def live_ids(page: pa.Table | list[dict[str, Any]]) -> list[str]:
+    """Ids of the objects of a page (Arrow table or rows) that are not archived."""
+    if isinstance(page, pa.Table):
+        return page.filter(pc.invert(page.column("archived"))).column("id").to_pylist()
+    return [o["id"] for o in page if not o.get("archived")]
 
 
 def read_associations(client, from_type: str, to_type: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -133,6 +161,10 @@ def _crm_object_resource(client, object_type: str, page_size: int, include_archi
         modified_at=dlt.sources.incremental("modified_at", initial_value=None),
     ) -> Iterator[pa.Table]:
         names = property_names(client, object_type)
+        if history:
+            dlt.current.resource().apply_hints(columns={"archived": {"data_type": "bool"},
+                                                        "modified_at": {"data_type": "timestamp"},
+                                                        **property_columns(names)})
         params: dict[str, Any] = {
             "limit": min(page_size, MAX_PAGE_SIZE_WITH_HISTORY if history else MAX_PAGE_SIZE),
             "properties": ",".join(names),
@@ -143,7 +175,8 @@ def _crm_object_resource(client, object_type: str, page_size: int, include_archi
             pages = client.paginate(f"/crm/v3/objects/{object_type}", params={**params, "archived": str(archived).lower()},
                                     paginator=_after_paginator(), data_selector=RESULTS)
             for objects in batched_pages(pages, batch_rows):
-                yield objects_table(objects, names, history)
+                # Deals go through dlt's normalizer, which makes their stage history a child table.
+                yield [object_row(o) for o in objects] if history else objects_table(objects, names)
 
     return crm_objects
 
@@ -171,7 +204,7 @@ def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.
                    page_size: int = 100, include_archived: bool = True, batch_rows: int = 5000) -> Any:
     """HubSpot CRM from `base_url` (https://api.hubapi.com in production) with a private-app token.
 
-    Tables: contacts, companies, deals, deal_stage_history, calls, owners,
+    Tables: contacts, companies, deals (+ `deals__properties_with_history__dealstage`), calls, owners,
     contact_company_associations, deal_contact_associations.
     """
     client = rest_client(base_url, BearerTokenAuth(api_key))
@@ -189,16 +222,6 @@ def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.
                                                          parse_hubspot_time(o.get("archivedAt")))), default=None)}
                        for o in page]
 
-    @dlt.transformer(name="deal_stage_history", primary_key=("deal_id", "timestamp", "value"), merge_key="deal_id",
-                     write_disposition="merge")
-    def deal_stage_history(deals: pa.Table) -> Iterator[pa.Table]:
-        """Every deal stage a loaded deal went through, with when and how (the history HubSpot keeps)."""
-        changes = explode(deals, "properties_with_history__dealstage", "id", "deal_id")
-        if changes is not None:
-            at = pc.cast(pc.replace_substring_regex(changes.column("timestamp"), "Z$", "+00:00"), TIMESTAMP)
-            yield changes.set_column(changes.schema.get_field_index("timestamp"), "timestamp", at).rename_columns(
-                {"sourceType": "source_type", "sourceId": "source_id", "updatedByUserId": "updated_by_user_id"})
-
     associations = [objects[from_type] | _association_transformer(client, table, from_type, to_type)
                     for table, from_type, to_type in ASSOCIATIONS]
-    return [*objects.values(), owners, objects["deals"] | deal_stage_history, *associations]
+    return [*objects.values(), owners, *associations]

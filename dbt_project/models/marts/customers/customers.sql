@@ -3,7 +3,7 @@
     engagement and support are aggregated over all of the customer's identifiers. Money is in the
     invoice currency's major unit. age is on the dbt var `as_of` (default: today, UTC).
     Grain: one row per customer_id. -#}
-{%- set as_of = (var('as_of') or modules.datetime.datetime.utcnow().date().isoformat()) | string -%}
+{%- set as_of = (var('as_of') or modules.datetime.datetime.now(modules.datetime.timezone.utc).date().isoformat()) | string -%}
 {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', as_of) -%}
     {{ exceptions.raise_compiler_error("The dbt var as_of must be a date written YYYY-MM-DD (or empty for today), not '" ~ as_of ~ "'.") }}
 {%- endif -%}
@@ -286,7 +286,7 @@ final as (
         coalesce(email_summary.emails_opened, 0) as emails_opened,
         coalesce(email_summary.emails_clicked, 0) as emails_clicked,
         case when email_summary.emails_delivered > 0
-             then cast(email_summary.emails_opened as {{ dbt.type_float() }}) / email_summary.emails_delivered end as email_open_rate,
+             then cast(email_summary.emails_opened as {{ dbt.type_numeric() }}) / email_summary.emails_delivered end as email_open_rate,
         email_summary.last_email_opened_at,
         email_summary.last_email_clicked_at,
         -- support (Zendesk)
