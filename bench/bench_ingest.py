@@ -112,7 +112,7 @@ def baseline_worker(system: str) -> dict[str, Any]:
 
 def dlt_worker(system: str) -> dict[str, Any]:
     """Load the table with the Growth Stack dlt source into a fresh warehouse."""
-    from growth_stack_dagster.ingest.pipelines import build_source, make_pipeline
+    from growth_stack_dagster.ingest.pipelines import LOADER_FILE_FORMAT, build_source, make_pipeline
 
     started = time.perf_counter()
     if system == "hubspot":
@@ -123,7 +123,7 @@ def dlt_worker(system: str) -> dict[str, Any]:
         table = "invoices__lines"
     pipeline = make_pipeline("hubspot" if system == "hubspot" else "stripe")
     setup = time.perf_counter() - started
-    info = pipeline.run(source)
+    info = pipeline.run(source, loader_file_format=LOADER_FILE_FORMAT)
     info.raise_on_failed_jobs()
     seconds = time.perf_counter() - started
     counts = pipeline.last_trace.last_normalize_info.row_counts

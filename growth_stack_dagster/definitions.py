@@ -17,11 +17,11 @@ from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
 from growth_stack_dagster import config
-from growth_stack_dagster.capture.defs import defs as capture_defs
-from growth_stack_dagster.ingest.defs import defs as ingest_defs
+from growth_stack_dagster.capture import defs as capture
+from growth_stack_dagster.ingest import defs as ingest
 from growth_stack_dagster.instance import ensure_dagster_home
 from growth_stack_dagster.resources import WRITER_TAG_KEY, WRITER_TAGS
-from growth_stack_dagster.transform.defs import defs as transform_defs
+from growth_stack_dagster.transform import defs as transform
 from growth_stack_dagster.transform.project import dbt_project
 
 # dbt's profile reads GROWTH_STACK_HOME: make it absolute for the dbt subprocesses.
@@ -33,14 +33,19 @@ executor = dg.multiprocess_executor.configured(
      "tag_concurrency_limits": [{"key": WRITER_TAG_KEY, "value": WRITER_TAGS[WRITER_TAG_KEY], "limit": 1}]}
 )
 
-shared = dg.Definitions(
-    resources={
-        "duckdb": DuckDBResource(database=str(config.warehouse_path())),
-        "dlt": DagsterDltResource(),
-        # The venv's dbt, whatever PATH says (the UI, the daemon and tests may not activate the venv).
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))),
-    },
-    executor=executor,
+# Only one Definitions object at module scope, so `dagster ... -m growth_stack_dagster.definitions` finds it.
+defs = dg.Definitions.merge(
+    capture.defs,
+    ingest.defs,
+    transform.defs,
+    dg.Definitions(
+        resources={
+            "duckdb": DuckDBResource(database=str(config.warehouse_path())),
+            "dlt": DagsterDltResource(),
+            # The venv's dbt, whatever PATH says (the UI, the daemon and tests may not activate the venv).
+            "dbt": DbtCliResource(project_dir=dbt_project,
+                                  dbt_executable=str(Path(sys.executable).with_name("dbt"))),
+        },
+        executor=executor,
+    ),
 )
-
-defs = dg.Definitions.merge(capture_defs, ingest_defs, transform_defs, shared)

@@ -36,35 +36,43 @@ def _spec(table: str) -> dg.AssetSpec:
     name="events_load",
     specs=[_spec(t) for t in DECLARED_TABLES],
     partitions_def=resources.events_daily_partitions,
+    # A backfill of many days is one run that loads the days in order, not one run per day.
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool=resources.WAREHOUSE_POOL,
     op_tags=resources.WRITER_TAGS,
     retry_policy=resources.default_retry_policy,
-    description="Load one received date of event files into events.* (replaces that day's earlier load).",
+    description="Load received dates of event files into events.* (each day replaces its earlier load).",
 )
 def events_load(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-    """Load the partition's day of closed event files; one MaterializeResult per declared table."""
-    day = context.partition_key
+    """Load each day of the run's partitions from its closed event files; one MaterializeResult per
+    declared table, with the counts summed over the days."""
+    days = sorted(context.partition_keys)
+    totals: dict[str, int] = dict.fromkeys(
+        ("files", "messages_read", "duplicates_dropped", "duplicates_in_day", "duplicates_across_days",
+         "discards", "webhooks_transformed", "webhooks_skipped", "new_columns"), 0)
+    rows_per_table: dict[str, int] = {}
+    discards_by_reason: dict[str, int] = {}
     with duckdb.get_connection() as con:
-        report = loader.load_partition(con, config.events_dir(), day)
-    context.log.info(
-        f"loaded {report.lines_read} lines from {report.files} files for {day}: "
-        f"{report.duplicates_dropped} duplicates dropped, {report.discards} discards")
+        for day in days:
+            report = loader.load_partition(con, config.events_dir(), day)
+            context.log.info(
+                f"loaded {report.messages_read} messages from {report.files} files for {day}: "
+                f"{report.duplicates_dropped} duplicates dropped, {report.discards} discards")
+            for key in totals:
+                value = getattr(report, key)
+                totals[key] += len(value) if key == "new_columns" else value
+            for table, n in report.rows_per_table.items():
+                rows_per_table[table] = rows_per_table.get(table, 0) + n
+            for reason, n in report.discards_by_reason.items():
+                discards_by_reason[reason] = discards_by_reason.get(reason, 0) + n
     shared = {
-        "partition_date": day,
-        "files": report.files,
-        "lines_read": report.lines_read,
-        "duplicates_dropped": report.duplicates_dropped,
-        "duplicates_in_day": report.duplicates_in_day,
-        "duplicates_across_days": report.duplicates_across_days,
-        "discards": report.discards,
-        "discards_by_reason": dg.MetadataValue.json(report.discards_by_reason),
-        "webhooks_transformed": report.webhooks_transformed,
-        "webhooks_skipped": report.webhooks_skipped,
-        "rows_per_table": dg.MetadataValue.json(report.rows_per_table),
-        "new_columns": len(report.new_columns),
+        "partition_dates": days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}",
+        **totals,
+        "discards_by_reason": dg.MetadataValue.json(discards_by_reason),
+        "rows_per_table": dg.MetadataValue.json(rows_per_table),
     }
     for table in DECLARED_TABLES:
-        rows = report.discards if table == loader.DISCARDS else report.rows_per_table.get(table, 0)
+        rows = totals["discards"] if table == loader.DISCARDS else rows_per_table.get(table, 0)
         yield dg.MaterializeResult(asset_key=dg.AssetKey([loader.SCHEMA, table]),
                                    metadata={"rows": rows, **shared})
 

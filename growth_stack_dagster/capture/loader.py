@@ -68,7 +68,7 @@ class LoadReport:
 
     day: str
     files: int = 0
-    lines_read: int = 0
+    messages_read: int = 0
     rows_per_table: dict[str, int] = dataclasses.field(default_factory=dict)
     duplicates_in_day: int = 0
     duplicates_across_days: int = 0
@@ -395,7 +395,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             _delete_partition(con, day)
             _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
             if staged:
-                report.lines_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+                report.messages_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
                 _load_stage(con, day, uuid_ts, report)
             t = report.lap("write", t)
             _rebuild_users(con, report)

@@ -5,6 +5,7 @@ so it survives restarts. A new file for an older day changes that day's digest a
 a sensor-triggered backfill.
 """
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
@@ -42,11 +43,17 @@ def parse_cursor(cursor: str | None) -> dict[str, str]:
 
 
 def plan_requests(fingerprints: Mapping[str, str], seen: Mapping[str, str],
-                  start_date: str = resources.EVENTS_START_DATE) -> tuple[list[str], list[str], dict[str, str]]:
-    """(days to load, days before the partitions' start that are ignored, new cursor days)."""
-    changed = sorted(d for d, fp in fingerprints.items() if seen.get(d) != fp)
+                  start_date: str = resources.EVENTS_START_DATE,
+                  last_date: str | None = None) -> tuple[list[str], list[str], dict[str, str]]:
+    """(days to load, days before the partitions' start that are ignored, new cursor days).
+
+    Days after `last_date` (the last partition that exists yet) are left out of the cursor, so
+    they are requested once their partition exists.
+    """
+    ready = {d: fp for d, fp in fingerprints.items() if last_date is None or d <= last_date}
+    changed = sorted(d for d, fp in ready.items() if seen.get(d) != fp)
     too_old = [d for d in changed if d < start_date]
-    return [d for d in changed if d >= start_date], too_old, {**seen, **fingerprints}
+    return [d for d in changed if d >= start_date], too_old, {**seen, **ready}
 
 
 @dg.sensor(name="event_files_sensor", job=capture_job, minimum_interval_seconds=30,
@@ -55,7 +62,8 @@ def plan_requests(fingerprints: Mapping[str, str], seen: Mapping[str, str],
 def event_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """Compare the event files on disk with the cursor and request each changed day once."""
     seen = parse_cursor(context.cursor)
-    days, too_old, new_days = plan_requests(day_fingerprints(config.events_dir()), seen)
+    last_date = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)).isoformat()  # end_offset=1
+    days, too_old, new_days = plan_requests(day_fingerprints(config.events_dir()), seen, last_date=last_date)
     if too_old:
         context.log.warning(f"event files for {too_old} are before {resources.EVENTS_START_DATE}; "
                             "move EVENTS_START_DATE earlier to load them.")

@@ -13,7 +13,7 @@ import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from growth_stack_dagster.ingest.pipelines import SOURCES, build_source, make_pipeline
+from growth_stack_dagster.ingest.pipelines import LOADER_FILE_FORMAT, SOURCES, build_source, make_pipeline
 from growth_stack_dagster.ingest.translator import IngestTranslator
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS
 
@@ -44,7 +44,7 @@ def run_source(context: dg.AssetExecutionContext, dlt_resource: DagsterDltResour
     pipeline = make_pipeline(source_name)
     source = build_source(source_name)
     for result in dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                   dagster_dlt_translator=TRANSLATOR):
+                                   dagster_dlt_translator=TRANSLATOR, loader_file_format=LOADER_FILE_FORMAT):
         table = result.asset_key.path[-1]
         by_table = rows_loaded_by_table(pipeline, table)
         yield dg.MaterializeResult(

@@ -32,6 +32,11 @@ SOURCES: dict[str, Callable[..., DltSource]] = {
 }
 
 
+# Parquet load files: DuckDB bulk-loads them, where `insert_values` (its default) makes it parse
+# large INSERT statements, many times slower and with gigabytes of memory on big loads.
+LOADER_FILE_FORMAT = "parquet"
+
+
 def make_pipeline(source_name: str) -> dlt.Pipeline:
     """The dlt pipeline loading `source_name` into schema `source_name` of the warehouse DuckDB file,
     its state under `$GROWTH_STACK_HOME/dlt` (paths read now)."""
@@ -52,7 +57,7 @@ def build_source(source_name: str, **overrides: Any) -> DltSource:
 def load_source(source_name: str, **overrides: Any) -> LoadInfo:
     """Run one source's pipeline to the warehouse; raises when a load job failed."""
     pipeline = make_pipeline(source_name)
-    info = pipeline.run(build_source(source_name, **overrides))
+    info = pipeline.run(build_source(source_name, **overrides), loader_file_format=LOADER_FILE_FORMAT)
     info.raise_on_failed_jobs()
     return info
 

@@ -63,7 +63,7 @@ def one_of_each_type(day: str) -> list[dict]:
 def test_every_message_type_lands_in_its_table_with_segment_names(root: Path, con) -> None:
     write(root, "web", DAY1, one_of_each_type(DAY1))
     report = loader.load_partition(con, root, DAY1)
-    assert report.lines_read == 6 and report.discards == 0
+    assert report.messages_read == 6 and report.discards == 0
 
     [page] = rows(con, "SELECT * FROM events.pages")
     assert page["id"] == "m-page" and page["anonymous_id"] == "anon-1" and page["source"] == "web"
@@ -275,7 +275,8 @@ def test_an_unparseable_timestamp_is_kept_in_discards_and_the_row_loaded(root: P
     got = {r["id"]: r for r in rows(con, "SELECT id, user_id, timestamp, source FROM events.request_a_quote")}
     assert got["ts-bad"]["timestamp"] is None and got["ts-ok"]["timestamp"] is not None
     assert got["ts-ok"]["user_id"] == "1234" and got["ts-ok"]["source"] == "server"
-    [d] = rows(con, 'SELECT "table", "column", value, message_id FROM events._discards WHERE "table" = \'request_a_quote\'')
+    [d] = rows(con, 'SELECT "table", "column", value, message_id FROM events._discards '
+                    'WHERE "table" = \'request_a_quote\'')
     assert d == {"table": "request_a_quote", "column": "timestamp", "value": '"yesterday-ish"', "message_id": "ts-bad"}
 
 
@@ -292,3 +293,18 @@ def test_properties_that_are_not_an_object_are_kept_in_discards(root: Path, con)
         {"id": "odd", "sku": None, "price": None}, {"id": "ok", "sku": "S1", "price": 9.5}]
     [d] = rows(con, "SELECT message_id, value, reason FROM events._discards")
     assert d == {"message_id": "odd", "value": '"S2"', "reason": "properties is not a JSON object"}
+
+
+@pytest.mark.xfail(strict=True, reason="DuckDB read_json merges nested keys case-insensitively and then looks "
+                   "values up by exact spelling, so a variant like properties.email next to properties.Email "
+                   "is read as NULL (duckdb/duckdb#23143); the loader does not detect this yet.")
+def test_keys_differing_only_in_case_are_not_lost(root: Path, con) -> None:
+    write(root, "web", DAY1, [
+        stamp({"type": "track", "messageId": "a", "userId": "u", "event": "Signed Up",
+               "properties": {"Plan": "pro"}}, DAY1),
+        stamp({"type": "track", "messageId": "b", "userId": "u", "event": "Signed Up",
+               "properties": {"plan": "free"}}, DAY1),
+    ])
+    report = loader.load_partition(con, root, DAY1)
+    stored = [r["plan"] for r in rows(con, "SELECT plan FROM events.signed_up ORDER BY id")]
+    assert stored == ["pro", "free"] or report.discards == 1

@@ -45,3 +45,5 @@ def test_plan_requests_ignores_days_before_the_partitions_start() -> None:
     days, too_old, cursor = plan_requests({"2020-01-01": "1:a", DAY1: "1:b"}, {})
     assert days == [DAY1] and too_old == ["2020-01-01"] and cursor == {"2020-01-01": "1:a", DAY1: "1:b"}
     assert parse_cursor(None) == {}
+    days, _, cursor = plan_requests({DAY1: "1:b", "2099-01-01": "1:c"}, {}, last_date=DAY2)
+    assert days == [DAY1] and "2099-01-01" not in cursor

@@ -4,6 +4,7 @@ file under a temporary GROWTH_STACK_HOME."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,16 @@ IDENTITY = ["+path:models/marts/identity"]
 def dbt_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One target folder for the session's builds, so dbt parses the project once (partial parsing)."""
     return tmp_path_factory.mktemp("dbt_work")
+
+
+@pytest.fixture
+def home(dbt_work: Path) -> Path:
+    """An empty GROWTH_STACK_HOME, at the same path for every test: the profile holds this path,
+    and dbt parses the whole project again whenever the profile changes."""
+    folder = dbt_work / "gs_home"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    return folder
 
 
 def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY) -> subprocess.CompletedProcess:

@@ -52,9 +52,7 @@ def truth_identifiers(path: Path) -> dict[tuple[str, str], str]:
 
 
 @pytest.mark.slow
-def test_customer_identifiers_match_the_simulators_ground_truth(tmp_path: Path, dbt_work: Path) -> None:
-    home = tmp_path / "gs_home"
-    home.mkdir()
+def test_customer_identifiers_match_the_simulators_ground_truth(home: Path, dbt_work: Path) -> None:
     simulate_company(home, CUSTOMERS, DAYS, SEED, AS_OF)
     dbt_build(home, dbt_work)
 

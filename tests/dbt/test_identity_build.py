@@ -6,17 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from tests.dbt import raw
 from tests.dbt.conftest import ALL_STAGING_AND_IDENTITY, customers, dbt_build, partition, query
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    folder = tmp_path / "gs_home"
-    folder.mkdir()
-    return folder
 
 
 def test_a_fresh_warehouse_builds_with_every_model_empty(home: Path, dbt_work: Path) -> None:

@@ -22,10 +22,12 @@ MARTS = ["+path:models/marts/journeys", "+path:models/marts/marketing", "+path:m
          "+customer_traits"]
 EVENTS_DAILY = ["tag:events_daily"]
 ANALYSES = REPO / "dbt_project" / "analyses"
+AS_OF = "2026-03-03"  # ages and traits are evaluated on this day
 
 
-def dbt(home: Path, work: Path, command: str, *args: str, day: str | None = None) -> None:
-    """Run the venv's dbt on `home/warehouse.duckdb`; `day` passes the partition vars min_date = max_date = day."""
+def dbt(home: Path, work: Path, command: str, *args: str, day: str | None = None, **dbt_vars) -> None:
+    """Run the venv's dbt on `home/warehouse.duckdb` with traits as of AS_OF; `day` passes the partition
+    vars min_date = max_date = day; other keyword arguments are more dbt vars."""
     env = {**os.environ, "GROWTH_STACK_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     argv = [str(DBT), command, "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
             "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *args]
@@ -33,7 +35,8 @@ def dbt(home: Path, work: Path, command: str, *args: str, day: str | None = None
         # only tests whose every parent is built (the identity tests of identity_merges are not ours)
         argv += ["--indirect-selection", "buildable"]
     if day:
-        argv += ["--vars", json.dumps({"min_date": day, "max_date": day})]
+        dbt_vars.update(min_date=day, max_date=day)
+    argv += ["--vars", json.dumps({"as_of": AS_OF, **dbt_vars})]
     result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     # dbt prints the failures after its summary line
     summary = result.stdout[result.stdout.rfind("Finished running"):] if "Finished running" in result.stdout else result.stdout
@@ -147,8 +150,7 @@ def test_exec_metrics_use_the_sku_cost_effective_on_the_order_day(built):
 
 def test_whitepaper_analyses_compile_and_answer(built):
     home, work = built["home"], built["work"]
-    env_vars = json.dumps({"top_pages_min_purchases": 0, "coupon_min_orders": 1})
-    dbt(home, work, "compile", "--select", "path:analyses", "--vars", env_vars)
+    dbt(home, work, "compile", "--select", "path:analyses", top_pages_min_purchases=0, coupon_min_orders=1)
     compiled = work / "target" / "compiled" / "growth_stack" / "analyses"
     assert sorted(p.name for p in compiled.iterdir()) == sorted(p.name for p in ANALYSES.glob("*.sql"))
     top_pages = rows(home, (compiled / "top_pages_of_qualified_repeat_buyers.sql").read_text())

@@ -124,6 +124,11 @@ API_TABLES = {
                         "created_at timestamptz, updated_at timestamptz, modified_at timestamptz, _dlt_load_id varchar, _dlt_id varchar",
     "hubspot.owners": "id varchar, email varchar, first_name varchar, last_name varchar, archived boolean, "
                       "created_at timestamptz, updated_at timestamptz, modified_at timestamptz, _dlt_load_id varchar, _dlt_id varchar",
+    "hubspot.deals": "id varchar, properties__dealname varchar, properties__amount varchar, properties__dealstage varchar, "
+                     "archived boolean, created_at timestamptz, updated_at timestamptz, modified_at timestamptz, "
+                     "_dlt_load_id varchar, _dlt_id varchar",
+    "hubspot.deal_contact_associations": "deal_id varchar, contact_id varchar, type_id bigint, category varchar, label varchar, "
+                                         "_dlt_load_id varchar, _dlt_id varchar",
     "stripe.customers": "id varchar, email varchar, name varchar, created bigint, deleted boolean, _snapshot_at bigint, "
                         "_dlt_load_id varchar, _dlt_id varchar",
     "stripe.products": "id varchar, name varchar, metadata__sku varchar, created bigint, deleted boolean, _snapshot_at bigint, "
@@ -155,6 +160,12 @@ def create_api_tables(warehouse: Path) -> None:
             con.execute(f"create or replace table {table} ({columns})")
         con.execute("insert into hubspot.owners values (?, ?, ?, ?, false, '2025-01-01', '2025-01-01', '2025-01-01', ?, 'o7')",
                     [OWNER["id"], OWNER["email"], OWNER["first_name"], OWNER["last_name"], load_id])
+        # Bob's wholesale account: one deal won, one still open
+        for deal_id, stage, amount in (("501", "closedwon", "1200.50"), ("502", "appointmentscheduled", "500")):
+            con.execute("insert into hubspot.deals values (?, 'Bulk tees', ?, ?, false, '2026-01-20', '2026-01-20', "
+                        "'2026-01-20', ?, ?)", [deal_id, amount, stage, load_id, f"hd{deal_id}"])
+            con.execute("insert into hubspot.deal_contact_associations values (?, ?, 3, 'HUBSPOT_DEFINED', null, ?, ?)",
+                        [deal_id, PEOPLE["bob"]["contact_id"], load_id, f"ha{deal_id}"])
         con.execute("insert into stripe.products values ('prod_TEE', 'Tee', 'TEE', 1735689600, false, 1, ?, 'p1')", [load_id])
         for sku, cost, day in SKU_COSTS:
             con.execute("insert into finance.sku_costs values (?, ?, 'USD', ?, ?, 2, ?, ?, ?)",

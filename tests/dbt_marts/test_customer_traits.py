@@ -4,6 +4,8 @@ the customer 360, the computed traits and the activation contract, checked row b
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -80,6 +82,12 @@ def test_customer_360_survivorship_and_aggregates(warehouse):
     assert (ann["stripe_customer_id"], ann["hubspot_contact_id"], ann["zendesk_user_id"]) == ("cus_Ann0000000001", "101", "9001")
 
 
+def test_customer_360_sums_the_hubspot_deals_of_the_customers_contacts(warehouse):
+    deals = warehouse.execute("select deals, open_deals, won_deal_amount from marts.customers where customer_id = ?",
+                              [_customer_of(warehouse, "hubspot_contact_id", "102")]).fetchone()
+    assert (deals[0], deals[1], float(deals[2])) == (2, 1, 1200.5)
+
+
 def test_crm_segmentation_reaches_every_identity_of_the_person(warehouse):
     rows = warehouse.execute("select identifier_type, lead_qualified, customer_type from marts.customer_identifier_traits "
                              "where customer_id = ? order by identifier_type",
@@ -100,3 +108,14 @@ def test_activation_contract(warehouse):
         ("u_1001",), ("u_1002",), ("u_1003",), ("u_1004",)]
     zendesk = q("select email, zendesk_user_id, name from activation.sync_zendesk__users where is_high_value").fetchall()
     assert zendesk == [("ann@shop.io", "9001", "Ann Example")]
+
+
+def test_a_malformed_as_of_is_refused_with_a_sentence(tmp_path: Path):
+    result = subprocess.run(
+        [str(company.DBT), "compile", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+         "--select", "customer_traits", "--vars", '{"as_of": "03/02/2026"}',
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        cwd=company.REPO, env={**os.environ, "GROWTH_STACK_HOME": str(tmp_path)}, capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode != 0
+    assert "The dbt var as_of must be a date written YYYY-MM-DD (or empty for today), not '03/02/2026'" in result.stdout

@@ -23,8 +23,7 @@ final as (
         traits.margin,
         traits.coupon_usage_rate,
         traits.orders_last_365d,
-        traits.days_since_last_seen,
-        traits.as_of_date
+        traits.last_seen_date
     from identifiers
     inner join traits on traits.customer_id = identifiers.customer_id
     where {{ dbt.length('identifiers.identifier_value') }} >= {{ var('amplitude_min_id_length', 5) | int }}

@@ -53,8 +53,7 @@ final as (
         traits.lifetime_value,
         traits.coupon_usage_rate,
         traits.orders_last_365d,
-        traits.days_since_last_seen,
-        traits.as_of_date
+        traits.last_seen_date
     from people
     inner join customers on customers.customer_id = people.customer_id
     inner join traits on traits.customer_id = people.customer_id

@@ -24,8 +24,7 @@ traits as (
 final as (
     select
         {{ sha256.format(normalize_identifier('email', 'identifiers.identifier_value')) }} as email_sha256,
-        identifiers.customer_id,
-        traits.as_of_date
+        identifiers.customer_id
     from identifiers
     inner join traits on traits.customer_id = identifiers.customer_id
 )

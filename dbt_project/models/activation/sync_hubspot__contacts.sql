@@ -22,8 +22,7 @@ final as (
         traits.margin,
         traits.coupon_usage_rate,
         traits.orders_last_365d,
-        traits.days_since_last_seen,
-        traits.as_of_date
+        traits.last_seen_date
     from customers
     inner join traits on traits.customer_id = customers.customer_id
     where customers.email is not null

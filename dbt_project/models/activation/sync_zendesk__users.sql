@@ -19,8 +19,7 @@ final as (
         traits.is_high_value,
         traits.customer_type,
         traits.lifetime_value,
-        traits.orders_last_365d,
-        traits.as_of_date
+        traits.orders_last_365d
     from customers
     inner join traits on traits.customer_id = customers.customer_id
     where customers.email is not null

@@ -8,7 +8,7 @@
       activity: at least one page view in each of the high_value_active_weeks (4) complete Monday-Sunday
                 weeks that end on or before the Sunday before as_of (the week holding as_of never counts).
     Grain: one row per customer_id. -#}
-{%- set as_of = (var('as_of') or modules.datetime.datetime.now(modules.datetime.timezone.utc).date().isoformat()) | string -%}
+{%- set as_of = (var('as_of') or modules.datetime.datetime.now(modules.pytz.utc).date().isoformat()) | string -%}
 {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', as_of) -%}
     {{ exceptions.raise_compiler_error("The dbt var as_of must be a date written YYYY-MM-DD (or empty for today), not '" ~ as_of ~ "'.") }}
 {%- endif -%}
@@ -118,6 +118,7 @@ final as (
         order_traits.margin,
         case when order_traits.lifetime_orders > 0
              then cast(order_traits.orders_with_discount as {{ numeric }}) / order_traits.lifetime_orders end as coupon_usage_rate,
+        last_seen.last_seen_date,
         {{ dbt.datediff('last_seen.last_seen_date', as_of_sql, 'day') }} as days_since_last_seen
     from customers
     inner join criteria on criteria.customer_id = customers.customer_id

@@ -3,7 +3,7 @@
     engagement and support are aggregated over all of the customer's identifiers. Money is in the
     invoice currency's major unit. age is on the dbt var `as_of` (default: today, UTC).
     Grain: one row per customer_id. -#}
-{%- set as_of = (var('as_of') or modules.datetime.datetime.now(modules.datetime.timezone.utc).date().isoformat()) | string -%}
+{%- set as_of = (var('as_of') or modules.datetime.datetime.now(modules.pytz.utc).date().isoformat()) | string -%}
 {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', as_of) -%}
     {{ exceptions.raise_compiler_error("The dbt var as_of must be a date written YYYY-MM-DD (or empty for today), not '" ~ as_of ~ "'.") }}
 {%- endif -%}
@@ -40,6 +40,15 @@ email_clicked as (
 
 tickets as (
     select * from {{ ref('stg_zendesk__tickets') }}
+),
+
+deals as (
+    select * from {{ ref('stg_hubspot__deals') }}
+    where not coalesce(is_archived, false)
+),
+
+deal_contacts as (
+    select * from {{ ref('stg_hubspot__deal_contact_associations') }}
 ),
 
 customer_ids as (
@@ -221,6 +230,24 @@ ticket_summary as (
     group by identifiers.customer_id
 ),
 
+-- HubSpot deals of any of the customer's contacts (a deal with two contacts of one customer counts once)
+deal_summary as (
+    select
+        customer_id,
+        count(*) as deals,
+        sum(case when deal_stage not in ('closedwon', 'closedlost') then 1 else 0 end) as open_deals,
+        sum(case when deal_stage = 'closedwon' then amount else 0 end) as won_deal_amount
+    from (
+        select distinct identifiers.customer_id, deals.deal_id, deals.deal_stage, deals.amount
+        from deals
+        inner join deal_contacts on deal_contacts.deal_id = deals.deal_id
+        inner join identifiers
+            on identifiers.identifier_type = 'hubspot_contact_id'
+            and identifiers.identifier_value = {{ normalize_identifier('hubspot_contact_id', 'deal_contacts.contact_id') }}
+    ) as customer_deals
+    group by customer_id
+),
+
 typed_profile as (
     select
         profile.*,
@@ -289,6 +316,10 @@ final as (
              then cast(email_summary.emails_opened as {{ dbt.type_numeric() }}) / email_summary.emails_delivered end as email_open_rate,
         email_summary.last_email_opened_at,
         email_summary.last_email_clicked_at,
+        -- sales (HubSpot deals)
+        coalesce(deal_summary.deals, 0) as deals,
+        coalesce(deal_summary.open_deals, 0) as open_deals,
+        coalesce(deal_summary.won_deal_amount, 0) as won_deal_amount,
         -- support (Zendesk)
         coalesce(ticket_summary.support_tickets, 0) as support_tickets,
         coalesce(ticket_summary.open_support_tickets, 0) as open_support_tickets,
@@ -314,6 +345,7 @@ final as (
     left join channels_listed on channels_listed.customer_id = customer_ids.customer_id
     left join email_summary on email_summary.customer_id = customer_ids.customer_id
     left join ticket_summary on ticket_summary.customer_id = customer_ids.customer_id
+    left join deal_summary on deal_summary.customer_id = customer_ids.customer_id
 )
 
 select * from final
