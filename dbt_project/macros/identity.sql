@@ -68,6 +68,18 @@
 {%- endmacro %}
 
 
+{#- Why a normalised identifier value stands for "no value" ('empty value', 'placeholder value',
+    'all-zero id', 'not an email address'), or NULL for a real value. Arguments are SQL expressions. -#}
+{% macro identity_placeholder_reason(identifier_type, identifier_value) -%}
+    case
+        when {{ identifier_value }} = '' then 'empty value'
+        when lower({{ identifier_value }}) in {{ sql_string_list(identity_blocked_values()) }} then 'placeholder value'
+        when replace(replace({{ identifier_value }}, '0', ''), '-', '') = '' then 'all-zero id'
+        when {{ identifier_type }} = 'email' and {{ identifier_value }} not like '%@%' then 'not an email address'
+    end
+{%- endmacro %}
+
+
 {#- A SQL list literal of strings: ('a', 'b'). -#}
 {% macro sql_string_list(values) -%}
     ({%- for v in values -%}'{{ v | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%})

@@ -1,7 +1,8 @@
 {#- A select over source(source_name, table_name) with exactly `columns` ({raw name: type}), so a
     staging model builds on a fresh warehouse: a table that does not exist yet (an event table
     appears when its event is first seen, a dlt child table when a list first has items) yields no
-    rows, and a column that does not exist yet (a property never sent) yields a typed NULL. -#}
+    rows, and a column that does not exist yet (a property never sent) yields a typed NULL.
+    The check runs when the view is created, and `dbt build` recreates the views on every run. -#}
 {% macro source_or_empty(source_name, table_name, columns) -%}
     {%- set relation = source(source_name, table_name) -%}
     {%- set existing = none -%}

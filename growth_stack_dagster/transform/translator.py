@@ -24,8 +24,11 @@ FOLDER_GROUPS = {
 def group_for_fqn(fqn: list[str]) -> str:
     """Dagster group of a dbt model from its fqn (`[project, folder, ..., name]`).
 
-    A sub-folder named in FOLDER_GROUPS wins over its parent (marts/marketing -> marketing).
+    Staging models are one group whatever their source; elsewhere a sub-folder named in
+    FOLDER_GROUPS wins over its parent (marts/marketing -> marketing).
     """
+    if len(fqn) > 2 and fqn[1] == "staging":
+        return "staging"
     for folder in reversed(fqn[1:-1]):
         if folder in FOLDER_GROUPS:
             return FOLDER_GROUPS[folder]

@@ -149,10 +149,12 @@ ANN = {("anonymous_id", "a-ann-web"), ("anonymous_id", "a-ann-ios"), ("user_id",
 BOB = {("anonymous_id", "a-bob"), ("anonymous_id", "a-bob-2"), ("user_id", "u_bob_old"), ("user_id", "u_bob"),
        ("email", "bob@x.io"), ("hubspot_contact_id", "502")}
 CARL = {("anonymous_id", "a-carl"), ("user_id", "u_carl")}
-SINGLES = [("user_id", "u_dan"), ("anonymous_id", "a-erin"), ("anonymous_id", "a-frank"), ("email", "erin@x.io"),
+# Erin's app sent userId "undefined" with her email: the email is her device's
+ERIN = {("anonymous_id", "a-erin"), ("email", "erin@x.io")}
+SINGLES = [("user_id", "u_dan"), ("anonymous_id", "a-frank"),
            ("user_id", "u_gus"), ("user_id", "u_hal"), ("hubspot_contact_id", "503"), ("hubspot_contact_id", "504"),
            *[("user_id", u) for u in SHARED_EMAIL_USERS]]
-EXPECTED_DAY1 = {frozenset(ANN), frozenset(BOB), frozenset(CARL), *(frozenset({s}) for s in SINGLES)}
+EXPECTED_DAY1 = {frozenset(ANN), frozenset(BOB), frozenset(CARL), frozenset(ERIN), *(frozenset({s}) for s in SINGLES)}
 EVE = {("anonymous_id", "a-eve"), ("user_id", "u_eve"), ("email", "eve@x.io"), ("hubspot_contact_id", "505")}
 EXPECTED_BLOCKED = {
     ("anonymous_id", "00000000-0000-0000-0000-000000000000"): "all-zero id",

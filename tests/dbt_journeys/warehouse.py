@@ -66,7 +66,8 @@ def write(root: Path, source: str, day: str, messages: list[dict[str, Any]]) -> 
 
 def write_day1_events(root: Path) -> None:
     """Ann's browser: a Spring Sale landing at 10:00, 29 minutes to the next page (same session), 31 to the
-    one after (a new session), a last page at 23:50; her phone at noon; a Customer.io email at 09:00."""
+    one after (a new session), a last page at 23:50; her phone at noon; a Customer.io email at 09:00;
+    Bob (wholesale) on his phone."""
     write(root, "web", DAY1, [
         page(DAY1, "10:00:00", "a-ann", "/landing/spring", campaign=SPRING),
         message(DAY1, "10:00:30", WEB, type="identify", anonymousId="a-ann", userId="u_ann",
@@ -79,22 +80,20 @@ def write_day1_events(root: Path) -> None:
         message(DAY1, "12:00:00", IOS, type="screen", anonymousId="i-ann", userId="u_ann", name="Home"),
         message(DAY1, "12:01:00", IOS, type="track", anonymousId="i-ann", userId="u_ann", event="Product Viewed",
                 properties={"sku": "MUG", "price": 25.0}),
+        message(DAY1, "08:00:00", IOS, type="identify", anonymousId="i-bob", userId="u_bob", traits={"email": "bob@x.io"}),
+        message(DAY1, "08:00:05", IOS, type="screen", anonymousId="i-bob", userId="u_bob", name="Catalogue"),
+        message(DAY1, "08:02:00", IOS, type="track", anonymousId="i-bob", userId="u_bob", event="Request a Quote",
+                properties={"sku": "MUG", "quantity": 500}),
     ])
     write(root, "customerio", DAY1, [email_delivered(DAY1, "09:00:00", "u_ann", "ann@example.com")])
 
 
 def write_day2_events(root: Path) -> None:
-    """Ann's browser 20 minutes after midnight (the 23:50 session goes on), Bob's phone (wholesale)."""
+    """Ann's browser 20 minutes after midnight (the 23:50 session goes on), then a track on the same page."""
     write(root, "web", DAY2, [
         page(DAY2, "00:10:00", "a-ann", "/checkout", user_id="u_ann"),
         message(DAY2, "00:12:00", WEB, type="track", anonymousId="a-ann", userId="u_ann", event="Checkout Started",
                 properties={"revenue": 50.0}),
-    ])
-    write(root, "ios", DAY2, [
-        message(DAY2, "08:00:00", IOS, type="identify", anonymousId="i-bob", userId="u_bob", traits={"email": "bob@x.io"}),
-        message(DAY2, "08:00:05", IOS, type="screen", anonymousId="i-bob", userId="u_bob", name="Catalogue"),
-        message(DAY2, "08:02:00", IOS, type="track", anonymousId="i-bob", userId="u_bob", event="Request a Quote",
-                properties={"sku": "MUG", "quantity": 500}),
     ])
 
 

@@ -84,7 +84,6 @@ def _wait_for_fault(sandbox: str, fault_id: int, fired: int, proc: subprocess.Po
     raise TimeoutError("the pipeline never reached the slowed page")
 
 
-@pytest.mark.slow  # a pipeline subprocess killed mid-run, then a rerun: ~20 s on a busy 2-core machine
 def test_a_killed_run_leaves_the_cursor_and_the_next_run_has_no_gap_nor_duplicate(
         seeded: dict[str, Any], sandbox: str, gs_home: Path, monkeypatch) -> None:
     monkeypatch.setenv("SOURCES__HUBSPOT__PAGE_SIZE", "5")

@@ -112,3 +112,33 @@ def test_sandbox_defaults_yield_to_dlt_configuration(monkeypatch: pytest.MonkeyP
 
 def test_asset_key_is_the_dbt_source_key() -> None:
     assert raw_asset_key("stripe", "invoices").path == ["stripe", "invoices"]
+
+
+def test_association_reads_go_in_batches_of_100_and_follow_paging() -> None:
+    from growth_stack_dagster.ingest.sources.hubspot import _association_transformer
+
+    class FakeClient:
+        def __init__(self) -> None:
+            self.calls: list[list[dict]] = []
+
+        def post(self, path: str, json: dict) -> Response:
+            self.calls.append(json["inputs"])
+            results = [{"from": {"id": i["id"]}, "to": [{"toObjectId": 7 if "after" in i else 9,
+                                                         "associationTypes": [{"typeId": 1}]}],
+                        **({"paging": {"next": {"after": "p2"}}} if i["id"] == "0" and "after" not in i else {})}
+                       for i in json["inputs"]]
+            return _response({"status": "COMPLETE", "results": results})
+
+    client = FakeClient()
+    rows = [{"id": str(i), "archived": i == 5} for i in range(250)]
+    transformer = _association_transformer(client, "contact_company_associations", "contacts", "companies")
+    @dlt.resource(name="contacts")
+    def contacts():
+        yield rows
+
+    out = list(contacts() | transformer)
+    # 249 live contacts in batches of 100; contact 0's second association page joins the last batch
+    assert [len(c) for c in client.calls] == [100, 100, 50]
+    assert client.calls[-1][-1] == {"id": "0", "after": "p2"}
+    assert len(out) == 250 and {"contact_id": "0", "company_id": "7", "type_id": 1, "category": None,
+                                "label": None} in out

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import RetryPredicate
 from dlt.sources.helpers.rest_client import RESTClient
@@ -24,9 +25,19 @@ def rest_client(base_url: str, auth: AuthConfigBase | None, data_selector: str |
     """A dlt RESTClient on `base_url` over dlt's retrying session, with the `RUNTIME__REQUEST_*`
     settings applied; `retry_condition` adds API-specific transient errors to 429 and 5xx."""
     # dlt injects the RUNTIME__REQUEST_* settings into Client when it is created.
-    client = Client(raise_for_status=False, retry_condition=retry_condition)
-    return RESTClient(base_url=base_url.rstrip("/"), auth=auth, data_selector=data_selector,
-                      paginator=paginator, headers=headers, session=client.session)
+    session = Client(raise_for_status=False, retry_condition=retry_condition).session
+    return OrjsonRESTClient(base_url=base_url.rstrip("/"), auth=auth, data_selector=data_selector,
+                            paginator=paginator, headers=headers, session=session)
+
+
+class OrjsonRESTClient(RESTClient):
+    """dlt's REST client, parsing each page once, with orjson: the client reads the page's data and
+    the paginator then reads its cursor from the same body, which would parse it a second time."""
+
+    def extract_response(self, response: Response, data_selector: Any) -> list[Any]:
+        parsed = orjson.loads(response.content)
+        response.json = lambda **_: parsed  # type: ignore[method-assign]
+        return super().extract_response(response, data_selector)
 
 
 def batched_pages(pages: Iterable[list[dict[str, Any]]], rows: int) -> Iterator[list[dict[str, Any]]]:

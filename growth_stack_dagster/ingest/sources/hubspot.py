@@ -20,8 +20,8 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.common import jsonpath
 import pyarrow.compute as pc
+from dlt.common import jsonpath
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
@@ -38,6 +38,8 @@ ASSOCIATIONS = (
     ("deal_contact_associations", "deals", "contacts"),
 )
 ID_COLUMNS = {"contacts": "contact_id", "companies": "company_id", "deals": "deal_id"}
+# objects per batch read (HubSpot's CRM batch limit is 100 inputs per request)
+BATCH_INPUTS = 100
 
 
 def parse_hubspot_time(value: str | None) -> datetime | None:
@@ -187,14 +189,15 @@ def _association_transformer(client, table: str, from_type: str, to_type: str):
     # merge_key: the associations of a re-read object replace its previous ones.
     @dlt.transformer(name=table, primary_key=(from_key, to_key, "type_id"), merge_key=from_key,
                      write_disposition="merge", columns={"label": {"data_type": "text"}})
-    def associations(objects: pa.Table) -> Iterator[list[dict[str, Any]]]:
+    def associations(objects: pa.Table | list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         pending = [{"id": i} for i in live_ids(objects)]
         while pending:
-            body = read_associations(client, from_type, to_type, pending)
+            inputs, pending = pending[:BATCH_INPUTS], pending[BATCH_INPUTS:]
+            body = read_associations(client, from_type, to_type, inputs)
             yield [row for result in body.get("results", []) for row in association_rows(result, from_key, to_key)]
             # an object with more associations than one page holds is read again from its `after`
-            pending = [{"id": r["from"]["id"], "after": r["paging"]["next"]["after"]}
-                       for r in body.get("results", []) if (r.get("paging") or {}).get("next")]
+            pending += [{"id": r["from"]["id"], "after": r["paging"]["next"]["after"]}
+                        for r in body.get("results", []) if (r.get("paging") or {}).get("next")]
 
     return associations
 

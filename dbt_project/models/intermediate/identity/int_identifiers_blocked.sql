@@ -21,12 +21,7 @@ placeholders as (
     select
         identifier_type,
         identifier_value,
-        case
-            when identifier_value = '' then 'empty value'
-            when lower(identifier_value) in {{ sql_string_list(identity_blocked_values()) }} then 'placeholder value'
-            when replace(replace(identifier_value, '0', ''), '-', '') = '' then 'all-zero id'
-            when identifier_type = 'email' and identifier_value not like '%@%' then 'not an email address'
-        end as block_reason
+        {{ identity_placeholder_reason('identifier_type', 'identifier_value') }} as block_reason
     from identifiers
 ),
 

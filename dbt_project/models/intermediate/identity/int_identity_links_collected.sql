@@ -77,6 +77,18 @@ known_user_ids as (
     where user_id is not null
 ),
 
+identifies_with_email as (
+    select
+        *,
+        {{ normalize_identifier('user_id', 'user_id') }} as user_id_value,
+        user_id is not null
+            and {{ identity_placeholder_reason("'user_id'", normalize_identifier('user_id', 'user_id')) }} is null
+            as has_user_id
+    from identifies
+    where email is not null
+      and coalesce(library_name, '') <> '{{ webhook_library }}'
+),
+
 pairs as (
     select
         source as source_system, observed_at,
@@ -97,15 +109,14 @@ pairs as (
 
     union all
 
-    -- identify traits: the email belongs to the user, or to the device before sign-in
+    -- identify traits: the email belongs to the user, or to the device before sign-in (also when
+    -- the app sent a placeholder such as "undefined" as its user id)
     select
         source, coalesce(identified_at, received_at),
-        case when user_id is not null then 'user_id' else 'anonymous_id' end,
-        coalesce({{ normalize_identifier('user_id', 'user_id') }}, {{ normalize_identifier('anonymous_id', 'anonymous_id') }}),
+        case when has_user_id then 'user_id' else 'anonymous_id' end,
+        case when has_user_id then user_id_value else {{ normalize_identifier('anonymous_id', 'anonymous_id') }} end,
         'email', {{ normalize_identifier('email', 'email') }}
-    from identifies
-    where email is not null
-      and coalesce(library_name, '') <> '{{ webhook_library }}'
+    from identifies_with_email
 
     union all
 

@@ -108,7 +108,8 @@ touchpoints as (
     from screens
     union all
     select
-        message_id, 'track', event_name, coalesce(occurred_at, received_at), received_at, source,
+        -- event_text is the name as sent ("Order Completed"), event its table name (order_completed)
+        message_id, 'track', coalesce(event_text, event_name), coalesce(occurred_at, received_at), received_at, source,
         -- a mobile SDK sends device/app/os context, a browser a user agent; a server neither
         case when device_type is not null or app_name is not null or os_name is not null then 'app'
              when user_agent is not null or page_path is not null or page_url is not null then 'web'
@@ -121,7 +122,7 @@ touchpoints as (
     union all
     select
         -- Customer.io reports name the person by their Customer.io identifier
-        message_id, '{{ kind }}', coalesce(event_name, '{{ kind }}'), coalesce(occurred_at, received_at), received_at, source, 'email',
+        message_id, '{{ kind }}', coalesce(event_text, event_name, '{{ kind }}'), coalesce(occurred_at, received_at), received_at, source, 'email',
         anonymous_id, user_id, 'customerio_id', cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}),
         utm_source, utm_medium, utm_campaign, utm_term, utm_content, cast(null as {{ text }}), cast(null as {{ text }}),
         campaign_id, {{ 'link_url' if kind == 'email_clicked' else 'cast(null as ' ~ text ~ ')' }}
