@@ -78,30 +78,32 @@ def generate_events(con: duckdb.DuckDBPyConnection, customers: int, first: int, 
         order by at_ts
     """)
     tables = {
-        "pages": (f"u < {PAGE_SHARE} and not kind_app",
+        "pages": (f"u < {PAGE_SHARE + SCREEN_SHARE} and not kind_app",
                   "context_page_path as path, 'https://shop.example.com' || context_page_path as url, "
                   "context_page_path as name, cast(null as varchar) as category"),
         "screens": (f"u < {PAGE_SHARE + SCREEN_SHARE} and kind_app and u >= {PAGE_SHARE - SCREEN_SHARE}",
                     "'Screen ' || cast(i % 20 as varchar) as name, cast(null as varchar) as category"),
         "tracks": (f"u >= {PAGE_SHARE + SCREEN_SHARE + EMAIL_SHARE} or (kind_app and u < {PAGE_SHARE - SCREEN_SHARE})",
-                   "case when i % 3 = 0 then 'Product Viewed' when i % 3 = 1 then 'Product Added' "
-                   "else 'Checkout Started' end as event, "
                    "case when i % 3 = 0 then 'product_viewed' when i % 3 = 1 then 'product_added' "
-                   "else 'checkout_started' end as event_text"),
+                   "else 'checkout_started' end as event, "
+                   "case when i % 3 = 0 then 'Product Viewed' when i % 3 = 1 then 'Product Added' "
+                   "else 'Checkout Started' end as event_text"),
     }
     for table, (where, extra) in tables.items():
         select = f"select {_common('at_ts')}, {extra} from gen where {where}"
         con.execute(f"create table events.{table} as {select}" if create else f"insert into events.{table} {select}")
-    # Customer.io reports: webhook tracks whose user id is the Customer.io id (u_<n>)
-    for table, metric in (("email_delivered", "Email Delivered"), ("email_opened", "Email Opened"),
-                          ("email_clicked", "Email Clicked")):
+    # Customer.io reports (webhook tracks; user id = the Customer.io id u_<n>): every email in the band is
+    # delivered, half of them opened, a sixth clicked
+    band = PAGE_SHARE + SCREEN_SHARE
+    for table, metric, share in (("email_delivered", "Email Delivered", 1), ("email_opened", "Email Opened", 2),
+                                 ("email_clicked", "Email Clicked", 6)):
         select = f"""select md5(cast(i as varchar) || '-{table}') as id, null as anonymous_id,
                 'u_' || cast(customer as varchar) as user_id, at_ts as "timestamp", at_ts + interval 2 second as received_at,
                 at_ts as sent_at, at_ts as original_timestamp, at_ts + interval 1 hour as uuid_ts, 'customerio' as source,
                 'growth-stack-webhooks' as context_library_name,
                 'user' || cast(customer as varchar) || '@example.com' as context_traits_email,
-                '{metric}' as event, '{table}' as event_text, cast(i % 12 as varchar) as campaign_id
-            from gen where u >= {PAGE_SHARE + SCREEN_SHARE} and u < {PAGE_SHARE + SCREEN_SHARE + EMAIL_SHARE}"""
+                '{table}' as event, '{metric}' as event_text, cast(i % 12 as varchar) as campaign_id
+            from gen where u >= {band} and u < {band} + {EMAIL_SHARE} / {share}"""
         con.execute(f"create table events.{table} as {select}" if create else f"insert into events.{table} {select}")
     con.execute("drop table gen")
 

@@ -3,8 +3,8 @@
 Thin wrappers: the sources and the pipeline are built when a run starts (so configuration and
 secrets are read then, from the environment), loaded by the `dlt` resource (bound in the
 top-level definitions), and each table's materialization carries the rows it loaded.
+(No `from __future__ import annotations` here: Dagster reads the `context` annotation at definition.)
 """
-
 
 from collections.abc import Iterator
 from typing import Any

@@ -68,6 +68,20 @@ def test_a_page_that_keeps_failing_fails_the_run_and_moves_no_cursor(sandbox: st
     assert duplicate_keys("stripe", "invoices", "id") == 0
 
 
+def test_a_refused_request_fails_the_load_without_leaking_the_token(sandbox: str) -> None:
+    import traceback
+
+    from growth_stack_dagster import config
+
+    seed_all(sandbox)
+    add_fault(sandbox, prefix="/facebook/v21.0/act_1000/campaigns", kind="error", status=400, count=-1)
+    with pytest.raises(Exception) as failure:
+        load("facebook_ads")
+    text = "".join(traceback.format_exception(failure.value))
+    assert "400" in text and "campaigns" in text
+    assert config.sandbox_token() not in text
+
+
 def _run_in_subprocess(source: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "growth_stack_dagster.ingest.pipelines", source],
                             cwd=REPO, env=dict(os.environ), stdout=log.open("ab"), stderr=subprocess.STDOUT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +27,7 @@ GOOD_AND_BAD = (
 def test_validate_row_says_what_is_wrong() -> None:
     assert validate_row({"sku": " SKU1 ", "unit_cost": "1.5", "currency": "eur", "effective_date": "2026-02-03"})[0] == {
         "sku": "SKU1", "unit_cost": Decimal("1.5"), "currency": "EUR",
-        "effective_date": __import__("datetime").date(2026, 2, 3)}
+        "effective_date": date(2026, 2, 3)}
     assert validate_row({"sku": "A", "unit_cost": "NaN", "currency": "USD", "effective_date": "2026-01-01"})[1] == (
         "unit_cost 'NaN' is not a finite, non-negative amount")
     assert validate_row({"sku": "A", "unit_cost": "1", "currency": "US", "effective_date": "2026-01-01"})[1] == (

@@ -107,9 +107,9 @@ def association_rows(result: dict[str, Any], from_key: str, to_key: str) -> list
 
 
 def object_row(obj: dict[str, Any]) -> dict[str, Any]:
-    """A CRM object as a row for dlt's normalizer (used for deals, whose property history becomes
-    the child table `deals__properties_with_history__<property>`): the API's shape, `archived`
-    always present, plus `modified_at`."""
+    """A CRM object (or owner) as a row for dlt's normalizer (used for deals, whose property history
+    becomes the child table `deals__properties_with_history__<property>`): the API's shape,
+    `archived` always present, plus `modified_at`."""
     row = dict(obj)
     row["archived"] = bool(obj.get("archived"))
     row["modified_at"] = max(filter(None, (parse_hubspot_time(obj.get("updatedAt")),
@@ -156,31 +156,37 @@ def property_names(client, object_type: str) -> list[str]:
 
 def _crm_object_resource(client, object_type: str, page_size: int, include_archived: bool, batch_rows: int):
     history = ("dealstage",) if object_type == "deals" else ()
+    requested: list[str] = []  # the property names this run asks for, set before the first batch
 
-    # parallelized: the next pages are fetched while dlt writes the current batch
+    # parallelized: the next pages are fetched while dlt converts and writes the current batch
     @dlt.resource(name=object_type, primary_key="id", write_disposition="merge", parallelized=True)
     def crm_objects(
         modified_at=dlt.sources.incremental("modified_at", initial_value=None),
-    ) -> Iterator[pa.Table]:
-        names = property_names(client, object_type)
+    ) -> Iterator[list[dict[str, Any]]]:
+        requested[:] = property_names(client, object_type)
         if history:
             dlt.current.resource().apply_hints(columns={"archived": {"data_type": "bool"},
                                                         "modified_at": {"data_type": "timestamp"},
-                                                        **property_columns(names)})
+                                                        **property_columns(requested)})
         params: dict[str, Any] = {
             "limit": min(page_size, MAX_PAGE_SIZE_WITH_HISTORY if history else MAX_PAGE_SIZE),
-            "properties": ",".join(names),
+            "properties": ",".join(requested),
         }
         if history:
             params["propertiesWithHistory"] = ",".join(history)
         for archived in (False, True) if include_archived else (False,):
-            pages = client.paginate(f"/crm/v3/objects/{object_type}", params={**params, "archived": str(archived).lower()},
+            pages = client.paginate(f"/crm/v3/objects/{object_type}",
+                                    params={**params, "archived": str(archived).lower()},
                                     paginator=_after_paginator(), data_selector=RESULTS)
-            for objects in batched_pages(pages, batch_rows):
-                # Deals go through dlt's normalizer, which makes their stage history a child table.
-                yield [object_row(o) for o in objects] if history else objects_table(objects, names)
+            # a tuple, not a list: dlt's map steps take a list apart, the conversion wants the batch
+            yield from ((batch,) for batch in batched_pages(pages, batch_rows))
 
-    return crm_objects
+    def to_items(batch: tuple[list[dict[str, Any]]]) -> pa.Table | list[dict[str, Any]]:
+        # Deals go through dlt's normalizer, which makes their stage history a child table.
+        return [object_row(o) for o in batch[0]] if history else objects_table(batch[0], requested)
+
+    # converted in dlt's main thread, ahead of the incremental cursor, while the next pages download
+    return crm_objects.add_map(to_items, insert_at=1)
 
 
 def _association_transformer(client, table: str, from_type: str, to_type: str):
@@ -215,15 +221,15 @@ def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.
 
     @dlt.resource(name="owners", primary_key="id", write_disposition="merge",
                   columns={"archived": {"data_type": "bool"}, "modified_at": {"data_type": "timestamp"}})
-    def owners(modified_at=dlt.sources.incremental("modified_at", initial_value=None)) -> Iterator[list[dict[str, Any]]]:
+    def owners(
+        modified_at=dlt.sources.incremental("modified_at", initial_value=None),
+    ) -> Iterator[list[dict[str, Any]]]:
         """CRM owners (sales reps), live and archived, with `modified_at` as for CRM objects."""
         for archived in (False, True) if include_archived else (False,):
-            for page in client.paginate("/crm/v3/owners", params={"limit": min(page_size, 500), "archived": str(archived).lower()},
-                                        paginator=_after_paginator(), data_selector=RESULTS):
-                yield [{**o, "archived": bool(o.get("archived")),
-                        "modified_at": max(filter(None, (parse_hubspot_time(o.get("updatedAt")),
-                                                         parse_hubspot_time(o.get("archivedAt")))), default=None)}
-                       for o in page]
+            params = {"limit": min(page_size, 500), "archived": str(archived).lower()}
+            for page in client.paginate("/crm/v3/owners", params=params, paginator=_after_paginator(),
+                                        data_selector=RESULTS):
+                yield [object_row(o) for o in page]
 
     associations = [objects[from_type] | _association_transformer(client, table, from_type, to_type)
                     for table, from_type, to_type in ASSOCIATIONS]

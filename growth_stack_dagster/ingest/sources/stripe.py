@@ -91,7 +91,8 @@ def _stripe_resource(name: str, client, page_size: int, batch_rows: int):
     path, event_types = STRIPE_OBJECTS[name]
 
     def row(obj: dict[str, Any], at: int, deleted: bool) -> dict[str, Any]:
-        lines = invoice_lines(client, obj, page_size) if name == "invoices" and isinstance(obj.get("lines"), dict) else None
+        embedded = name == "invoices" and isinstance(obj.get("lines"), dict)
+        lines = invoice_lines(client, obj, page_size) if embedded else None
         return as_row(obj, at, deleted, lines)
 
     # parallelized: the next pages are fetched while dlt writes the current batch

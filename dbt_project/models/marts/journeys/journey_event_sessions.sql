@@ -2,7 +2,7 @@
     with its span, landing page, campaign and counts. Incremental like the touchpoints: a run rebuilds
     every session that has a touchpoint received in [var min_date, var max_date] (or, without the vars,
     on or after the newest received date already built), from all of that session's touchpoints.
-    Grain: one row per session_id. -#}
+    DuckDB SQL (arg_min over a (occurred_at, touchpoint_id) row). Grain: one row per session_id. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -20,75 +20,70 @@ with touchpoints as (
 ),
 
 {%- if min_date is not none %}
+{%- set range_start = "cast('" ~ min_date ~ "' as date)" %}
 touched_sessions as (
     select distinct session_id from touchpoints
-    where received_date between cast('{{ min_date }}' as date) and cast('{{ max_date }}' as date)
+    where received_date between {{ range_start }} and cast('{{ max_date }}' as date)
 ),
 {%- elif is_incremental() %}
+{%- set range_start = "(select max(last_received_date) from " ~ this ~ ")" %}
 touched_sessions as (
     select distinct session_id from touchpoints
-    where received_date >= (select max(last_received_date) from {{ this }})
+    where received_date >= {{ range_start }}
+),
+{%- endif %}
+{%- if min_date is not none or is_incremental() %}
+
+-- the earliest received date of any touched session: older touchpoints need not be read
+touched_since as (
+    select
+    {%- if is_incremental() %}
+        coalesce(least(min(built.first_received_date), {{ range_start }}), {{ range_start }}) as received_date
+    from {{ this }} as built
+    where built.session_id in (select session_id from touched_sessions)
+    {%- else %}
+        cast(null as date) as received_date
+    {%- endif %}
 ),
 {%- endif %}
 
 session_touchpoints as (
-    select
-        touchpoints.*,
-        row_number() over (partition by touchpoints.session_id
-                           order by touchpoints.occurred_at, touchpoints.touchpoint_id) as position_in_session
+    select touchpoints.*
     from touchpoints
 {%- if min_date is not none or is_incremental() %}
     inner join touched_sessions on touched_sessions.session_id = touchpoints.session_id
+    where touchpoints.received_date >= coalesce((select received_date from touched_since), cast('0001-01-01' as date))
 {%- endif %}
 ),
 
-first_touchpoints as (
-    select * from session_touchpoints where position_in_session = 1
-),
-
-totals as (
+-- one aggregation pass; the landing touchpoint's values are those of the earliest (occurred_at, id)
+final as (
     select
         session_id,
+        arg_min(session_key, (occurred_at, touchpoint_id)) as session_key,
+        arg_min(anonymous_id, (occurred_at, touchpoint_id)) as anonymous_id,
+        -- the person behind the device once they signed in during the session
+        max(user_id) as user_id,
+        arg_min(source, (occurred_at, touchpoint_id)) as source,
+        arg_min(channel, (occurred_at, touchpoint_id)) as channel,
+        arg_min(device_type, (occurred_at, touchpoint_id)) as device_type,
+        arg_min(os_name, (occurred_at, touchpoint_id)) as os_name,
         min(occurred_at) as started_at,
         max(occurred_at) as ended_at,
+        {{ dbt.datediff('min(occurred_at)', 'max(occurred_at)', 'second') }} as duration_seconds,
         count(*) as touchpoints,
         sum(case when touchpoint_type = 'page_view' then 1 else 0 end) as page_views,
         sum(case when touchpoint_type = 'screen_view' then 1 else 0 end) as screen_views,
         sum(case when touchpoint_type = 'track' then 1 else 0 end) as tracks,
-        -- the person behind the device once they signed in during the session
-        max(user_id) as user_id,
+        arg_min(page_path, (occurred_at, touchpoint_id)) as landing_page_path,
+        arg_min(page_referrer, (occurred_at, touchpoint_id)) as landing_page_referrer,
+        arg_min(utm_source, (occurred_at, touchpoint_id)) as utm_source,
+        arg_min(utm_medium, (occurred_at, touchpoint_id)) as utm_medium,
+        arg_min(utm_campaign, (occurred_at, touchpoint_id)) as utm_campaign,
         min(received_date) as first_received_date,
         max(received_date) as last_received_date
     from session_touchpoints
     group by session_id
-),
-
-final as (
-    select
-        totals.session_id,
-        first_touchpoints.session_key,
-        first_touchpoints.anonymous_id,
-        totals.user_id,
-        first_touchpoints.source,
-        first_touchpoints.channel,
-        first_touchpoints.device_type,
-        first_touchpoints.os_name,
-        totals.started_at,
-        totals.ended_at,
-        {{ dbt.datediff('totals.started_at', 'totals.ended_at', 'second') }} as duration_seconds,
-        totals.touchpoints,
-        totals.page_views,
-        totals.screen_views,
-        totals.tracks,
-        first_touchpoints.page_path as landing_page_path,
-        first_touchpoints.page_referrer as landing_page_referrer,
-        first_touchpoints.utm_source,
-        first_touchpoints.utm_medium,
-        first_touchpoints.utm_campaign,
-        totals.first_received_date,
-        totals.last_received_date
-    from totals
-    inner join first_touchpoints on first_touchpoints.session_id = totals.session_id
 )
 
 select * from final

@@ -3,7 +3,8 @@
     [var min_date, var max_date] (YYYY-MM-DD, both inclusive; a Dagster partition passes its day as both);
     without those vars an incremental run redoes the newest received date already built and anything newer.
     Sessions continue across runs: the touchpoints already built within the inactivity gap of a new one
-    lend it their session_id, so a session crossing midnight keeps one id.
+    lend it their session_id, so a session crossing midnight keeps one id. (DuckDB SQL: window IGNORE NULLS,
+    UNION ALL BY NAME, SELECT * EXCLUDE.)
     Grain: one row per touchpoint_id (the message id). -#}
 {{ config(
     materialized='incremental',
@@ -141,8 +142,8 @@ keyed as (
         end as session_key
     from touchpoints
 ),
-
 {%- if is_incremental() %}
+
 -- the span within the inactivity gap of each device's new touchpoints
 windows as (
     select
@@ -156,7 +157,7 @@ windows as (
 
 -- touchpoints built by earlier runs (other received dates) in those spans: their sessions may continue
 previous as (
-    select built.session_key, built.occurred_at, built.touchpoint_id as message_id, built.session_id
+    select built.session_key, built.occurred_at, built.touchpoint_id, built.session_id
     from {{ this }} as built
     inner join windows
         on windows.session_key = built.session_key
@@ -168,84 +169,72 @@ previous as (
 {%- endif %}
 
 sessionable as (
-    select session_key, occurred_at, message_id, cast(null as {{ text }}) as known_session_id, 1 as is_new
+    select *, cast(null as {{ text }}) as known_session_id, 1 as is_new
     from keyed
     where session_key is not null
 {%- if is_incremental() %}
-    union all
-    select session_key, occurred_at, message_id, session_id, 0
+    union all by name
+    select session_key, occurred_at, touchpoint_id as message_id, session_id as known_session_id, 0 as is_new
     from previous
 {%- endif %}
 ),
 
-gaps as (
+-- one pass over each device's touchpoints in time order: a touchpoint more than the gap after the
+-- previous one starts a session, named by its key and first message (or the id it was built with)
+session_starts as (
     select
         *,
-        case when lag(occurred_at) over (partition by session_key order by occurred_at, message_id) is null
-               or occurred_at > {{ dbt.dateadd('minute', gap_minutes,
-                                   'lag(occurred_at) over (partition by session_key order by occurred_at, message_id)') }}
-             then 1 else 0 end as starts_session
+        case when lag(occurred_at) over device_timeline is null
+               or occurred_at > {{ dbt.dateadd('minute', gap_minutes, 'lag(occurred_at) over device_timeline') }}
+             then coalesce(known_session_id, md5({{ dbt.concat(['session_key', "'|'", 'message_id']) }}))
+        end as started_session_id
     from sessionable
+    window device_timeline as (partition by session_key order by occurred_at, message_id)
 ),
 
-numbered as (
+sessionized as (
     select
         *,
-        sum(starts_session) over (partition by session_key order by occurred_at, message_id
-                                  rows between unbounded preceding and current row) as session_number
-    from gaps
+        last_value(started_session_id ignore nulls) over (
+            partition by session_key order by occurred_at, message_id
+            rows between unbounded preceding and current row) as session_id
+    from session_starts
 ),
 
-session_ids as (
-    select
-        session_key,
-        session_number,
-        -- a session already built keeps its id; a new one is named by its key and first message
-        coalesce(min(known_session_id),
-                 md5({{ dbt.concat(['session_key', "'|'", 'min(case when starts_session = 1 then message_id end)']) }})
-        ) as session_id
-    from numbered
-    group by session_key, session_number
-),
-
-sessions_of_messages as (
-    select numbered.message_id, session_ids.session_id
-    from numbered
-    inner join session_ids
-        on session_ids.session_key = numbered.session_key
-        and session_ids.session_number = numbered.session_number
-    where numbered.is_new = 1
+all_touchpoints as (
+    select * exclude (known_session_id, is_new, started_session_id) from sessionized where is_new = 1
+    union all by name
+    select *, cast(null as {{ text }}) as session_id from keyed where session_key is null
 ),
 
 final as (
     select
-        keyed.message_id as touchpoint_id,
-        keyed.touchpoint_type,
-        keyed.event_name,
-        keyed.occurred_at,
-        keyed.received_at,
-        keyed.received_date,
-        keyed.source,
-        keyed.channel,
-        sessions_of_messages.session_id,
-        keyed.session_key,
-        keyed.anonymous_id,
-        keyed.user_id,
-        keyed.user_identifier_type,
-        keyed.page_path,
-        keyed.page_url,
-        keyed.page_referrer,
-        keyed.utm_source,
-        keyed.utm_medium,
-        keyed.utm_campaign,
-        keyed.utm_term,
-        keyed.utm_content,
-        keyed.device_type,
-        keyed.os_name,
-        keyed.email_campaign_id,
-        keyed.link_url
-    from keyed
-    left join sessions_of_messages on sessions_of_messages.message_id = keyed.message_id
+        message_id as touchpoint_id,
+        touchpoint_type,
+        event_name,
+        occurred_at,
+        received_at,
+        received_date,
+        source,
+        channel,
+        session_id,
+        session_key,
+        anonymous_id,
+        user_id,
+        user_identifier_type,
+        page_path,
+        page_url,
+        page_referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_term,
+        utm_content,
+        device_type,
+        os_name,
+        email_campaign_id,
+        link_url
+    from all_touchpoints
 )
 
 select * from final
