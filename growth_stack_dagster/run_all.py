@@ -88,7 +88,8 @@ def warehouse_summary() -> list[tuple[str, str, int]]:
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema not in ('information_schema', 'pg_catalog') and table_name not like '_dlt%' "
+            "where table_schema not in ('information_schema', 'pg_catalog') and table_schema not like '%\\_staging' escape '\\' "
+            "and table_name not like '\\_%' escape '\\' "
             "order by 1, 2").fetchall()
         return [(s, t, con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
 
@@ -102,7 +103,7 @@ def print_summary() -> None:
         table.add_column(col, justify="right" if col == "rows" else "left")
     for schema, name, rows in warehouse_summary():
         table.add_row(schema, name, f"{rows:,}")
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 @click.command("run")

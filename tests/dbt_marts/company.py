@@ -3,7 +3,8 @@
 Events go through the real capture loader (Segment messages in event files -> `load_partition`).
 The API sources are fixture tables with the names and types the dlt sources create (`hubspot.contacts`
 with `properties__*` columns, `stripe.invoices` with epoch `created`, child tables with `_dlt_parent_id`,
-...), because the HubSpot loader could not yet load a sandbox end to end when this was written.
+...), so this stays fast (no sandbox subprocess, no dlt runs) and every expected value is known by hand;
+`test_ground_truth.py` (slow) runs the real simulator, sandbox and dlt loaders instead.
 
 as_of is Wednesday 2026-03-04: the 4 complete weeks are Feb 2-8, 9-15, 16-22 and Feb 23-Mar 1.
 """

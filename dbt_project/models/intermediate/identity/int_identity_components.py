@@ -27,4 +27,7 @@ def model(dbt, session):
     )
     session.execute(f"create or replace temp table _identity_components as select * from {work_table}")
     session.execute(f"drop table {work_table}")
+    # create_view makes persistent views in the file: remove them so the warehouse keeps only the model.
+    session.execute("drop view if exists _identity_links")
+    session.execute("drop view if exists _identity_identifiers")
     return session.sql("select node_key, customer_id from _identity_components")
