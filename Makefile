@@ -43,6 +43,7 @@ test-all: install dbt-parse
 
 # Benchmarks print each figure beside a baseline measured in the same run.
 bench: install dbt-parse
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }  # collector load generator
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 stop:
