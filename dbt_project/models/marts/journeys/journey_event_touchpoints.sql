@@ -3,8 +3,7 @@
     [var min_date, var max_date] (YYYY-MM-DD, both inclusive; a Dagster partition passes its day as both);
     without those vars an incremental run redoes the newest received date already built and anything newer.
     Sessions continue across runs: the touchpoints already built within the inactivity gap of a new one
-    lend it their session_id, so a session crossing midnight keeps one id. (DuckDB SQL: window IGNORE NULLS,
-    UNION ALL BY NAME, SELECT * EXCLUDE.)
+    lend it their session_id, so a session crossing midnight keeps one id. (DuckDB SQL: window IGNORE NULLS, QUALIFY.)
     Grain: one row per touchpoint_id (the message id). -#}
 {{ config(
     materialized='incremental',
@@ -32,7 +31,9 @@
     {%- set range_start = "cast('" ~ min_date ~ " 00:00:00+00:00' as " ~ type_timestamptz() ~ ")" -%}
     {%- set range_end = dbt.dateadd('day', 1, "cast('" ~ max_date ~ " 00:00:00+00:00' as " ~ type_timestamptz() ~ ")") -%}
 {%- elif is_incremental() -%}
-    {%- set range_start = "(select cast(max(received_date) as " ~ type_timestamptz() ~ ") from " ~ this ~ ")" -%}
+    {#- midnight UTC of the newest received date built, whatever the session's time zone -#}
+    {%- set range_start = "(select cast(" ~ dbt.concat(["cast(max(received_date) as " ~ dbt.type_string() ~ ")", "' 00:00:00+00:00'"])
+                          ~ " as " ~ type_timestamptz() ~ ") from " ~ this ~ ")" -%}
     {%- set range_end = none -%}
 {%- else -%}
     {%- set range_start = none -%}
@@ -168,13 +169,14 @@ previous as (
 ),
 {%- endif %}
 
+-- only the columns sessionizing needs: the window sorts these, not whole touchpoints
 sessionable as (
-    select *, cast(null as {{ text }}) as known_session_id, 1 as is_new
+    select session_key, occurred_at, message_id, cast(null as {{ text }}) as known_session_id, 1 as is_new
     from keyed
     where session_key is not null
 {%- if is_incremental() %}
-    union all by name
-    select session_key, occurred_at, touchpoint_id as message_id, session_id as known_session_id, 0 as is_new
+    union all
+    select session_key, occurred_at, touchpoint_id, session_id, 0
     from previous
 {%- endif %}
 ),
@@ -194,17 +196,18 @@ session_starts as (
 
 sessionized as (
     select
-        *,
+        message_id,
         last_value(started_session_id ignore nulls) over (
             partition by session_key order by occurred_at, message_id
             rows between unbounded preceding and current row) as session_id
     from session_starts
+    qualify is_new = 1
 ),
 
 all_touchpoints as (
-    select * exclude (known_session_id, is_new, started_session_id) from sessionized where is_new = 1
-    union all by name
-    select *, cast(null as {{ text }}) as session_id from keyed where session_key is null
+    select keyed.*, sessionized.session_id
+    from keyed
+    left join sessionized on sessionized.message_id = keyed.message_id
 ),
 
 final as (
