@@ -25,7 +25,7 @@ def parse_dbt_project() -> None:
                     "--profiles-dir", str(DBT_PROJECT_DIR)], check=True)
 
 
-def run_everything(echo=click.echo) -> dict[str, object]:
+def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, object]:
     """Materialize capture partitions for every day with event files, then every other asset.
 
     Returns {"partitions": [...]}; raises click.ClickException naming the run and steps that failed.
@@ -45,6 +45,8 @@ def run_everything(echo=click.echo) -> dict[str, object]:
     daily_keys = [k for a in partitioned for k in a.keys]
     other_keys = [k for a in assets if a.partitions_def is None and a.is_executable for k in a.keys]
     tags = {"growth_stack/trigger": "growth-stack run"}
+    # The console shows warnings and errors only; every event is still in the run's log in the UI.
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
     def check(result, what: str) -> None:
         if not result.success:
@@ -64,16 +66,18 @@ def run_everything(echo=click.echo) -> dict[str, object]:
         range_tags = {**tags, "dagster/asset_partition_range_start": days[0],
                       "dagster/asset_partition_range_end": days[-1]}
         check(job.execute_in_process(instance=instance, asset_selection=daily_keys, tags=range_tags,
-                                     raise_on_error=False), f"loading events {days[0]}..{days[-1]}")
+                                     run_config=run_config, raise_on_error=False),
+              f"loading events {days[0]}..{days[-1]}")
     else:
         for day in days:
             check(job.execute_in_process(instance=instance, asset_selection=daily_keys, partition_key=day,
-                                         tags=tags, raise_on_error=False), f"loading events for {day}")
+                                         tags=tags, run_config=run_config, raise_on_error=False),
+                  f"loading events for {day}")
     echo(f"  events loaded in {time.monotonic() - t0:.1f}s")
     echo("Ingesting SaaS sources and building dbt models...")
     t0 = time.monotonic()
-    check(job.execute_in_process(instance=instance, asset_selection=other_keys, tags=tags, raise_on_error=False),
-          "ingest and dbt")
+    check(job.execute_in_process(instance=instance, asset_selection=other_keys, tags=tags,
+                                 run_config=run_config, raise_on_error=False), "ingest and dbt")
     echo(f"  done in {time.monotonic() - t0:.1f}s")
     return {"partitions": days}
 
@@ -103,13 +107,41 @@ def print_summary() -> None:
         table.add_column(col, justify="right" if col == "rows" else "left")
     for schema, name, rows in warehouse_summary():
         table.add_row(schema, name, f"{rows:,}")
-    Console(width=120).print(table)
+    console = Console(width=120)
+    console.print(table)
+    for line in headlines():
+        console.print(line)
+
+
+def headlines() -> list[str]:
+    """A few sentences on what the computed marts hold (empty before dbt has built them)."""
+    import duckdb
+
+    path = config.warehouse_path()
+    if not path.exists():
+        return []
+    facts = {
+        "customers": "select count(*) from marts.customers",
+        "identifiers": "select count(*) from marts.customer_identifiers",
+        "high_value": "select count(*) from marts.customer_traits where is_high_value",
+        "synced_rows": "select (select count(*) from activation.sync_hubspot__contacts)",
+    }
+    values = {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        for name, sql in facts.items():
+            try:
+                values[name] = con.execute(sql).fetchone()[0]
+            except duckdb.Error:
+                return []
+    return [f"{values['identifiers']:,} identifiers stitched into {values['customers']:,} customers; "
+            f"{values['high_value']:,} are high-value; {values['synced_rows']:,} HubSpot contacts are ready to sync."]
 
 
 @click.command("run")
 @click.option("--summary/--no-summary", default=True, help="Print the warehouse's tables and row counts after.")
-def run_command(summary: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Print every Dagster event, not only warnings and errors.")
+def run_command(summary: bool, verbose: bool) -> None:
     """Materialize every asset once: event loads for each day with files, then ingest and dbt."""
-    run_everything()
+    run_everything(log_level="DEBUG" if verbose else "WARNING")
     if summary:
         print_summary()

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+export PATH="$PWD/.venv/bin:$PATH"
 export GROWTH_STACK_HOME=${GROWTH_STACK_HOME:-$PWD/.growth_stack}
 export DAGSTER_HOME=${DAGSTER_HOME:-$GROWTH_STACK_HOME/dagster_home}
 RUN=$GROWTH_STACK_HOME/run
@@ -42,8 +43,12 @@ echo $! >"$RUN/collector.pid"
 wait_for http://127.0.0.1:8090/_admin/health sandbox
 wait_for http://127.0.0.1:8080/health collector
 
-echo "== Generating the example company: $CUSTOMERS customers, $DAYS days (seed $SEED)"
-$BIN/growth-stack simulate --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED"
+if [ -f "$GROWTH_STACK_HOME/simulation/summary.json" ]; then
+  echo "== The example company is already generated in $GROWTH_STACK_HOME (make clean starts over)"
+else
+  echo "== Generating the example company: $CUSTOMERS customers, $DAYS days (seed $SEED)"
+  $BIN/growth-stack simulate --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED"
+fi
 curl -fsS -X POST http://127.0.0.1:8090/_admin/webhooks/flush >/dev/null || true
 sleep 6  # let the collector close its open files so today's events are loadable
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+# dagster-dbt runs `dbt` from PATH (also when `dagster dev` prepares the project): make it this
+# environment's dbt even when the venv is not activated.
+if shutil.which("dbt") is None:
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # Under `dagster dev` this runs `dbt parse` so the manifest is always fresh; elsewhere
