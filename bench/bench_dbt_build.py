@@ -247,8 +247,9 @@ def dbt(home: Path, *args: str) -> tuple[float, float]:
     elapsed = time.perf_counter() - t
     if result.returncode != 0:
         raise SystemExit(f"dbt {' '.join(args)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-2000:]}")
-    ran = re.search(r"Finished running .* in [0-9]+ hours [0-9]+ minutes and ([0-9.]+) seconds", result.stdout)
-    return elapsed, float(ran.group(1)) if ran else float("nan")
+    ran = re.search(r"Finished running .* in ([0-9]+) hours ([0-9]+) minutes and ([0-9.]+) seconds", result.stdout)
+    nodes = int(ran.group(1)) * 3600 + int(ran.group(2)) * 60 + float(ran.group(3)) if ran else float("nan")
+    return elapsed, nodes
 
 
 def main() -> None:

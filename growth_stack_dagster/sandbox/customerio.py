@@ -378,7 +378,7 @@ class CustomerioState:
         subject = str(spec.get("subject") or "")
         href = spec.get("href") or "https://example.com/"
         delivery_id = delivery_id_for(customer_id, campaign_id, action_id, timestamp)
-        signing_key = config.customerio_webhook_signing_key()
+        signing_key = config.customerio_webhook_signing_key().split(",")[0].strip()
         payloads = []
         for step, metric in enumerate(events):
             ts = timestamp + 60 * step  # each later metric happens a minute after the previous one

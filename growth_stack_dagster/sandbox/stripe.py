@@ -185,7 +185,8 @@ class StripeEmulation:
     def __init__(self, ctx: SandboxContext):
         self.ctx = ctx
         self.store: Store = ctx.store
-        self.secret = config.stripe_webhook_secret()
+        # During a rotation the collector accepts a comma-separated list; a sender signs with one.
+        self.secret = config.stripe_webhook_secret().split(",")[0].strip()
         # Handlers run one at a time: Stripe's object writes are atomic per request.
         self.lock = threading.RLock()
         self._ensure_indexes()
