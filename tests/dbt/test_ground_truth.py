@@ -51,7 +51,6 @@ def truth_identifiers(path: Path) -> dict[tuple[str, str], str]:
     return out
 
 
-@pytest.mark.slow
 def test_customer_identifiers_match_the_simulators_ground_truth(home: Path, dbt_work: Path) -> None:
     simulate_company(home, CUSTOMERS, DAYS, SEED, AS_OF)
     dbt_build(home, dbt_work)

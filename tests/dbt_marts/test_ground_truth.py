@@ -22,7 +22,8 @@ API_SOURCES = ("hubspot", "stripe", "zendesk", "finance")
 _LOAD = ("import sys; from growth_stack_dagster.ingest.pipelines import load_source; "
          "[load_source(name) for name in sys.argv[1:]]")
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# Part of `make test`: the end-to-end check that computed traits equal the generator's truth.
+pytestmark = [pytest.mark.timeout(1800)]
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:
