@@ -8,9 +8,6 @@ resources they share. Start here: each flow's `defs.py` lists its assets.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
@@ -22,7 +19,7 @@ from growth_stack_dagster.ingest import defs as ingest
 from growth_stack_dagster.instance import ensure_dagster_home
 from growth_stack_dagster.resources import WRITER_TAG_KEY, WRITER_TAGS
 from growth_stack_dagster.transform import defs as transform
-from growth_stack_dagster.transform.project import dbt_project
+from growth_stack_dagster.transform.project import DBT_EXECUTABLE, dbt_project
 
 # dbt's profile reads GROWTH_STACK_HOME: make it absolute for the dbt subprocesses.
 ensure_dagster_home()
@@ -42,9 +39,7 @@ defs = dg.Definitions.merge(
         resources={
             "duckdb": DuckDBResource(database=str(config.warehouse_path())),
             "dlt": DagsterDltResource(),
-            # The venv's dbt, whatever PATH says (the UI, the daemon and tests may not activate the venv).
-            "dbt": DbtCliResource(project_dir=dbt_project,
-                                  dbt_executable=str(Path(sys.executable).with_name("dbt"))),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE)),
         },
         executor=executor,
     ),

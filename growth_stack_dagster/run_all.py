@@ -4,25 +4,19 @@ end-to-end tests use. Runs are recorded in the persistent instance, so they show
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import click
 
 from growth_stack_dagster import config, eventfiles
 from growth_stack_dagster.instance import ensure_dagster_home
 
-DBT = Path(sys.executable).with_name("dbt")
-
 
 def parse_dbt_project() -> None:
     """Write dbt's manifest.json, which the dbt assets need when the code location loads."""
-    from growth_stack_dagster.transform.project import DBT_PROJECT_DIR
+    from growth_stack_dagster.transform.project import dbt_project
 
-    subprocess.run([str(DBT), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-                    "--profiles-dir", str(DBT_PROJECT_DIR)], check=True)
+    dbt_project.preparer.prepare(dbt_project)
 
 
 def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, object]:

@@ -13,7 +13,9 @@ import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from growth_stack_dagster.ingest.pipelines import LOADER_FILE_FORMAT, SOURCES, build_source, make_pipeline
+from growth_stack_dagster.ingest.pipelines import (
+    LOADER_FILE_FORMAT, SOURCES, build_source, make_pipeline, pipeline_name,
+)
 from growth_stack_dagster.ingest.translator import IngestTranslator
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS
 
@@ -57,7 +59,7 @@ def run_source(context: dg.AssetExecutionContext, dlt_resource: DagsterDltResour
 def _source_assets(source_name: str) -> dg.AssetsDefinition:
     @dlt_assets(
         dlt_source=SOURCES[source_name](**_SPEC_ONLY_ARGS[source_name]),
-        dlt_pipeline=dlt.pipeline(pipeline_name=f"growth_stack_{source_name}", destination="duckdb",
+        dlt_pipeline=dlt.pipeline(pipeline_name=pipeline_name(source_name), destination="duckdb",
                                   dataset_name=source_name),
         name=f"{source_name}_raw",
         dagster_dlt_translator=TRANSLATOR,

@@ -37,11 +37,16 @@ SOURCES: dict[str, Callable[..., DltSource]] = {
 LOADER_FILE_FORMAT = "parquet"
 
 
+def pipeline_name(source_name: str) -> str:
+    """The dlt pipeline name (and state folder) of one source; Dagster's asset and a run share it."""
+    return f"growth_stack_{source_name}"
+
+
 def make_pipeline(source_name: str) -> dlt.Pipeline:
     """The dlt pipeline loading `source_name` into schema `source_name` of the warehouse DuckDB file,
     its state under `$GROWTH_STACK_HOME/dlt` (paths read now)."""
     return dlt.pipeline(
-        pipeline_name=f"growth_stack_{source_name}",
+        pipeline_name=pipeline_name(source_name),
         pipelines_dir=str(config.home() / "dlt"),
         destination=dlt.destinations.duckdb(str(config.warehouse_path())),
         dataset_name=source_name,

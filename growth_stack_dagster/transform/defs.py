@@ -11,5 +11,6 @@ dbt_hourly_job = dg.define_asset_job("dbt_hourly", selection=dg.AssetSelection.a
 defs = dg.Definitions(
     assets=[growth_stack_dbt_models],
     jobs=[dbt_hourly_job],
-    schedules=[dg.ScheduleDefinition(name="dbt_hourly_schedule", job=dbt_hourly_job, cron_schedule="15 * * * *")],
+    schedules=[dg.ScheduleDefinition(name="dbt_hourly_schedule", job=dbt_hourly_job, cron_schedule="15 * * * *",
+                                         execution_timezone="UTC")],
 )

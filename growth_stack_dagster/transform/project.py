@@ -11,8 +11,10 @@ from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
-# dagster-dbt runs `dbt` from PATH (also when `dagster dev` prepares the project): make it this
-# environment's dbt even when the venv is not activated.
+# This environment's dbt, whatever PATH says (the UI, the daemon and tests may not activate the venv).
+DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
+
+# dagster-dbt's preparer under `dagster dev` runs `dbt` from PATH: put this environment's first.
 if shutil.which("dbt") is None:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 

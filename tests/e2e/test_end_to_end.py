@@ -49,7 +49,8 @@ def query(home: Path, sql: str):
 def test_every_schema_is_loaded(company):
     home, _ = company
     schemas = {r[0] for r in query(home, "select distinct table_schema from information_schema.tables")}
-    assert {"events", "hubspot", "stripe", "facebook_ads", "zendesk", "finance", "staging"} <= schemas
+    assert {"events", "hubspot", "stripe", "facebook_ads", "zendesk", "finance", "staging", "intermediate",
+            "marts", "activation"} <= schemas
 
 
 def test_raw_tables_hold_what_the_sandbox_holds(company):
@@ -61,11 +62,20 @@ def test_raw_tables_hold_what_the_sandbox_holds(company):
     assert query(home, "select count(*) from zendesk.tickets")[0][0] == objects["zendesk"]["tickets"]
 
 
-def test_events_are_loaded_once(company):
-    home, _ = company
-    summary = json.loads((home / "simulation" / "summary.json").read_text())
-    assert summary  # the simulator reports what it generated
+def test_events_are_loaded_once_and_orders_come_from_paid_invoices(company):
+    home, stats = company
     pages = query(home, "select count(*), count(distinct id) from events.pages")[0]
     assert pages[0] > 0 and pages[0] == pages[1]
-    orders = query(home, "select count(*) from events.order_completed")[0][0]
-    assert orders > 0
+    # every paid invoice's invoice.paid webhook became exactly one Order Completed track
+    invoices = stats["objects"]["stripe"]["invoices"]
+    assert invoices > 0
+    assert query(home, "select count(*), count(distinct order_id) from events.order_completed")[0] == (invoices, invoices)
+
+
+def test_high_value_customers_match_the_simulator(company):
+    home, _ = company
+    summary = json.loads((home / "simulation" / "summary.json").read_text())
+    computed = query(home, "select count(*) from marts.customer_traits where is_high_value")[0][0]
+    assert computed == summary["people"]["high_value"]
+    audience = query(home, "select count(*) from activation.sync_facebook__high_value_audience")[0][0]
+    assert audience == computed

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
+from growth_stack_dagster import config
 from growth_stack_dagster.ingest.assets import ingest_assets
 from growth_stack_dagster.ingest.defs import defs
 from growth_stack_dagster.ingest.sensors import finance_drop_sensor, new_finance_exports
@@ -73,7 +74,7 @@ def test_materialize_loads_every_source_with_row_metadata(seeded: dict[str, Any]
     assert by_key[("finance", "discards")]["rows_loaded"].value == 1
     assert by_key[("zendesk", "tickets")]["dagster/table_name"].value == "duckdb.zendesk.tickets"
     # no credential reaches run metadata
-    assert "sk_test_sandbox" not in json.dumps({str(k): str(v) for k, v in by_key.items()})
+    assert config.sandbox_token() not in json.dumps({str(k): str(v) for k, v in by_key.items()})
 
     # a subset run loads only the selected table, and a rerun reports zero new rows
     again = dg.materialize(ingest_assets, resources={"dlt": DagsterDltResource()},

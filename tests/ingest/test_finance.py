@@ -57,13 +57,14 @@ def test_exports_load_once_and_new_files_arrive(finance_drop: Path) -> None:
     (finance_drop / "sku_costs_2026-01-01.csv").write_text(GOOD_AND_BAD)
     (finance_drop / "notes.txt").write_text("not an export")
     assert load("finance") == {"sku_costs": 2, "discards": 6}
-    assert load("finance") == {}
+    # a rerun adds no cost row; the discards table is restated (replaced), not appended to
+    assert load("finance") == {"discards": 6}
 
     later = finance_drop / "sku_costs_2026-01-02.csv"
     later.write_text("sku,unit_cost,currency,effective_date\nSKU1,4.50,USD,2026-01-01\nSKU9,9,USD,2026-01-02\n")
     stamp = os.stat(later).st_mtime + 5
     os.utime(later, (stamp, stamp))
-    assert load("finance") == {"sku_costs": 2}
+    assert load("finance") == {"sku_costs": 2, "discards": 6}
     with warehouse() as con:
         rows = con.execute("select sku, unit_cost, currency, effective_date::varchar, source_file "
                            "from finance.sku_costs order by sku, effective_date").fetchall()
@@ -75,3 +76,18 @@ def test_exports_load_once_and_new_files_arrive(finance_drop: Path) -> None:
         ("SKU9", Decimal("9.000000"), "USD", "2026-01-02", "sku_costs_2026-01-02.csv"),
     ]
     assert discards == 6
+
+
+def test_a_fixed_export_loses_its_discards(finance_drop: Path) -> None:
+    export = finance_drop / "sku_costs_2026-01-01.csv"
+    export.write_text(GOOD_AND_BAD)
+    load("finance")
+    export.write_text("sku,unit_cost,currency,effective_date\nSKU1,4.20,USD,2026-01-01\nSKU3,3.00,USD,2026-01-01\n")
+    stamp = os.stat(export).st_mtime + 5
+    os.utime(export, (stamp, stamp))
+    load("finance")
+    with warehouse() as con:
+        discards = con.execute("select count(*) from finance.discards").fetchone()[0]
+        skus = [r[0] for r in con.execute("select sku from finance.sku_costs order by sku").fetchall()]
+    assert discards == 0
+    assert skus == ["SKU1", "SKU2", "SKU3"]

@@ -15,3 +15,12 @@ def test_sub_folders_pick_their_flow_group():
     assert group_for_fqn(["growth_stack", "marts", "finance", "exec_daily_metrics"]) == "finance"
     assert group_for_fqn(["growth_stack", "marts", "customers", "customer_traits"]) == "customer_360"
     assert group_for_fqn(["growth_stack", "activation", "sync_hubspot__contacts"]) == "activation"
+
+
+def test_dbt_source_keys_are_the_raw_table_asset_keys():
+    from growth_stack_dagster.ingest.translator import raw_asset_key
+    from growth_stack_dagster.transform.translator import GrowthStackDbtTranslator
+
+    props = {"resource_type": "source", "source_name": "stripe", "name": "invoices"}
+    assert GrowthStackDbtTranslator().get_asset_key(props) == raw_asset_key("stripe", "invoices")
+    assert raw_asset_key("stripe", "invoices").path == ["stripe", "invoices"]

@@ -92,6 +92,7 @@ def changed_files(drop_dir: Path, seen: dict[str, int]) -> list[Path]:
 
 
 def _file_resource(name: str, drop_dir: Path, pick: str, **hints: Any):
+    """A merge resource of `pick` ("rows") from the exports that are new or changed since the last run."""
     @dlt.resource(name=name, write_disposition="merge", **hints)
     def from_files() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
@@ -116,6 +117,12 @@ def finance_source(drop_dir: str = dlt.config.value) -> Any:
                  "effective_date": {"data_type": "date"},
                  "file_modified_at": {"data_type": "timestamp", "dedup_sort": "desc"}},
     )
-    discards = _file_resource("discards", folder, "discards", primary_key=("source_file", "line_number"),
-                              columns={"file_modified_at": {"data_type": "timestamp"}})
+    # Replaced on every run from the exports now in the folder, so a file that is fixed and dropped
+    # again under the same name loses its old discards (a merge could never delete them).
+    @dlt.resource(name="discards", write_disposition="replace",
+                  columns={"file_modified_at": {"data_type": "timestamp"}, "line_number": {"data_type": "bigint"}})
+    def discards() -> Iterator[list[dict[str, Any]]]:
+        files = sorted(p for p in folder.glob(FILE_GLOB) if p.is_file()) if folder.is_dir() else []
+        yield [d for path in files for d in parse_sku_cost_file(path).discards]
+
     return [sku_costs, discards]

@@ -1,6 +1,6 @@
 {#- hubspot.calls, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('hubspot', 'calls', {
+    {{ source_or_empty('hubspot', 'calls', hubspot_object_columns({
         'id': dbt.type_string(),
         'properties__hs_timestamp': dbt.type_string(),
         'properties__hs_call_title': dbt.type_string(),
@@ -9,14 +9,8 @@ with source as (
         'properties__hs_call_direction': dbt.type_string(),
         'properties__hs_call_disposition': dbt.type_string(),
         'properties__hs_call_status': dbt.type_string(),
-        'properties__hubspot_owner_id': dbt.type_string(),
-        'archived': dbt.type_boolean(),
-        'created_at': type_timestamptz(),
-        'updated_at': type_timestamptz(),
-        'modified_at': type_timestamptz(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'properties__hubspot_owner_id': dbt.type_string()
+    })) }}
 ),
 
 final as (
@@ -30,12 +24,7 @@ final as (
         properties__hs_call_disposition as disposition,
         properties__hs_call_status as call_status,
         properties__hubspot_owner_id as owner_id,
-        archived as is_archived,
-        created_at,
-        updated_at,
-        modified_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ hubspot_object_renamed_columns() }}
     from source
 )
 

@@ -1,6 +1,6 @@
 {#- hubspot.companies, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('hubspot', 'companies', {
+    {{ source_or_empty('hubspot', 'companies', hubspot_object_columns({
         'id': dbt.type_string(),
         'properties__name': dbt.type_string(),
         'properties__domain': dbt.type_string(),
@@ -12,14 +12,8 @@ with source as (
         'properties__numberofemployees': dbt.type_string(),
         'properties__annualrevenue': dbt.type_string(),
         'properties__lifecyclestage': dbt.type_string(),
-        'properties__hubspot_owner_id': dbt.type_string(),
-        'archived': dbt.type_boolean(),
-        'created_at': type_timestamptz(),
-        'updated_at': type_timestamptz(),
-        'modified_at': type_timestamptz(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'properties__hubspot_owner_id': dbt.type_string()
+    })) }}
 ),
 
 final as (
@@ -36,12 +30,7 @@ final as (
         {{ dbt.safe_cast('properties__annualrevenue', dbt.type_numeric()) }} as annual_revenue,
         properties__lifecyclestage as lifecycle_stage,
         properties__hubspot_owner_id as owner_id,
-        archived as is_archived,
-        created_at,
-        updated_at,
-        modified_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ hubspot_object_renamed_columns() }}
     from source
 )
 

@@ -1,6 +1,6 @@
 {#- hubspot.contacts, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('hubspot', 'contacts', {
+    {{ source_or_empty('hubspot', 'contacts', hubspot_object_columns({
         'id': dbt.type_string(),
         'properties__email': dbt.type_string(),
         'properties__firstname': dbt.type_string(),
@@ -18,14 +18,8 @@ with source as (
         'properties__lead_qualified': dbt.type_string(),
         'properties__lifecyclestage': dbt.type_string(),
         'properties__hs_lead_status': dbt.type_string(),
-        'properties__hubspot_owner_id': dbt.type_string(),
-        'archived': dbt.type_boolean(),
-        'created_at': type_timestamptz(),
-        'updated_at': type_timestamptz(),
-        'modified_at': type_timestamptz(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'properties__hubspot_owner_id': dbt.type_string()
+    })) }}
 ),
 
 final as (
@@ -48,12 +42,7 @@ final as (
         properties__lifecyclestage as lifecycle_stage,
         properties__hs_lead_status as lead_status,
         properties__hubspot_owner_id as owner_id,
-        archived as is_archived,
-        created_at,
-        updated_at,
-        modified_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ hubspot_object_renamed_columns() }}
     from source
 )
 
