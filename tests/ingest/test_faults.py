@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
 import requests
 
 from tests.ingest.conftest import add_fault, auth, clear_faults, duplicate_keys, faults, load, table_count, warehouse
@@ -59,7 +60,7 @@ def test_a_page_that_keeps_failing_fails_the_run_and_moves_no_cursor(sandbox: st
     monkeypatch.setenv("SOURCES__STRIPE__PAGE_SIZE", "5")
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
     add_fault(sandbox, prefix="/stripe/v1/invoices", kind="error", status=500, skip=2, count=-1)
-    with pytest.raises(Exception, match="500"):
+    with pytest.raises(PipelineStepFailed, match="500"):
         load("stripe")
     clear_faults(sandbox)
     load("stripe")
