@@ -20,7 +20,8 @@ def parse_dbt_project() -> None:
 
 
 def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, object]:
-    """Materialize capture partitions for every day with event files, then every other asset.
+    """Materialize, for every day with event files, the capture partitions and the event-derived dbt
+    models (with the staging views between them), then every unpartitioned asset.
 
     Returns {"partitions": [...]}; raises click.ClickException naming the run and steps that failed.
     """
@@ -28,15 +29,18 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
 
     ensure_dagster_home()
     parse_dbt_project()
+    from growth_stack_dagster.capture.assets import CAPTURE_GROUP
     from growth_stack_dagster.definitions import defs
     from growth_stack_dagster.resources import events_daily_partitions
+    from growth_stack_dagster.transform.defs import event_models_selection
 
     instance = dg.DagsterInstance.get()
     job = defs.resolve_implicit_global_asset_job_def()
     repo = defs.get_repository_def()
     assets = list({id(a): a for a in repo.assets_defs_by_key.values()}.values())
     partitioned = [a for a in assets if a.partitions_def == events_daily_partitions]
-    daily_keys = [k for a in partitioned for k in a.keys]
+    # the event loads, then the staging views over them and the event-derived dbt models, per day range
+    daily_keys = list((dg.AssetSelection.groups(CAPTURE_GROUP) | event_models_selection).resolve(repo.asset_graph))
     other_keys = [k for a in assets if a.partitions_def is None and a.is_executable for k in a.keys]
     tags = {"growth_stack/trigger": "growth-stack run"}
     # The console shows warnings and errors only; every event is still in the run's log in the UI.
@@ -51,7 +55,7 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
     days = eventfiles.days_with_files(config.events_dir())
     valid = set(events_daily_partitions.get_partition_keys())
     days = [d for d in days if d in valid]
-    echo(f"Loading {len(days)} day(s) of events into the warehouse...")
+    echo(f"Loading {len(days)} day(s) of events into the warehouse and building their journeys...")
     t0 = time.monotonic()
     single_run = all(a.backfill_policy is not None and a.backfill_policy.max_partitions_per_run is None
                      for a in partitioned)

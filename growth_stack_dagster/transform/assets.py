@@ -1,23 +1,57 @@
-"""dbt models as Dagster assets (dbt tests become asset checks)."""
+"""dbt models as Dagster assets (dbt tests become asset checks).
+
+Two definitions over one dbt project: the event-derived incremental models (dbt tag `events_daily`)
+are partitioned by received date like the event loads, everything else is unpartitioned.
+"""
 
 # No `from __future__ import annotations` here: Dagster reads the context annotation at runtime.
 
+import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS, default_retry_policy
+from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS, default_retry_policy, events_daily_partitions
+from growth_stack_dagster.transform.partitions import MAX_DATE_ENV, MIN_DATE_ENV, environ, partition_dates
 from growth_stack_dagster.transform.project import dbt_project
 from growth_stack_dagster.transform.translator import GrowthStackDbtTranslator
+
+EVENTS_DAILY_SELECTION = "tag:events_daily"
+# dbt unit tests check SQL logic on fixed inputs, not data: they run in CI (`make test`), not on every
+# scheduled build (as dbt recommends).
+BUILD = ["build", "--exclude", "resource_type:unit_test"]
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
+    exclude=EVENTS_DAILY_SELECTION,
     dagster_dbt_translator=GrowthStackDbtTranslator(),
     pool=WAREHOUSE_POOL,
     op_tags=WRITER_TAGS,
     retry_policy=default_retry_policy,
 )
 def growth_stack_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` of the selected models: runs them and their tests."""
-    yield from dbt.cli(["build"], context=context).stream()
+    """`dbt build` of the selected models: runs them and their data tests."""
+    yield from dbt.cli(BUILD, context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=EVENTS_DAILY_SELECTION,
+    name="growth_stack_dbt_event_models",
+    partitions_def=events_daily_partitions,
+    # a backfill of many days is one dbt run over the whole date range
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    dagster_dbt_translator=GrowthStackDbtTranslator(),
+    pool=WAREHOUSE_POOL,
+    op_tags=WRITER_TAGS,
+    retry_policy=default_retry_policy,
+)
+def growth_stack_dbt_event_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    """`dbt build` of the event-derived incremental models for the run's received dates only."""
+    dates = partition_dates(context.partition_time_window)
+    context.log.info(f"building received dates {dates[MIN_DATE_ENV]}..{dates[MAX_DATE_ENV]}")
+    with environ(dates):  # the dbt subprocess starts, and reads them, inside `cli`
+        invocation = dbt.cli(BUILD, context=context)
+    yield from invocation.stream()

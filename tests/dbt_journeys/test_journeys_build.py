@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from growth_stack_dagster.transform.partitions import MAX_DATE_ENV, MIN_DATE_ENV
 from tests.dbt_journeys import warehouse as wh
 from tests.dbt_journeys.warehouse import DAY1, DAY2
 
@@ -29,10 +30,14 @@ OTHER_TEAMS_PATHS = ("models/staging", "models/intermediate", "models/marts/iden
 AS_OF = "2026-03-03"  # ages and traits are evaluated on this day
 
 
-def dbt(home: Path, work: Path, command: str, *args: str, day: str | None = None, **dbt_vars) -> None:
+def dbt(home: Path, work: Path, command: str, *args: str, day: str | None = None, partition_env: str | None = None,
+        **dbt_vars) -> None:
     """Run the venv's dbt on `home/warehouse.duckdb` with traits as of AS_OF; `day` passes the partition
-    vars min_date = max_date = day; other keyword arguments are more dbt vars."""
+    vars min_date = max_date = day; `partition_env` names the day as a Dagster partition run does (the
+    environment variables of transform/partitions.py); other keyword arguments are more dbt vars."""
     env = {**os.environ, "GROWTH_STACK_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if partition_env:
+        env.update({MIN_DATE_ENV: partition_env, MAX_DATE_ENV: partition_env})
     argv = [str(DBT), command, "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
             "--target-path", str(work / "target"), "--log-path", str(work / "logs"), *args]
     if command == "build":
@@ -63,8 +68,9 @@ def event_model_rows(home: Path) -> dict[str, set[tuple]]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Day 1 built with its partition vars, day 2 added as the daily partition builds it (the event
-    models and the staging views they read), then the event models rebuilt in full."""
+    """Day 1 built with its partition vars, day 2 added as the daily Dagster partition builds it (the event
+    models and the staging views they read, the day named by environment variables), then the event
+    models rebuilt in full."""
     home = tmp_path_factory.mktemp("gs_home")
     work = tmp_path_factory.mktemp("dbt_work")
     wh.write_day1_events(home / "events")
@@ -75,7 +81,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     wh.write_day2_events(home / "events")
     wh.load_events(home, DAY2)
-    dbt(home, work, "build", "--select", *EVENTS_DAILY, day=DAY2)
+    dbt(home, work, "build", "--select", *EVENTS_DAILY, partition_env=DAY2)
     incremental = event_model_rows(home)
 
     dbt(home, work, "build", "--full-refresh", "--select", *EVENTS_DAILY)
@@ -167,3 +173,17 @@ def test_whitepaper_analyses_compile_and_answer(built):
     by_type = {r[1]: r for r in app if r[0] == "by_customer_type"}
     assert by_type["wholesale"][2:4] == (1, 1)  # one wholesale customer, who uses the app
     assert ("top_event", "Request a Quote") in {(r[0], r[1]) for r in app}
+
+
+def test_a_partition_run_names_its_days_through_the_environment(built):
+    """The Dagster partition's environment variables bound the rebuilt days and the data tests' filter."""
+    home, work = built["home"], built["work"]
+    dbt(home, work, "compile", "--select", "journey_event_touchpoints", "journey_event_sessions",
+        "test_name:unique,journey_event_touchpoints", partition_env=DAY2)
+    compiled = work / "target" / "compiled" / "growth_stack" / "models" / "marts" / "journeys"
+    touchpoints = (compiled / "journey_event_touchpoints.sql").read_text()
+    assert f"received_at >= cast('{DAY2} 00:00:00+00:00'" in touchpoints
+    assert f"received_date between cast('{DAY2}' as date) and cast('{DAY2}' as date)" in \
+        (compiled / "journey_event_sessions.sql").read_text()
+    unique_test = next((compiled / "_journeys__models.yml").glob("unique_journey_event_touchpoints_touchpoint_id*.sql"))
+    assert f"cast('{DAY2}' as date)" in unique_test.read_text()

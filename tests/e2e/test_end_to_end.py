@@ -79,3 +79,23 @@ def test_high_value_customers_match_the_simulator(company):
     assert computed == summary["people"]["high_value"]
     audience = query(home, "select count(*) from activation.sync_facebook__high_value_audience")[0][0]
     assert audience == computed
+
+
+def test_event_models_are_built_per_received_day_as_dagster_partitions(company):
+    """`growth-stack run` builds the partitioned dbt event models for every loaded day: the touchpoints
+    cover each day with events, and Dagster records every one of those days as a materialized partition."""
+    import dagster as dg
+
+    home, _ = company
+    loaded_days = {str(r[0]) for r in query(
+        home, "select distinct cast(timezone('UTC', received_at) as date) from events.pages")}
+    built_days = {str(r[0]) for r in query(
+        home, "select distinct received_date from marts.journey_event_touchpoints where touchpoint_type = 'page_view'")}
+    assert loaded_days and built_days == loaded_days
+    # every page view of the warehouse is one touchpoint
+    assert query(home, "select count(*) from marts.journey_event_touchpoints where touchpoint_type = 'page_view'") == \
+        query(home, "select count(*) from events.pages where coalesce(context_library_name, '') <> 'growth-stack-webhooks'")
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        for key in (["marts", "journey_event_touchpoints"], ["marts", "journey_event_sessions"]):
+            partitions = instance.get_materialized_partitions(dg.AssetKey(key))
+            assert loaded_days <= partitions, key

@@ -2,7 +2,9 @@
     invoices, customer_orders): revenue (totals, after discounts), gross revenue (subtotals), discounts,
     cost and margin from SKU unit costs (summed over the orders whose costs are all known; how many are
     not is counted), orders, ordering customers, new customers (their first paid order that day), orders
-    with a coupon and the coupon usage rate. Grain: one row per (order_date, currency), days with orders. -#}
+    with a coupon and the coupon usage rate. Every day from a currency's first to its last paid order
+    has a row, zero on days without orders (rates null), so charts and moving averages see the quiet days.
+    DuckDB SQL (generate_series over dates). Grain: one row per (order_date, currency). -#}
 {%- set float = dbt.type_float() -%}
 
 with orders as (
@@ -36,25 +38,34 @@ daily as (
     group by orders.paid_date, orders.currency
 ),
 
+-- every day between a currency's first and last order
+calendar as (
+    select currency, cast(unnest(generate_series(min(paid_date), max(paid_date), interval 1 day)) as date) as order_date
+    from orders
+    where paid_date is not null
+    group by currency
+),
+
 final as (
     select
-        order_date,
-        currency,
-        orders,
-        customers_ordering,
-        new_customers,
-        gross_revenue,
-        discounts,
-        revenue,
-        cost,
-        margin,
-        case when revenue_with_known_cost > 0
-             then cast(margin as {{ float }}) / revenue_with_known_cost end as margin_rate,
-        orders_without_cost,
-        cast(revenue as {{ float }}) / orders as average_order_value,
-        orders_with_coupon,
-        cast(orders_with_coupon as {{ float }}) / orders as coupon_usage_rate
-    from daily
+        calendar.order_date,
+        calendar.currency,
+        coalesce(daily.orders, 0) as orders,
+        coalesce(daily.customers_ordering, 0) as customers_ordering,
+        coalesce(daily.new_customers, 0) as new_customers,
+        coalesce(daily.gross_revenue, 0) as gross_revenue,
+        coalesce(daily.discounts, 0) as discounts,
+        coalesce(daily.revenue, 0) as revenue,
+        case when daily.orders is null then 0 else daily.cost end as cost,
+        case when daily.orders is null then 0 else daily.margin end as margin,
+        case when daily.revenue_with_known_cost > 0
+             then cast(daily.margin as {{ float }}) / daily.revenue_with_known_cost end as margin_rate,
+        coalesce(daily.orders_without_cost, 0) as orders_without_cost,
+        cast(daily.revenue as {{ float }}) / daily.orders as average_order_value,
+        coalesce(daily.orders_with_coupon, 0) as orders_with_coupon,
+        cast(daily.orders_with_coupon as {{ float }}) / daily.orders as coupon_usage_rate
+    from calendar
+    left join daily on daily.order_date = calendar.order_date and daily.currency = calendar.currency
 )
 
 select * from final

@@ -1,6 +1,6 @@
 {#- Web and app sessions (30-minute inactivity rule, see journey_event_touchpoints): one row per session
     with its span, landing page, campaign and counts. Incremental like the touchpoints: a run rebuilds
-    every session that has a touchpoint received in [var min_date, var max_date] (or, without the vars,
+    every session that has a touchpoint received in [min_date, max_date] (macro events_date_range; or, without them,
     on or after the newest received date already built), from all of that session's touchpoints.
     DuckDB SQL (arg_min over a (occurred_at, touchpoint_id) row). Grain: one row per session_id. -#}
 {{ config(
@@ -10,49 +10,51 @@
     on_schema_change='append_new_columns',
     tags=['events_daily'],
 ) }}
-{%- set min_date = var('min_date', none) -%}
-{%- set max_date = var('max_date', none) -%}
+{%- set dates = events_date_range() -%}
 {%- set float = dbt.type_float() -%}
 
-with touchpoints as (
-    select * from {{ ref('journey_event_touchpoints') }}
-    where session_id is not null
-),
-
-{%- if min_date is not none %}
-{%- set range_start = "cast('" ~ min_date ~ "' as date)" %}
-touched_sessions as (
-    select distinct session_id from touchpoints
-    where received_date between {{ range_start }} and cast('{{ max_date }}' as date)
-),
-{%- elif is_incremental() %}
-{%- set range_start = "(select max(last_received_date) from " ~ this ~ ")" %}
-touched_sessions as (
-    select distinct session_id from touchpoints
-    where received_date >= {{ range_start }}
-),
+{%- set touchpoints = ref('journey_event_touchpoints') -%}
+{%- set rebuild_touched = dates is not none or is_incremental() -%}
+{%- if rebuild_touched -%}
+    {%- if dates is not none -%}
+        {%- set touched_filter = "received_date between cast('" ~ dates.min ~ "' as date) and cast('" ~ dates.max ~ "' as date)" -%}
+    {%- else -%}
+        {%- set touched_filter = "received_date >= (select max(last_received_date) from " ~ this ~ ")" -%}
+    {%- endif -%}
+    {#- the earliest received date of any touched session, looked up before the build and written as a
+        literal, so that the scan of the touchpoints skips the row groups of older days -#}
+    {%- set since = '0001-01-01' -%}
+    {%- if execute and is_incremental() -%}
+        {%- set since_sql -%}
+            select cast(min(since) as {{ dbt.type_string() }}) from (
+                select min(built.first_received_date) as since
+                from {{ this }} as built
+                where built.session_id in (select session_id from {{ touchpoints }} where session_id is not null and {{ touched_filter }})
+                union all
+                select min(received_date) from {{ touchpoints }} where session_id is not null and {{ touched_filter }}
+            ) as candidates
+        {%- endset -%}
+        {%- set since = run_query(since_sql).columns[0].values()[0] or '0001-01-01' -%}
+    {%- endif -%}
 {%- endif %}
-{%- if min_date is not none or is_incremental() %}
 
--- the earliest received date of any touched session: older touchpoints need not be read
-touched_since as (
-    select
-    {%- if is_incremental() %}
-        coalesce(least(min(built.first_received_date), {{ range_start }}), {{ range_start }}) as received_date
-    from {{ this }} as built
-    where built.session_id in (select session_id from touched_sessions)
-    {%- else %}
-        cast(null as date) as received_date
-    {%- endif %}
+with
+{%- if rebuild_touched %}
+
+touched_sessions as (
+    select distinct session_id from {{ touchpoints }}
+    where session_id is not null and {{ touched_filter }}
 ),
 {%- endif %}
 
 session_touchpoints as (
     select touchpoints.*
-    from touchpoints
-{%- if min_date is not none or is_incremental() %}
+    from {{ touchpoints }} as touchpoints
+{%- if rebuild_touched %}
     inner join touched_sessions on touched_sessions.session_id = touchpoints.session_id
-    where touchpoints.received_date >= coalesce((select received_date from touched_since), cast('0001-01-01' as date))
+    where touchpoints.received_date >= cast('{{ since }}' as date)
+{%- else %}
+    where touchpoints.session_id is not null
 {%- endif %}
 ),
 

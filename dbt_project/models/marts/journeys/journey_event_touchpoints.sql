@@ -1,7 +1,8 @@
 {#- Every web/app/email touchpoint captured as an event, with its session (30-minute inactivity rule).
     Incremental by received date, like the event loads: a run replaces the received dates
-    [var min_date, var max_date] (YYYY-MM-DD, both inclusive; a Dagster partition passes its day as both);
-    without those vars an incremental run redoes the newest received date already built and anything newer.
+    [min_date, max_date] (YYYY-MM-DD, both inclusive; macro events_date_range: dbt vars, or the environment
+    variables a Dagster partition run sets); without them an incremental run redoes the newest received
+    date already built and anything newer.
     Sessions continue across runs: the touchpoints already built within the inactivity gap of a new one
     lend it their session_id, so a session crossing midnight keeps one id. (DuckDB SQL: window IGNORE NULLS, QUALIFY.)
     Grain: one row per touchpoint_id (the message id). -#}
@@ -14,22 +15,10 @@
 ) }}
 {%- set webhook_library = identity_webhook_library() -%}
 {%- set gap_minutes = var('session_inactivity_minutes', 30) | int -%}
-{%- set min_date = var('min_date', none) -%}
-{%- set max_date = var('max_date', none) -%}
-{%- if (min_date is none) != (max_date is none) -%}
-    {{ exceptions.raise_compiler_error("Pass both dbt vars min_date and max_date (YYYY-MM-DD, inclusive) or neither; got min_date=" ~ min_date ~ ", max_date=" ~ max_date ~ ".") }}
-{%- endif -%}
-{%- if min_date is not none -%}
-    {%- for d in [min_date, max_date] -%}
-        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', d | string) -%}
-            {{ exceptions.raise_compiler_error("The dbt vars min_date and max_date must be dates written YYYY-MM-DD, not '" ~ d ~ "'.") }}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- if (min_date | string) > (max_date | string) -%}
-        {{ exceptions.raise_compiler_error("min_date " ~ min_date ~ " is after max_date " ~ max_date ~ ".") }}
-    {%- endif -%}
-    {%- set range_start = "cast('" ~ min_date ~ " 00:00:00+00:00' as " ~ type_timestamptz() ~ ")" -%}
-    {%- set range_end = dbt.dateadd('day', 1, "cast('" ~ max_date ~ " 00:00:00+00:00' as " ~ type_timestamptz() ~ ")") -%}
+{%- set dates = events_date_range() -%}
+{%- if dates is not none -%}
+    {%- set range_start = "cast('" ~ dates.min ~ " 00:00:00+00:00' as " ~ type_timestamptz() ~ ")" -%}
+    {%- set range_end = dbt.dateadd('day', 1, "cast('" ~ dates.max ~ " 00:00:00+00:00' as " ~ type_timestamptz() ~ ")") -%}
 {%- elif is_incremental() -%}
     {#- midnight UTC of the newest received date built, whatever the session's time zone -#}
     {%- set range_start = "(select cast(" ~ dbt.concat(["cast(max(received_date) as " ~ dbt.type_string() ~ ")", "' 00:00:00+00:00'"])
