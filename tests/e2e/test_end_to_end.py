@@ -99,3 +99,30 @@ def test_event_models_are_built_per_received_day_as_dagster_partitions(company):
         for key in (["marts", "journey_event_touchpoints"], ["marts", "journey_event_sessions"]):
             partitions = instance.get_materialized_partitions(dg.AssetKey(key))
             assert loaded_days <= partitions, key
+
+
+def test_a_day_rebuilt_by_the_daily_job_changes_nothing(company):
+    """The job the event-models sensor launches, run for one day from the Dagster CLI: the staging
+    views and that day's touchpoints and sessions are rebuilt, to the same rows."""
+    home, _ = company
+    day = query(home, "select cast(max(received_date) as varchar) from marts.journey_event_touchpoints")[0][0]
+    snapshot = "select touchpoint_id, session_id, received_date from marts.journey_event_touchpoints order by 1"
+    before = query(home, snapshot)
+    built_before = _materializations(home, ["marts", "journey_event_sessions"], day)
+    env = {**os.environ, "GROWTH_STACK_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")}
+    result = subprocess.run([str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m",
+                             "growth_stack_dagster.definitions", "-j", "dbt_events_daily",
+                             "--tags", json.dumps({"dagster/partition": day})],
+                            env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "RUN_SUCCESS" in result.stdout + result.stderr
+    assert _materializations(home, ["marts", "journey_event_sessions"], day) == built_before + 1
+    assert query(home, snapshot) == before
+
+
+def _materializations(home: Path, key: list[str], partition: str) -> int:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        return len(instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[partition]), limit=1000).records)
