@@ -8,18 +8,25 @@ How a day is loaded, in one transaction:
    and its discards), so a re-run produces the same tables;
 2. webhook files (first line `{"type": "webhook", ...}`) are transformed in Python
    (`transforms.transform_webhook`) into Segment messages written to temporary NDJSON files;
-3. DuckDB `read_json` reads every file of the day at once, inferring one schema over all rows
-   (`sample_size=-1`, so no key is missed; structs kept as structs); a line that is not JSON
-   becomes an all-NULL row (`ignore_errors`), and only the files holding such rows are re-read in
-   Python to copy the exact line into `events._discards`: nothing is dropped silently (a file
-   with a valid non-object line, which the record reader refuses, is cleaned in Python first);
+3. DuckDB infers each file's schema over all its rows (`sample_size=-1`, so no key is missed;
+   structs kept as structs), files side by side on cursors because DuckDB infers on one thread per
+   read_json call (the event-file inference also overlaps step 2); the schemas are merged as
+   read_json merges them and one `read_json` with these columns reads every file of the day into
+   the temp table `_stage`, computing each row's routing fields (`_k_*`: messageId, type, event,
+   source, why it is invalid) in the same pass. Strings that inference typed as dates or uuids are
+   read as text and cast when flattened (a date form the cast refuses, e.g. 11-20-2026, makes a
+   text column). A line that is not JSON becomes an all-NULL row
+   (`ignore_errors`), and only the files holding such rows are re-read in Python to copy the exact
+   line into `events._discards`: nothing is dropped silently (a file with a valid non-object line,
+   which the record reader refuses, is cleaned in Python first);
 4. messages without messageId, with an unknown type, or tracks without event go to `_discards`;
    duplicates within the day and messages already loaded on another day are dropped and counted;
+   duplicates are marked in `_k_invalid` too, which every insert filters on;
 5. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
    structs are flattened into columns in SQL with Segment's names; a column's type is chosen when
    it is created (Segment e-commerce spec types first, else the type DuckDB inferred) and never
    changes; new columns are added with ALTER TABLE; values that do not fit their column's type go to
-   `_discards` (the row is still loaded, with NULL there);
+   `_discards` (the row is still loaded, with NULL there), found in one scan per table;
 6. `users` is rebuilt from `identifies` (latest non-null value of each trait per user).
 """
 
@@ -27,11 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +255,7 @@ class Leaf:
     expr: str          # SQL reaching the value in the stage row
     src_type: str      # its DuckDB type in the stage
     path: tuple[str, ...]
+    inferred: str = ""  # the type read_json inferred for it (the stage may hold it as text); "" = src_type
 
 
 def struct_leaves(expr: str, typ: duckdb.typing.DuckDBPyType, path: tuple[str, ...] = ()) -> list[Leaf]:
@@ -281,22 +291,34 @@ def _first_line_is_webhook(path: Path) -> bool:
     return False
 
 
-def _scan_invalid_lines(path: Path) -> Iterable[tuple[str, str]]:
-    """(line, reason) for each line of `path` that is not a JSON object naming a message."""
+def _classify_line(line: bytes) -> tuple[dict | None, str | None]:
+    """(message, None) for a JSON object naming a message, else (None, why it cannot be loaded)."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return None, f"invalid JSON line: {exc}"
+    if not isinstance(obj, dict):
+        return None, "line is not a JSON object"
+    if obj.get("type") is None and obj.get("messageId") is None:
+        return None, "message has neither type nor messageId"
+    return obj, None
+
+
+def _lines(path: Path) -> Iterable[bytes]:
+    """Non-blank lines of `path`, without their line ending."""
     with open(path, "rb") as fh:
         for raw in fh:
             line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield line.decode("utf-8", "replace"), f"invalid JSON line: {exc}"
-                continue
-            if not isinstance(obj, dict):
-                yield line.decode("utf-8", "replace"), "line is not a JSON object"
-            elif obj.get("type") is None and obj.get("messageId") is None:
-                yield line.decode("utf-8", "replace"), "message has neither type nor messageId"
+            if line.strip():
+                yield line
+
+
+def _scan_invalid_lines(path: Path) -> Iterable[tuple[str, str]]:
+    """(line, reason) for each line of `path` that is not a JSON object naming a message."""
+    for line in _lines(path):
+        _, reason = _classify_line(line)
+        if reason:
+            yield line.decode("utf-8", "replace"), reason
 
 
 @dataclasses.dataclass
@@ -311,25 +333,21 @@ class _Prepared:
 def _rewrite_file(src: Path, out_dir: Path, source: str, prep: _Prepared,
                   transform: Callable[[str, dict], list[dict]]) -> None:
     """Write `src` as clean NDJSON: webhooks transformed, invalid lines to discards, others as-is."""
-    out = out_dir / f"{len(prep.original_of):06d}.jsonl"
-    with open(src, "rb") as fh, open(out, "wb") as dst:
-        for raw in fh:
-            line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                prep.discards.append((str(src), None, line.decode("utf-8", "replace"), f"invalid JSON line: {exc}"))
-                continue
-            if not isinstance(obj, dict):
-                prep.discards.append((str(src), None, line.decode("utf-8", "replace"), "line is not a JSON object"))
-                continue
-            if obj.get("type") is None and obj.get("messageId") is None:
-                prep.discards.append((str(src), None, line.decode("utf-8", "replace"),
-                                      "message has neither type nor messageId"))
+    # Same source=/date= layout as the event files, so the source is read from the path alike.
+    folder = out_dir / f"source={source}" / "date=x"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{len(prep.original_of):06d}.jsonl"
+    with open(out, "wb") as dst:
+        for line in _lines(src):
+            obj, reason = _classify_line(line)
+            if obj is None:
+                prep.discards.append((str(src), None, line.decode("utf-8", "replace"), reason))
                 continue
             if obj.get("type") != "webhook":
+                if "" in obj:  # the record reader refuses a top-level key "": kept as a discard
+                    prep.discards.append((str(src), obj.get("messageId"), orjson.dumps(obj.pop("")).decode(),
+                                          "message key with an empty name"))
+                    line = orjson.dumps(obj)
                 dst.write(line + b"\n")
                 continue
             try:
@@ -347,11 +365,146 @@ def _rewrite_file(src: Path, out_dir: Path, source: str, prep: _Prepared,
     prep.read_paths.append(str(out))
 
 
-def _read_json_sql(paths: list[str], ignore_errors: bool) -> str:
+_READ_OPTIONS = "format='newline_delimited', records=true, hive_partitioning=false"
+# Infer over every row (sample_size=-1) so that a key seen only in a late row still becomes a column.
+_INFER_OPTIONS = "sample_size=-1, field_appearance_threshold=0, map_inference_threshold=-1"
+_NULL_TYPES = ('"NULL"', "NULL")
+# A type as a tree: ("struct", ((key, tree), ...)), ("list", tree) or ("scalar", "BIGINT").
+TypeTree = tuple
+
+
+def _type_tree(t: duckdb.typing.DuckDBPyType) -> TypeTree:
+    if t.id == "struct":
+        return ("struct", tuple((k, _type_tree(c)) for k, c in t.children))
+    if t.id == "list":
+        return ("list", _type_tree(t.child))
+    return ("scalar", str(t))
+
+
+def _json_kind(tree: TypeTree) -> str:
+    """The JSON value kind a DuckDB type was inferred from (string, number, bool, null, json, ...)."""
+    if tree[0] != "scalar":
+        return tree[0]
+    t = _norm_type(tree[1])
+    if t in _NULL_TYPES:
+        return "null"
+    if t in _NUMERIC or t in ("DOUBLE", "FLOAT") or t.startswith("DECIMAL"):
+        return "number"
+    if t in ("VARCHAR", "UUID") or t in _TEMPORAL or t.startswith(("TIMESTAMP", "TIME")):
+        return "string"
+    return {"BOOLEAN": "bool", "JSON": "json"}.get(t, t)
+
+
+def merge_types(a: TypeTree, b: TypeTree) -> TypeTree:
+    """The type read_json infers for values of both inferred types `a` and `b` (as if read in one pass).
+
+    Objects merge their keys (case-insensitively, as DuckDB's structs do), lists merge their items,
+    integers and doubles widen, differing kinds of string become VARCHAR, anything else becomes JSON.
+    """
+    if a == b:
+        return a
+    ka, kb = _json_kind(a), _json_kind(b)
+    if ka == "null":
+        return b
+    if kb == "null":
+        return a
+    if ka == kb == "struct":
+        return ("struct", _merge_fields(a[1], b[1]))
+    if ka == kb == "list":
+        return ("list", merge_types(a[1], b[1]))
+    if ka == kb == "number":
+        ints = _norm_type(a[1]) in _NUMERIC and _norm_type(b[1]) in _NUMERIC
+        return ("scalar", "HUGEINT" if ints else "DOUBLE")  # never round an integer id
+    if ka == kb == "string":
+        return ("scalar", "VARCHAR")
+    return ("scalar", "JSON")
+
+
+def _merge_fields(a: tuple, b: tuple) -> tuple:
+    fields = list(a)
+    where = {k.lower(): i for i, (k, _) in enumerate(fields)}
+    for key, tree in b:
+        i = where.get(key.lower())
+        if i is None:
+            where[key.lower()] = len(fields)
+            fields.append((key, tree))
+        else:
+            fields[i] = (fields[i][0], merge_types(fields[i][1], tree))
+    return tuple(fields)
+
+
+def read_type(tree: TypeTree) -> str:
+    """The DuckDB type the stage reads an inferred type as: strings (dates, uuids...) stay text.
+
+    read_json with explicit columns parses dates only in ISO form, while inference also accepts
+    e.g. 11-20-2026: keeping text lets the flattening cast it and discard what does not fit.
+    """
+    kind = _json_kind(tree)
+    if kind == "struct":
+        if not tree[1]:
+            return "JSON"
+        return "STRUCT(" + ", ".join(f"{q(k)} {read_type(c)}" for k, c in tree[1]) + ")"
+    if kind == "list":
+        return read_type(tree[1]) + "[]"
+    if kind == "null":
+        return "JSON"
+    if kind == "string":
+        return "VARCHAR"
+    return tree[1]
+
+
+def inferred_scalars(tree: TypeTree, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """{path of every scalar leaf of a struct: its inferred type} (e.g. a date read as text)."""
+    if tree[0] == "struct":
+        out: dict[tuple[str, ...], str] = {}
+        for key, child in tree[1]:
+            out.update(inferred_scalars(child, (*path, key)))
+        return out
+    return {path: tree[1]} if tree[0] == "scalar" else {}
+
+
+def _describe(con: duckdb.DuckDBPyConnection, path: str) -> list[tuple[str, str]]:
+    """(column, type) that read_json infers over every row of one file (raises duckdb.Error)."""
+    cur = con.cursor()
+    try:
+        return [(r[0], r[1]) for r in cur.execute(
+            f"DESCRIBE SELECT * FROM read_json({lit(path)}, {_READ_OPTIONS}, {_INFER_OPTIONS}, "
+            "ignore_errors=true)").fetchall()]
+    finally:
+        cur.close()
+
+
+class _Inference:
+    """Schema inference of files running side by side on cursors, merged like read_json merges them.
+
+    DuckDB infers a schema on one thread per read_json call, which made inference cost more than the
+    read itself; each file is inferred on its own, while the caller goes on (e.g. with webhooks).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor) -> None:
+        self.con, self.pool, self.pending = con, pool, {}
+
+    def start(self, paths: list[str]) -> None:
+        for p in sorted(paths, key=lambda p: -Path(p).stat().st_size):  # biggest first: balanced threads
+            if p not in self.pending and Path(p).stat().st_size > 0:
+                self.pending[p] = self.pool.submit(_describe, self.con, p)
+
+    def columns(self, paths: list[str]) -> list[tuple[str, TypeTree]]:
+        """Merged columns of `paths` (in their order; empty files add none); raises a file's duckdb.Error."""
+        self.start(paths)
+        merged: tuple = ()
+        for path in filter(self.pending.__contains__, paths):
+            described = self.pending[path].result()
+            merged = _merge_fields(merged, tuple((n, _type_tree(self.con.type(t))) for n, t in described))
+        return list(merged)
+
+
+def _read_json_sql(paths: list[str], columns: list[tuple[str, TypeTree]], ignore_errors: bool,
+                   extra: str = "") -> str:
     files = "[" + ", ".join(lit(p) for p in paths) + "]"
-    return (f"SELECT * FROM read_json({files}, format='newline_delimited', records=true, "
-            f"union_by_name=true, sample_size=-1, field_appearance_threshold=0, map_inference_threshold=-1, "
-            f"hive_partitioning=false, filename='_file', ignore_errors={'true' if ignore_errors else 'false'})")
+    spec = "{" + ", ".join(f"{lit(n)}: {lit(read_type(t))}" for n, t in columns) + "}"
+    return (f"SELECT *{extra} FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file', "
+            f"ignore_errors={'true' if ignore_errors else 'false'})")
 
 
 # --------------------------------------------------------------------------- the load
@@ -377,26 +530,28 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
         # Reading and transforming touch only temp tables: done before the write transaction, whose
         # first failing statement would otherwise abort it.
         prep = _Prepared(read_paths=[], original_of={}, discards=[])
-        for f in files:
-            parsed = eventfiles.parse_closed_path(f)
-            source = parsed[0] if parsed else "unknown"
-            if _first_line_is_webhook(f):
-                _rewrite_file(f, tmp, source, prep, transform)
-            else:
-                prep.read_paths.append(str(f))
-        report.webhooks_transformed = prep.webhooks_transformed
-        report.webhooks_skipped = prep.webhooks_skipped
-        t = report.lap("webhooks", t0)
-        staged = _stage(con, prep, tmp, transform)
+        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            webhook_files = [f for f in files if _first_line_is_webhook(f)]
+            prep.read_paths += [str(f) for f in files if f not in webhook_files]
+            inference = _Inference(con, pool)
+            inference.start(prep.read_paths)  # DuckDB infers the event files while Python does webhooks
+            for f in webhook_files:
+                parsed = eventfiles.parse_closed_path(f)
+                _rewrite_file(f, tmp, parsed[0] if parsed else "unknown", prep, transform)
+            report.webhooks_transformed = prep.webhooks_transformed
+            report.webhooks_skipped = prep.webhooks_skipped
+            t = report.lap("webhooks", t0)
+            staged = _stage(con, prep, tmp, transform, inference)
         t = report.lap("read", t)
         con.execute("BEGIN TRANSACTION")
         try:
             ensure_system_tables(con)
             _delete_partition(con, day)
             _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
-            if staged:
+            if staged is not None:
                 report.messages_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
-                _load_stage(con, day, uuid_ts, report)
+                _load_stage(con, day, uuid_ts, report, staged)
             t = report.lap("write", t)
             _rebuild_users(con, report)
             t = report.lap("users", t)
@@ -437,13 +592,19 @@ def _insert_discards(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, row
 
 
 def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
-           transform: Callable[[str, dict], list[dict]]) -> bool:
-    """Read every file into the temp table `_stage` (one row per line). False when nothing to read."""
+           transform: Callable[[str, dict], list[dict]],
+           inference: _Inference) -> dict[tuple[str, ...], str] | None:
+    """Read every file into the temp table `_stage` (one row per line, plus routing columns `_k_*`).
+
+    Returns the inferred type of every scalar leaf of properties/traits/context, keyed by
+    (bag, *path); None when there is nothing to read.
+    """
     paths = [p for p in prep.read_paths if Path(p).stat().st_size > 0]
     if not paths:
-        return False
+        return None
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {_read_json_sql(paths, True)}")
+        columns = inference.columns(paths)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {_stage_sql(paths, columns, True)}")
     except duckdb.Error:
         # A valid JSON line that is not an object defeats the record reader: clean those files in Python.
         rewritten: list[str] = []
@@ -455,12 +616,11 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
             before = len(prep.read_paths)
             _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
             rewritten += prep.read_paths[before:]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {_read_json_sql(rewritten, False)}")
-        paths = rewritten
-    cols = {c.lower() for c in con.table("_stage").columns}
-    for needed in ("type", "messageid"):
-        if needed not in cols:
-            con.execute(f"ALTER TABLE _stage ADD COLUMN {'messageId' if needed == 'messageid' else 'type'} VARCHAR")
+        rewritten = [p for p in rewritten if Path(p).stat().st_size > 0]  # e.g. only non-object lines
+        if not rewritten:
+            return None
+        columns = inference.columns(rewritten)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {_stage_sql(rewritten, columns, False)}")
     # Invalid lines became all-NULL rows: copy their exact text from the file, then drop the rows.
     bad_files = [r[0] for r in con.execute(
         'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()]
@@ -469,13 +629,32 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
         if f in prep.original_of:
             continue  # rewritten files hold only objects; their bad lines are already discarded
         prep.discards += [(original, None, line, reason) for line, reason in _scan_invalid_lines(Path(f))]
-    con.execute('DELETE FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL')
+    if bad_files:
+        con.execute('DELETE FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL')
     if prep.original_of:
         con.execute("CREATE OR REPLACE TEMP TABLE _filemap (tmp VARCHAR, original VARCHAR)")
         con.executemany("INSERT INTO _filemap VALUES (?, ?)", list(prep.original_of.items()))
         con.execute("UPDATE _stage SET _file = m.original FROM _filemap m WHERE _stage._file = m.tmp")
     _normalize_bags(con, prep)
-    return True
+    return {(bag, *path): t for bag, tree in columns if bag in ("properties", "traits", "context")
+            for path, t in inferred_scalars(tree).items()}
+
+
+def _stage_sql(paths: list[str], columns: list[tuple[str, TypeTree]], ignore_errors: bool) -> str:
+    """read_json of `paths` with the routing columns computed in the same pass (no UPDATE later)."""
+    names = {n.lower() for n, _ in columns}
+    columns = columns + [(n, ("scalar", "VARCHAR")) for n in ("type", "messageId") if n.lower() not in names]
+    types = {n: read_type(t) for n, t in columns}
+    mid, typ, event = _text(types, "messageId"), _text(types, "type"), _text(types, "event")
+    valid_types = ", ".join(lit(t) for t in TYPE_TABLES)
+    routing = f""", {mid} AS _k_message_id, {typ} AS _k_type, {event} AS _k_event_text,
+        regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
+        CASE WHEN {mid} IS NULL OR {mid} = '' THEN 'message has no messageId'
+             WHEN {typ} = 'webhook' THEN 'webhook envelope in an event-source file'
+             WHEN {typ} IS NULL OR {typ} NOT IN ({valid_types}) THEN 'unknown message type'
+             WHEN {typ} = 'track' AND ({event} IS NULL OR trim({event}) = '') THEN 'track without event'
+        END AS _k_invalid"""
+    return _read_json_sql(paths, columns, ignore_errors, routing)
 
 
 def _normalize_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared) -> None:
@@ -500,10 +679,32 @@ def _normalize_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared) -> None:
         if not structure or not structure.startswith("{"):
             con.execute(f"UPDATE _stage SET {q(bag)} = NULL")
             continue
-        structure = structure.replace('"NULL"', '"JSON"')
+        tree, empty_named = _without_empty_keys(json.loads(structure))
+        for pointer in empty_named:  # json_transform refuses a key "": keep those values as discards
+            for f, m, v in con.execute(f"SELECT _file, {mid}, CAST({as_json} -> {lit(pointer)} AS VARCHAR) "
+                                       f"FROM _stage WHERE ({as_json} -> {lit(pointer)}) IS NOT NULL").fetchall():
+                prep.discards.append((f, m, v, f"{bag} key with an empty name (at JSON pointer {pointer})"))
+        structure = json.dumps(tree).replace('"NULL"', '"JSON"')
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _stage AS SELECT * REPLACE (
             CASE WHEN json_type({as_json}) = 'OBJECT' THEN json_transform({as_json}, {lit(structure)}) END
             AS {q(bag)}) FROM _stage""")
+
+
+def _without_empty_keys(structure: Any, pointer: str = "") -> tuple[Any, list[str]]:
+    """A json_structure without keys named "" (JSON pointers of those removed); a list holding one is JSON."""
+    if isinstance(structure, dict):
+        out, removed = {}, []
+        for key, child in structure.items():
+            at = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
+            if key == "":
+                removed.append(at)
+                continue
+            out[key], more = _without_empty_keys(child, at)
+            removed += more
+        return out, removed
+    if isinstance(structure, list) and structure and _without_empty_keys(structure[0])[1]:
+        return "JSON", []  # lists are stored as JSON text anyway: kept whole
+    return structure, []
 
 
 def _text(con_types: dict[str, str], col: str) -> str:
@@ -514,91 +715,86 @@ def _text(con_types: dict[str, str], col: str) -> str:
     return expr
 
 
-def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport) -> None:
+def _stage_row_json(stage_columns: list[str]) -> str:
+    """SQL of a stage row as JSON text, as read (routing columns left out)."""
+    fields = ", ".join(f"{lit(c)}: s.{q(c)}" for c in stage_columns if not c.startswith("_k_"))
+    return f"CAST(to_json({{{fields}}}) AS VARCHAR)"
+
+
+def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport,
+                inferred: dict[tuple[str, ...], str]) -> None:
     rel = con.table("_stage")
     stage_types = {n: str(t) for n, t in zip(rel.columns, rel.dtypes)}
     stage_pytypes = dict(zip(rel.columns, rel.dtypes))
-    mid, typ, event = _text(stage_types, "messageId"), _text(stage_types, "type"), _text(stage_types, "event")
-    source_sql = "regexp_extract(_file, 'source=([^/]+)/date=', 1)"
+    row_json = _stage_row_json(rel.columns)
+    keep = "s._k_invalid IS NULL"
 
-    # 1. message-level validity
-    valid_types = ", ".join(lit(t) for t in TYPE_TABLES)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _msg AS
-        SELECT rowid AS rid, {mid} AS message_id, {typ} AS type, {event} AS event_text, _file,
-               {source_sql} AS source,
-               CASE WHEN {mid} IS NULL OR {mid} = '' THEN 'message has no messageId'
-                    WHEN {typ} = 'webhook' THEN 'webhook envelope in an event-source file'
-                    WHEN {typ} IS NULL OR {typ} NOT IN ({valid_types}) THEN 'unknown message type'
-                    WHEN {typ} = 'track' AND ({event} IS NULL OR trim({event}) = '') THEN 'track without event'
-               END AS invalid_reason
-        FROM _stage""")
+    # 1. message-level validity (computed while reading, in _k_invalid)
     con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
-        SELECT DATE {lit(day)}, m.source, m._file, m.message_id, NULL, NULL, CAST(to_json(s) AS VARCHAR),
-               m.invalid_reason, TIMESTAMPTZ {lit(uuid_ts)}
-        FROM _msg m JOIN _stage s ON s.rowid = m.rid WHERE m.invalid_reason IS NOT NULL""")
+        SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, NULL, NULL, {row_json},
+               s._k_invalid, TIMESTAMPTZ {lit(uuid_ts)}
+        FROM _stage s WHERE s._k_invalid IS NOT NULL""")
 
     # 2. dedup: within the day keep the earliest received copy; drop ids loaded on another day
     recv = _text(stage_types, "receivedAt")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _drop AS
-        WITH dup AS (SELECT message_id FROM _msg WHERE invalid_reason IS NULL GROUP BY 1 HAVING count(*) > 1),
+        WITH dup AS (SELECT _k_message_id FROM _stage s WHERE {keep} GROUP BY 1 HAVING count(*) > 1),
         ranked AS (
-            SELECT m.rid, row_number() OVER (PARTITION BY m.message_id
-                       ORDER BY {recv} NULLS LAST, m._file,
-                                md5(CAST(to_json(s) AS VARCHAR))) AS rn
-            FROM _msg m JOIN _stage s ON s.rowid = m.rid
-            WHERE m.invalid_reason IS NULL AND m.message_id IN (SELECT message_id FROM dup))
+            SELECT s.rowid AS rid, row_number() OVER (PARTITION BY s._k_message_id
+                       ORDER BY {recv} NULLS LAST, s._file, md5({row_json})) AS rn
+            FROM _stage s WHERE {keep} AND s._k_message_id IN (SELECT _k_message_id FROM dup))
         SELECT rid, 'day' AS why FROM ranked WHERE rn > 1""")
     report.duplicates_in_day = con.execute("SELECT count(*) FROM _drop").fetchone()[0]
-    con.execute(f"""INSERT INTO _drop SELECT rid, 'history' FROM _msg m
-        WHERE invalid_reason IS NULL AND rid NOT IN (SELECT rid FROM _drop)
-          AND message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER})""")
+    con.execute(f"""INSERT INTO _drop SELECT s.rowid, 'history' FROM _stage s
+        WHERE {keep} AND s.rowid NOT IN (SELECT rid FROM _drop)
+          AND s._k_message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER})""")
     report.duplicates_across_days = con.execute("SELECT count(*) FROM _drop WHERE why = 'history'").fetchone()[0]
+    if report.duplicates_dropped:
+        # Few rows as a rule: marking them is cheaper than joining every insert against _drop.
+        con.execute("UPDATE _stage SET _k_invalid = 'duplicate' WHERE rowid IN (SELECT rid FROM _drop)")
+    con.execute(f"""INSERT INTO {SCHEMA}.{LEDGER}
+        SELECT s._k_message_id, DATE {lit(day)}, s._k_source, s._k_type FROM _stage s WHERE {keep}""")
 
-    # 3. event tables
-    events = [r[0] for r in con.execute(
-        "SELECT DISTINCT event_text FROM _msg WHERE type = 'track' AND invalid_reason IS NULL").fetchall()]
-    con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
-    rows = [(e, snake_case(e), event_table_name(e)) for e in events]
-    if rows:
-        con.executemany("INSERT INTO _evt VALUES (?, ?, ?)", rows)
-    con.execute("""CREATE OR REPLACE TEMP TABLE _keep AS
-        SELECT m.rid, m.message_id, m.type, m.source, m._file, m.event_text, e.event, e.event_table
-        FROM _msg m LEFT JOIN _evt e ON m.type = 'track' AND e.event_text = m.event_text
-        WHERE m.invalid_reason IS NULL AND m.rid NOT IN (SELECT rid FROM _drop)""")
-    con.execute(f"INSERT INTO {SCHEMA}.{LEDGER} SELECT message_id, DATE {lit(day)}, source, type FROM _keep")
-    # Carry the routing fields on the stage rows once, so each table's insert is a filtered scan of
-    # the stage, not a join over the whole day (sorting the wide rows instead measured no faster).
-    for col, typ in (("message_id", "VARCHAR"), ("type", "VARCHAR"), ("source", "VARCHAR"),
-                     ("event_text", "VARCHAR"), ("event", "VARCHAR"), ("event_table", "VARCHAR"),
-                     ("keep", "BOOLEAN")):
-        con.execute(f"ALTER TABLE _stage ADD COLUMN _k_{col} {typ}")
-    con.execute("""UPDATE _stage SET _k_message_id = k.message_id, _k_type = k.type, _k_source = k.source,
-            _k_event_text = k.event_text, _k_event = k.event, _k_event_table = k.event_table, _k_keep = true
-        FROM _keep k WHERE _stage.rowid = k.rid""")
-
-    # 4. which struct leaves hold values in which table
+    # 3. which struct leaves hold values, per message type and event, in one scan of the stage
     bags = {b: struct_leaves(f"s.{q(b)}", stage_pytypes[b]) if stage_pytypes[b].id == "struct" else
             [Leaf(f"s.{q(b)}", stage_types[b], ())]
             for b in ("properties", "traits", "context") if b in stage_pytypes}
     bags = {b: leaves for b, leaves in bags.items() if not (leaves and leaves[0].path == ())}
     all_leaves = [(b, leaf) for b, leaves in bags.items() for leaf in leaves]
-    presence: dict[tuple[str, str | None], set[int]] = {}
-    if all_leaves:
-        counts = ", ".join(f"count({leaf.expr})" for _, leaf in all_leaves)
-        for row in con.execute(f"""SELECT s._k_type, s._k_event_table, {counts}
-                FROM _stage s WHERE s._k_keep GROUP BY ALL""").fetchall():
-            presence[(row[0], row[1])] = {i for i, n in enumerate(row[2:]) if n}
-    groups = con.execute("SELECT type, event_table, count(*) FROM _keep GROUP BY ALL").fetchall()
+    for b, leaf in all_leaves:
+        leaf.inferred = inferred.get((b, *leaf.path), "")
+    # Dates read as text: inference also knew non-ISO forms (11-20-2026) that a cast refuses; such a
+    # leaf is typed as text, as if it had been a plain string, so that none of its values is refused.
+    dated = [leaf for _, leaf in all_leaves if leaf.inferred and _json_kind(("scalar", leaf.inferred)) == "string"
+             and _norm_type(leaf.inferred) not in ("VARCHAR", "UUID") and _norm_type(leaf.src_type) == "VARCHAR"]
+    counts = "".join(f", count({leaf.expr})" for _, leaf in all_leaves)
+    counts += "".join(f", count({leaf.expr}) - count(TRY_CAST({leaf.expr} AS {leaf.inferred}))" for leaf in dated)
+    by_group = con.execute(f"""SELECT s._k_type, CASE WHEN s._k_type = 'track' THEN s._k_event_text END,
+            count(*){counts} FROM _stage s WHERE {keep} GROUP BY ALL""").fetchall()
+    if dated:
+        refused = [sum(row[3 + len(all_leaves) + i] for row in by_group) for i in range(len(dated))]
+        for leaf, n in zip(dated, refused):
+            if n:
+                leaf.inferred = "VARCHAR"
+        by_group = [row[:3 + len(all_leaves)] for row in by_group]
+    event_texts = sorted({r[1] for r in by_group if r[0] == "track"})
+    con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
+    if event_texts:
+        con.executemany("INSERT INTO _evt VALUES (?, ?, ?)",
+                        [(e, snake_case(e), event_table_name(e)) for e in event_texts])
 
     targets: dict[str, dict[str, Any]] = {}
-    for mtype, etable, n in groups:
-        present = presence.get((mtype, etable), set())
+    for mtype, event_text, n, *leaf_counts in by_group:
+        present = {i for i, c in enumerate(leaf_counts) if c}
+        etable = event_table_name(event_text) if mtype == "track" else None
         for table, bag in ((TYPE_TABLES[mtype], BAG_OF_TABLE.get(TYPE_TABLES[mtype])),
                            (etable, "properties") if etable else (None, None)):
             if table is None:
                 continue
             t = targets.setdefault(table, {"type": mtype, "is_event": table == etable, "leaves": set(),
-                                           "bag": bag})
+                                           "bag": bag, "event_texts": set()})
+            if table == etable:
+                t["event_texts"].add(event_text)
             for i in present:
                 b, _ = all_leaves[i]
                 if b == "context" or b == bag:
@@ -608,8 +804,7 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
         n = _insert_table(con, day, uuid_ts, table, spec, [all_leaves[i] for i in sorted(spec["leaves"])],
                           stage_types, report)
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
-    con.execute("DROP TABLE IF EXISTS _msg; DROP TABLE IF EXISTS _keep; DROP TABLE IF EXISTS _drop; "
-                "DROP TABLE IF EXISTS _evt")
+    con.execute("DROP TABLE IF EXISTS _drop; DROP TABLE IF EXISTS _evt")
 
 
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
@@ -627,7 +822,7 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     std_src: dict[str, tuple[str, str]] = {
         "id": ("s._k_message_id", "VARCHAR"), "anonymous_id": field("anonymousId"), "user_id": field("userId"),
         "uuid_ts": (f"TIMESTAMPTZ {lit(uuid_ts)}", "TIMESTAMP WITH TIME ZONE"),
-        "source": ("s._k_source", "VARCHAR"), "event": ("s._k_event", "VARCHAR"),
+        "source": ("s._k_source", "VARCHAR"), "event": ("e.event", "VARCHAR"),
         "event_text": ("s._k_event_text", "VARCHAR"), "name": field("name"),
         "category": field("category"), "group_id": field("groupId"), "previous_id": field("previousId"),
         **{col: field(f) for f, col in TIMESTAMP_FIELDS.items()},
@@ -653,7 +848,7 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         taken.add(name)
         dst = existing.get(name)
         if dst is None:
-            dst = new_column_type(name, leaf.src_type)
+            dst = new_column_type(name, leaf.inferred or leaf.src_type)
             if dst is None:
                 continue
             con.execute(f"ALTER TABLE {SCHEMA}.{q(table)} ADD COLUMN {q(name)} {dst}")
@@ -662,36 +857,44 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         expr, fallible = convert(leaf.expr, leaf.src_type, dst)
         columns.append(Column(name, expr, fallible, leaf.expr))
 
-    where = (f"s._k_event_table = {lit(table)}" if spec["is_event"] else f"s._k_type = {lit(spec['type'])}")
-    source_join = f"FROM _stage s WHERE s._k_keep AND {where}"
+    where = f"s._k_invalid IS NULL AND s._k_type = {lit(spec['type'])}"
+    if spec["is_event"]:
+        where += f" AND s._k_event_text IN ({', '.join(lit(e) for e in sorted(spec['event_texts']))})"
+    track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if spec["type"] == "track" else ""
+    source_join = f"FROM _stage s{track_names} WHERE {where}"
     stored = [c for c in columns if c.reserved_of is None]
     select = ", ".join(f"{c.expr} AS {q(c.name)}" for c in stored)
     n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} {source_join}").fetchone()[0]
 
     # Values that could not be stored: type conflicts, reserved names, name collisions.
-    head = f"SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, {lit(table)}, "
-    tail = f", TIMESTAMPTZ {lit(uuid_ts)} {source_join}"
-    parts = []
+    checks: list[tuple[str, str, str, str]] = []  # (column, condition, value as JSON text, reason)
     for c in columns:
         raw_text = f"CAST(to_json({c.raw}) AS VARCHAR)"
         if c.reserved_of == "context":
-            parts.append(f"{head}{lit(c.name)}, {raw_text}, 'property name collides with the context_ prefix'"
-                         f"{tail} AND {c.raw} IS NOT NULL")
+            checks.append((c.name, f"{c.raw} IS NOT NULL", raw_text,
+                           "property name collides with the context_ prefix"))
         elif c.reserved_of:
             std = std_text[c.reserved_of]
             val = convert(c.raw, _leaf_type(leaves, c.raw), "VARCHAR")[0]
-            parts.append(f"{head}{lit(c.name)}, {raw_text}, 'reserved column name (value differs from the "
-                         f"standard column)'{tail} AND {c.raw} IS NOT NULL AND {val} IS DISTINCT FROM {std}")
+            checks.append((c.name, f"{c.raw} IS NOT NULL AND {val} IS DISTINCT FROM {std}", raw_text,
+                           "reserved column name (value differs from the standard column)"))
         elif c.fallible:
-            reason = lit(f"value does not fit column type {existing.get(c.name, '')}")
-            parts.append(f"{head}{lit(c.name)}, {raw_text}, {reason}{tail} AND {c.raw} IS NOT NULL "
-                         f"AND ({c.expr}) IS NULL")
+            checks.append((c.name, f"{c.raw} IS NOT NULL AND ({c.expr}) IS NULL", raw_text,
+                           f"value does not fit column type {existing.get(c.name, '')}"))
     for name, leaf in collisions:
-        reason = lit(f"column name collision: key {'.'.join(leaf.path)} maps to an existing column")
-        parts.append(f"{head}{lit(name)}, CAST(to_json({leaf.expr}) AS VARCHAR), {reason}{tail} "
-                     f"AND {leaf.expr} IS NOT NULL")
-    if parts:
-        con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} " + " UNION ALL ".join(parts))
+        checks.append((name, f"{leaf.expr} IS NOT NULL", f"CAST(to_json({leaf.expr}) AS VARCHAR)",
+                       f"column name collision: key {'.'.join(leaf.path)} maps to an existing column"))
+    if checks:
+        # One scan of the table's rows for every check (not one scan per fallible column).
+        found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END"
+                          for name, cond, value, reason in checks)
+        any_found = " OR ".join(f"({cond})" for _, cond, _, _ in checks)
+        con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
+            SELECT DATE {lit(day)}, d.src, d.file, d.mid, {lit(table)}, d.p.c, d.p.v, d.p.r,
+                   TIMESTAMPTZ {lit(uuid_ts)}
+            FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid,
+                         unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
+                  {source_join} AND ({any_found})) d""")
     return n
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -308,3 +309,84 @@ def test_keys_differing_only_in_case_are_not_lost(root: Path, con) -> None:
     report = loader.load_partition(con, root, DAY1)
     stored = [r["plan"] for r in rows(con, "SELECT plan FROM events.signed_up ORDER BY id")]
     assert stored == ["pro", "free"] or report.discards == 1
+
+
+def test_files_with_differing_shapes_are_merged_like_one_read(root: Path, con) -> None:
+    # Each file is inferred on its own: the merge must type every value as one read_json would.
+    web = write(root, "web", DAY1, [stamp({"type": "track", "messageId": f"w{i}", "userId": "u", "event": "Thing",
+                                           "properties": {"n": i, "id_like": str(uuid.UUID(int=i)), "day": "2026-11-20",
+                                                          "flag": True, "note": None}}, DAY1, i) for i in range(3)])
+    write(root, "ios", DAY1, [stamp({"type": "track", "messageId": str(uuid.UUID(int=99)), "anonymousId": "a",
+                                     "event": "Thing", "properties": {"n": 2.5, "id_like": 7, "day": "soon",
+                                                                      "only_here": {"deep": {"er": "x"}}}}, DAY1, 9)])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.rows_per_table["thing"] == 4 and report.discards == 0
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_schema='events' AND table_name='thing'").fetchall())
+    # number + number -> DOUBLE, uuid text + number -> JSON, date text + other text -> VARCHAR
+    assert types["n"] == "DOUBLE" and types["id_like"] == "JSON" and types["day"] == "VARCHAR"
+    assert types["flag"] == "BOOLEAN" and types["only_here_deep_er"] == "VARCHAR" and "note" not in types
+    got = {r["id"]: r for r in rows(con, "SELECT id, n, id_like, day, only_here_deep_er FROM events.thing")}
+    assert got["w1"]["n"] == 1.0 and json.loads(got["w1"]["id_like"]) == str(uuid.UUID(int=1))
+    assert got["w1"]["day"] == "2026-11-20" and got[str(uuid.UUID(int=99))]["only_here_deep_er"] == "x"
+    assert json.loads(got[str(uuid.UUID(int=99))]["id_like"]) == 7
+    assert rows(con, "SELECT DISTINCT source FROM events.thing ORDER BY 1") == [{"source": "ios"}, {"source": "web"}]
+    assert web.exists()
+
+
+def test_dates_keep_their_type_and_other_date_forms_are_kept_as_text(root: Path, con) -> None:
+    write(root, "web", DAY1, [stamp({"type": "track", "messageId": f"d{i}", "userId": "u", "event": "Booked",
+                                     "properties": {"starts": "2026-12-01", "ends_at": "2026-12-02T10:00:00Z",
+                                                    "local_day": "12-01-2026"}}, DAY1, i) for i in range(2)])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.discards == 0
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_schema='events' AND table_name='booked'").fetchall())
+    assert types["starts"] == "DATE" and types["ends_at"].startswith("TIMESTAMP")
+    # read_json infers 12-01-2026 as a DATE too, but only text keeps it exactly as sent
+    assert types["local_day"] == "VARCHAR"
+    [row] = rows(con, "SELECT starts, local_day FROM events.booked WHERE id = 'd0'")
+    assert str(row["starts"]) == "2026-12-01" and row["local_day"] == "12-01-2026"
+
+
+def test_merge_types_follows_json_kinds() -> None:
+    big, dbl = ("scalar", "BIGINT"), ("scalar", "DOUBLE")
+    text, when, null = ("scalar", "VARCHAR"), ("scalar", "DATE"), ("scalar", '"NULL"')
+    assert loader.merge_types(big, dbl) == dbl
+    assert loader.merge_types(big, ("scalar", "UBIGINT")) == ("scalar", "HUGEINT")
+    assert loader.merge_types(when, text) == text and loader.merge_types(null, when) == when
+    assert loader.merge_types(big, text) == ("scalar", "JSON")
+    assert loader.merge_types(("list", big), ("list", dbl)) == ("list", dbl)
+    a = ("struct", (("Plan", text), ("n", big)))
+    b = ("struct", (("plan", when), ("m", ("struct", (("x", big),)))))
+    assert loader.merge_types(a, b) == ("struct", (("Plan", text), ("n", big), ("m", ("struct", (("x", big),)))))
+    assert loader.read_type(("struct", (("day", when), ("id", ("scalar", "UUID")), ("n", null)))) == \
+        'STRUCT("day" VARCHAR, "id" VARCHAR, "n" JSON)'
+
+
+def test_classify_line_names_why_a_line_cannot_be_loaded() -> None:
+    assert loader._classify_line(b'{"type": "track"}') == ({"type": "track"}, None)
+    assert loader._classify_line(b'{"type": "tr')[1].startswith("invalid JSON line")
+    assert loader._classify_line(b"[1, 2]") == (None, "line is not a JSON object")
+    assert loader._classify_line(b'{"foo": 1}') == (None, "message has neither type nor messageId")
+
+
+def test_keys_with_an_empty_name_are_kept_in_discards_and_the_rest_loaded(root: Path, con) -> None:
+    write(root, "web", DAY1, [stamp({"type": "track", "messageId": "k1", "userId": "u", "event": "Keys", "": "top",
+                                     "properties": {"": "empty", "a": 1, "n": {"": 2, "b": 3}, "l": [{"": 1}]}},
+                                    DAY1, 1)])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.rows_per_table["keys"] == 1
+    assert rows(con, "SELECT a, n_b, l FROM events.keys") == [{"a": 1, "n_b": 3, "l": '[{"":1}]'}]
+    assert rows(con, "SELECT value, reason FROM events._discards ORDER BY value") == [
+        {"value": '"empty"', "reason": "properties key with an empty name (at JSON pointer /)"},
+        {"value": '"top"', "reason": "message key with an empty name"},
+        {"value": "2", "reason": "properties key with an empty name (at JSON pointer /n/)"}]
+
+
+def test_a_file_of_only_non_object_lines_is_discarded_and_the_others_loaded(root: Path, con) -> None:
+    write(root, "web", DAY1, [b"[1, 2]", b'"just a string"'])
+    write(root, "ios", DAY1, [stamp({"type": "page", "messageId": "p1", "anonymousId": "a"}, DAY1)])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.rows_per_table["pages"] == 1
+    assert report.discards_by_reason == {"line is not a JSON object": 2}
