@@ -2,7 +2,7 @@
     the survivors of `customer_profile_values` (source priority, then recency); activity, orders, email
     engagement and support are aggregated over all of the customer's identifiers. Money is in the
     invoice currency's major unit. age is on the dbt var `as_of` (default: today, UTC).
-    Grain: one row per customer_id. -#}
+    DuckDB SQL (arg_min over a (occurred_at, message_id) row). Grain: one row per customer_id. -#}
 {%- set as_of = (var('as_of') or modules.datetime.datetime.now(modules.pytz.utc).date().isoformat()) | string -%}
 {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', as_of) -%}
     {{ exceptions.raise_compiler_error("The dbt var as_of must be a date written YYYY-MM-DD (or empty for today), not '" ~ as_of ~ "'.") }}
@@ -154,25 +154,16 @@ page_channels as (
     where message_type = 'page'
 ),
 
-channel_touches as (
-    select
-        customer_id,
-        channel,
-        utm_campaign,
-        row_number() over (partition by customer_id order by occurred_at, message_id) as first_rank,
-        row_number() over (partition by customer_id order by occurred_at desc, message_id desc) as last_rank
-    from page_channels
-    where channel <> 'direct'
-),
-
+-- the first and last campaign visit, by (occurred_at, message_id): one aggregation, no sort
 channel_summary as (
     select
         customer_id,
-        max(case when first_rank = 1 then channel end) as first_touch_channel,
-        max(case when first_rank = 1 then utm_campaign end) as first_touch_campaign,
-        max(case when last_rank = 1 then channel end) as last_touch_channel,
-        max(case when last_rank = 1 then utm_campaign end) as last_touch_campaign
-    from channel_touches
+        arg_min(channel, (occurred_at, message_id)) as first_touch_channel,
+        arg_min(utm_campaign, (occurred_at, message_id)) as first_touch_campaign,
+        arg_max(channel, (occurred_at, message_id)) as last_touch_channel,
+        arg_max(utm_campaign, (occurred_at, message_id)) as last_touch_campaign
+    from page_channels
+    where channel <> 'direct'
     group by customer_id
 ),
 
