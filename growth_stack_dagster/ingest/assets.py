@@ -14,7 +14,7 @@ import dlt
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from growth_stack_dagster.ingest.pipelines import (
-    LOADER_FILE_FORMAT, SOURCES, build_source, make_pipeline, pipeline_name,
+    LOADER_FILE_FORMAT, SOURCES, build_source, bulk_load_gc, make_pipeline, pipeline_name,
 )
 from growth_stack_dagster.ingest.translator import IngestTranslator
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS
@@ -45,8 +45,10 @@ def run_source(context: dg.AssetExecutionContext, dlt_resource: DagsterDltResour
     (0 when nothing was new) and `rows_loaded_by_table` (the table and its child tables)."""
     pipeline = make_pipeline(source_name)
     source = build_source(source_name)
-    for result in dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                   dagster_dlt_translator=TRANSLATOR, loader_file_format=LOADER_FILE_FORMAT):
+    with bulk_load_gc():
+        results = list(dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+                                        dagster_dlt_translator=TRANSLATOR, loader_file_format=LOADER_FILE_FORMAT))
+    for result in results:
         table = result.asset_key.path[-1]
         by_table = rows_loaded_by_table(pipeline, table)
         yield dg.MaterializeResult(

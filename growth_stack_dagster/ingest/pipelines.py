@@ -6,8 +6,10 @@ Plain functions (no Dagster): the assets call them, and so can a script or a tes
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
@@ -37,6 +39,21 @@ SOURCES: dict[str, Callable[..., DltSource]] = {
 LOADER_FILE_FORMAT = "parquet"
 
 
+@contextmanager
+def bulk_load_gc() -> Iterator[None]:
+    """Fewer garbage-collector passes while a load runs (restored after): pages parsed into
+    millions of short-lived dicts otherwise trigger collections that rescan every live object,
+    a third of the extract time of a large load."""
+    threshold = gc.get_threshold()
+    gc.freeze()  # objects alive before the load are never rescanned during it
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 def pipeline_name(source_name: str) -> str:
     """The dlt pipeline name (and state folder) of one source; Dagster's asset and a run share it."""
     return f"growth_stack_{source_name}"
@@ -62,7 +79,8 @@ def build_source(source_name: str, **overrides: Any) -> DltSource:
 def load_source(source_name: str, **overrides: Any) -> LoadInfo:
     """Run one source's pipeline to the warehouse; raises when a load job failed."""
     pipeline = make_pipeline(source_name)
-    info = pipeline.run(build_source(source_name, **overrides), loader_file_format=LOADER_FILE_FORMAT)
+    with bulk_load_gc():
+        info = pipeline.run(build_source(source_name, **overrides), loader_file_format=LOADER_FILE_FORMAT)
     info.raise_on_failed_jobs()
     return info
 

@@ -131,6 +131,7 @@ def test_customer_journey_holds_every_source_for_each_customer(built):
         (True, "track", "ios", "app", 1),
         (True, "track", "web", "web", 1),
         (False, "deal_stage_change", "hubspot", "sales", 2),
+        (False, "sales_call", "hubspot", "sales", 1),
         (False, "screen_view", "ios", "app", 1),
         (False, "track", "ios", "app", 1),
     }

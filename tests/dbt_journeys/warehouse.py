@@ -131,6 +131,22 @@ create table hubspot.deal_contact_associations (
     deal_id varchar, contact_id varchar, type_id bigint, category varchar, label varchar,
     _dlt_load_id varchar not null, _dlt_id varchar not null);
 insert into hubspot.deal_contact_associations values ('9001', '502', 3, 'HUBSPOT_DEFINED', null, '{LOAD_ID}', 'dlt-a1');
+create table hubspot.calls (
+    id varchar, properties__hs_timestamp varchar, properties__hs_call_title varchar, archived boolean,
+    created_at timestamptz, updated_at timestamptz, modified_at timestamptz,
+    _dlt_load_id varchar not null, _dlt_id varchar not null);
+insert into hubspot.calls values
+    ('7001', '2026-02-19T15:00:00.000Z', 'Call with Bob', false,
+     '2026-02-19 15:00:00+00', '2026-02-19 15:00:00+00', '2026-02-19 15:00:00+00', '{LOAD_ID}', 'dlt-k7001'),
+    -- an archived (deleted) call is no touchpoint
+    ('7002', '2026-02-21T15:00:00.000Z', 'Deleted call', true,
+     '2026-02-21 15:00:00+00', '2026-02-21 15:00:00+00', '2026-02-21 15:00:00+00', '{LOAD_ID}', 'dlt-k7002');
+create table hubspot.call_contact_associations (
+    call_id varchar, contact_id varchar, type_id bigint, category varchar, label varchar,
+    _dlt_load_id varchar not null, _dlt_id varchar not null);
+insert into hubspot.call_contact_associations values
+    ('7001', '502', 194, 'HUBSPOT_DEFINED', null, '{LOAD_ID}', 'dlt-ka1'),
+    ('7002', '502', 194, 'HUBSPOT_DEFINED', null, '{LOAD_ID}', 'dlt-ka2');
 
 create schema if not exists stripe;
 create table stripe.customers (

@@ -72,6 +72,16 @@ def test_events_are_loaded_once_and_orders_come_from_paid_invoices(company):
     assert query(home, "select count(*), count(distinct order_id) from events.order_completed")[0] == (invoices, invoices)
 
 
+def test_the_journey_holds_every_sales_call_of_a_known_contact(company):
+    home, stats = company
+    calls = stats["objects"]["hubspot"]["calls"]
+    assert calls > 0
+    # the simulator logs each call with one contact, every contact is a customer
+    assert query(home, "select count(*) from hubspot.call_contact_associations")[0][0] == calls
+    assert query(home, "select count(*), count(distinct customer_id) > 1 from marts.customer_journey "
+                       "where touchpoint_type = 'sales_call' and channel = 'sales'")[0] == (calls, True)
+
+
 def test_high_value_customers_match_the_simulator(company):
     home, _ = company
     summary = json.loads((home / "simulation" / "summary.json").read_text())

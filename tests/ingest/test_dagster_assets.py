@@ -18,7 +18,8 @@ from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS, default_
 
 EXPECTED_KEYS = {
     ("hubspot", t) for t in ("contacts", "companies", "deals", "calls", "owners",
-                             "contact_company_associations", "deal_contact_associations")
+                             "contact_company_associations", "deal_contact_associations",
+                             "call_contact_associations")
 } | {("stripe", t) for t in ("customers", "products", "prices", "coupons", "invoices", "charges")} | {
     ("facebook_ads", "campaigns"), ("facebook_ads", "campaign_insights"),
     ("zendesk", "tickets"), ("zendesk", "users"),

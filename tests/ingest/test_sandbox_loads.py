@@ -23,6 +23,10 @@ def test_every_table_loads_the_seeded_counts_and_a_rerun_adds_nothing(seeded: di
         ("hubspot", "owners"): len(hs["owners"]),
         ("hubspot", "contact_company_associations"): sum(1 for c in hs["contacts"] if not c["archived"]),
         ("hubspot", "deal_contact_associations"): len(hs["deals"]),
+        # HubSpot drops the associations of archived records
+        ("hubspot", "call_contact_associations"): sum(
+            1 for call in hs["calls"] for contact in call["associations"]["contacts"]
+            if contact not in {c["id"] for c in hs["contacts"] if c["archived"]}),
         ("hubspot", "deals__properties_with_history__dealstage"): 2 * len(hs["deals"]),
         ("stripe", "customers"): len(st["customers"]),
         ("stripe", "products"): len(st["products"]),
@@ -141,3 +145,29 @@ def test_a_changed_value_type_does_not_break_the_load(sandbox: str) -> None:
     # dlt keeps the new type in a variant column beside the original one
     assert {"metadata__tier", "balance"} <= cols
     assert any(c.startswith("metadata__tier__v_") for c in cols) and any(c.startswith("balance__v_") for c in cols)
+
+
+def test_a_changed_object_replaces_its_child_rows(sandbox: str) -> None:
+    stripe = f"{sandbox}/stripe"
+    kept = requests.post(f"{stripe}/v1/customers", headers=auth(),
+                         data={"email": "k@example.com", "preferred_locales[]": ["en", "fr"]}).json()["id"]
+    changed = requests.post(f"{stripe}/v1/customers", headers=auth(),
+                            data={"email": "c@example.com", "preferred_locales[]": ["de", "it"]}).json()["id"]
+    cleared = requests.post(f"{stripe}/v1/customers", headers=auth(),
+                            data={"email": "x@example.com", "preferred_locales[]": ["es"]}).json()["id"]
+    load("stripe")
+    assert requests.post(f"{stripe}/v1/customers/{changed}", headers=auth(),
+                         data={"preferred_locales[]": ["nl"]}).status_code == 200
+    assert requests.post(f"{stripe}/v1/customers/{cleared}", headers=auth(),
+                         data={"preferred_locales": ""}).status_code == 200
+    load("stripe")
+    load("stripe")  # a rerun with no change keeps them as they are
+    with warehouse() as con:
+        locales = con.execute(
+            "select c.id, l.value, l._dlt_parent_id = c._dlt_id from stripe.customers__preferred_locales l "
+            "join stripe.customers c on c.id = l.customer_id order by 1, l._dlt_list_idx").fetchall()
+        replaced_rows = con.execute("select count(*) from stripe.customers__preferred_locales "
+                                    "where _replaced is not null").fetchone()[0]
+    # the changed customer's old locales are gone, the cleared one has none, each row points at its customer row
+    assert locales == sorted([(kept, "en", True), (kept, "fr", True), (changed, "nl", True)], key=lambda r: r[0])
+    assert replaced_rows == 0

@@ -14,7 +14,10 @@ from growth_stack_dagster.ingest.sources.defaults import SandboxDefaultsProvider
 from growth_stack_dagster.ingest.sources.facebook_ads import insight_row, is_transient_graph_error
 from growth_stack_dagster.ingest.sources.hubspot import association_rows, objects_table
 from growth_stack_dagster.ingest.sources.http import StripeListPaginator, ZendeskExportPaginator, batched_pages
-from growth_stack_dagster.ingest.sources.stripe import as_row
+from growth_stack_dagster.ingest.sources.relational import (
+    arrow_relational_tables, fit_to_columns, relational_tables, rows_to_arrow,
+)
+from growth_stack_dagster.ingest.sources.stripe import arrow_items, as_row
 from growth_stack_dagster.ingest.translator import raw_asset_key
 
 
@@ -64,9 +67,88 @@ def test_hubspot_objects_table_has_every_property_and_the_cursor() -> None:
 def test_stripe_invoice_row_carries_every_line_and_the_flags() -> None:
     row = as_row({"id": "in_1", "lines": {"object": "list", "data": [{"id": "il_1"}]}}, 100, False,
                  lines=[{"id": "il_1"}, {"id": "il_2"}])
-    assert row["lines"] == [{"id": "il_1", "invoice_id": "in_1"}, {"id": "il_2", "invoice_id": "in_1"}]
+    assert row["lines"] == [{"id": "il_1"}, {"id": "il_2"}]
     assert (row["deleted"], row["_snapshot_at"]) == (False, 100)
     assert as_row({"id": "cus_1", "deleted": True}, 5, False)["deleted"] is True
+
+
+NESTED_OBJECTS = [
+    {"id": "in_1", "total": 1, "ratio": 2.5, "paid": True, "note": "x", "never": None, "metadata": {},
+     "status_transitions": {"paid_at": 7, "deep": {"x": 1, "deeper": {"y": 2}}}, "discounts": ["di_1", "di_2"],
+     "lines": [{"id": "il_1", "amount": 5, "pricing": {"price_details": {"price": "price_1"}, "unit": "1.0"},
+                "discount_amounts": [{"amount": 1, "discount": "di_1"}], "grid": [[1, 2], [3]]},
+               {"id": "il_2", "amount": 6, "pricing": None, "discount_amounts": []}],
+     "total_discount_amounts": []},
+    {"id": "in_2", "total": 2, "ratio": 3, "paid": False, "note": None, "metadata": {"k": "v"},
+     "status_transitions": None, "discounts": None, "lines": [], "Odd Key": 1},
+]
+
+
+def test_arrow_relational_tables_match_dlts_layout() -> None:
+    tables, json_columns = arrow_relational_tables(NESTED_OBJECTS, "invoices", ("id", "invoice_id"))
+    assert set(tables) == {"invoices", "invoices__discounts", "invoices__lines", "invoices__lines__discount_amounts",
+                           "invoices__lines__grid"}
+    root = tables["invoices"].to_pylist()
+    # dicts flattened to `a__b` until the nesting limit, deeper ones kept as JSON; no column for `never`
+    assert tables["invoices"].column_names[:9] == ["id", "total", "ratio", "paid", "note", "metadata__k",
+                                                   "status_transitions__paid_at", "status_transitions__deep__x",
+                                                   "status_transitions__deep__deeper"]
+    assert json.loads(root[0]["status_transitions__deep__deeper"]) == {"y": 2}
+    assert root[1]["odd_key"] == 1 and root[1]["ratio"] == 3.0
+    lines = tables["invoices__lines"].to_pylist()
+    assert [(r["id"], r["invoice_id"], r["_dlt_list_idx"]) for r in lines] == [("il_1", "in_1", 0), ("il_2", "in_1", 1)]
+    assert {r["_dlt_parent_id"] for r in lines} == {root[0]["_dlt_id"]}
+    assert json.loads(lines[0]["pricing__price_details"]) == {"price": "price_1"} and lines[0]["pricing__unit"] == "1.0"
+    assert json_columns == {"invoices": {"status_transitions__deep__deeper"}, "invoices__lines": {"pricing__price_details"},
+                            "invoices__lines__grid": {"list"}}
+    amounts = tables["invoices__lines__discount_amounts"].to_pylist()
+    assert [(a["amount"], a["invoice_id"], a["_dlt_parent_id"]) for a in amounts] == [(1, "in_1", lines[0]["_dlt_id"])]
+    assert [(d["value"], d["_dlt_list_idx"]) for d in tables["invoices__discounts"].to_pylist()] == [("di_1", 0), ("di_2", 1)]
+    assert [json.loads(g["list"]) for g in tables["invoices__lines__grid"].to_pylist()] == [[1, 2], [3]]
+    ids = [r["_dlt_id"] for t in tables.values() for r in t.to_pylist()]
+    assert len(ids) == len(set(ids))
+
+
+def test_python_and_arrow_flattening_agree() -> None:
+    def comparable(rows: list[dict]) -> list[str]:
+        return sorted(str(sorted((k, v) for k, v in r.items() if v is not None and k not in ("_dlt_id", "_dlt_parent_id")))
+                      for r in rows)
+
+    arrow, _ = arrow_relational_tables(NESTED_OBJECTS, "invoices", ("id", "invoice_id"))
+    python = relational_tables(NESTED_OBJECTS, "invoices", ("id", "invoice_id"))
+    assert set(arrow) == set(python.rows)
+    for table, rows in python.rows.items():
+        assert comparable(arrow[table].to_pylist()) == comparable(rows_to_arrow(rows).to_pylist()), table
+    # objects Arrow cannot type as one schema take the Python way, with the same tables
+    mixed, _ = arrow_relational_tables([{"id": "a", "v": 1}, {"id": "b", "v": "one", "l": [True]}], "t", ("id", "t_id"))
+    assert mixed["t"].column("v").to_pylist() == ["1", "one"] and mixed["t__l"].column("t_id").to_pylist() == ["b"]
+
+
+def test_a_batch_fits_the_columns_a_table_already_has() -> None:
+    batch = pa.table({"a": ["1", "2"], "b": ["gold", None], "c": [1.5, 2.0], "d": [1, 2], "e": ["x", "y"]})
+    fitted = fit_to_columns(batch, {"a": {"data_type": "bigint"}, "b": {"data_type": "bigint"},
+                                    "c": {"data_type": "bigint"}, "d": {"data_type": "text"}, "e": {"data_type": "json"}})
+    assert fitted.column_names == ["a", "b__v_text", "c__v_double", "d", "e"]
+    assert fitted.column("a").to_pylist() == [1, 2] and fitted.column("d").to_pylist() == ["1", "2"]
+
+
+def test_replaced_objects_clear_their_old_child_rows() -> None:
+    known: list[str] = ["invoices__discounts"]
+    rows = [as_row({"id": "in_1", "discounts": []}, 5, False, lines=[{"id": "il_1"}])]
+    items = {i.meta.hints["table_name"]: i for i in arrow_items("invoices", rows, known, replacing=True)}
+    assert set(items) == {"invoices", "invoices__lines", "invoices__discounts"} and known == ["invoices__discounts",
+                                                                                           "invoices__lines"]
+    # one REPLACED row per object and child table: it deletes the object's old rows and is not stored
+    assert [{k: v for k, v in r.items() if k != "_dlt_id"} for r in items["invoices__discounts"].data.to_pylist()] == [
+        {"_replaced": True, "invoice_id": "in_1"}]
+    lines = items["invoices__lines"].data.to_pylist()
+    assert [(r["id"], r["_replaced"]) for r in lines] == [("il_1", None), (None, True)]
+    hints = items["invoices__lines"].meta.hints
+    assert hints["merge_key"] == "invoice_id" and hints["columns"]["_replaced"]["hard_delete"] is True
+    # newly listed objects have no earlier rows: no REPLACED rows
+    listed = {i.meta.hints["table_name"]: i for i in arrow_items("invoices", rows, known, replacing=False)}
+    assert set(listed) == {"invoices", "invoices__lines"}
+    assert listed["invoices__lines"].data.column("_replaced").null_count == 1
 
 
 def test_association_rows_one_per_type() -> None:

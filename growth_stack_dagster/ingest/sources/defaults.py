@@ -29,14 +29,15 @@ def sandbox_defaults() -> dict[str, dict[str, Any]]:
     return out
 
 
-# Arrow tables (the high-volume HubSpot objects) get the same `_dlt_id` / `_dlt_load_id` columns
-# as rows that go through dlt's normalizer, so every raw table has them.
-ARROW_NORMALIZER_DEFAULTS = {"add_dlt_id": True, "add_dlt_load_id": True}
+# Arrow tables (HubSpot CRM objects, Stripe objects) get `_dlt_load_id` like rows that go through
+# dlt's normalizer; they bring their own `_dlt_id` (child rows refer to it), so dlt adds none and
+# writes their files as they are.
+ARROW_NORMALIZER_DEFAULTS = {"add_dlt_load_id": True}
 
 
 class SandboxDefaultsProvider(ConfigProvider):
     """Answers `sources.<name>.<key>` lookups with the sandbox defaults, and the Arrow normalizer's
-    `normalize.parquet_normalizer.add_dlt_id|add_dlt_load_id` with true; nothing else."""
+    `normalize.parquet_normalizer.add_dlt_load_id` with true; nothing else."""
 
     NAME: ClassVar[str] = "Growth Stack sandbox defaults"
 

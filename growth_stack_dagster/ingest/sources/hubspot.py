@@ -1,5 +1,5 @@
 """HubSpot CRM (v3 objects, v4 associations) as a dlt source: contacts, companies, deals (with deal
-stage history), calls, owners, and the contact-company and deal-contact associations.
+stage history), calls, owners, and the contact-company, deal-contact and call-contact associations.
 
 Every property of an object type is requested, custom ones included: the property names are listed
 through the properties API when the run starts, so a property added in HubSpot becomes a new
@@ -26,6 +26,7 @@ from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from growth_stack_dagster.ingest.sources.http import batched_pages, rest_client
+from growth_stack_dagster.ingest.sources.relational import random_ids
 
 CRM_OBJECTS = ("contacts", "companies", "deals", "calls")
 RESULTS = jsonpath.compile_path("results")  # compiled once: dlt would parse a string selector on every page
@@ -36,8 +37,9 @@ MAX_PAGE_SIZE_WITH_HISTORY = 50
 ASSOCIATIONS = (
     ("contact_company_associations", "contacts", "companies"),
     ("deal_contact_associations", "deals", "contacts"),
+    ("call_contact_associations", "calls", "contacts"),
 )
-ID_COLUMNS = {"contacts": "contact_id", "companies": "company_id", "deals": "deal_id"}
+ID_COLUMNS = {"contacts": "contact_id", "companies": "company_id", "deals": "deal_id", "calls": "call_id"}
 # objects per batch read (HubSpot's CRM batch limit is 100 inputs per request)
 BATCH_INPUTS = 100
 
@@ -72,7 +74,7 @@ def objects_table(objects: list[dict[str, Any]], names: list[str]) -> pa.Table:
     the rows: `id`, `created_at`, `updated_at`, `archived`, `archived_at`, `modified_at` (the cursor:
     the later of updated and archived) and one text column `properties__<name>` per requested
     property (the API sends every value as a string; a property empty on every object still gets
-    its column). dlt adds `_dlt_id` and `_dlt_load_id` (see `defaults.py`)."""
+    its column), and a fresh `_dlt_id` per row; dlt adds `_dlt_load_id` (see `defaults.py`)."""
     updated = _timestamps([o.get("updatedAt") for o in objects])
     archived_at = _timestamps([o.get("archivedAt") for o in objects])
     columns: dict[str, pa.Array] = {
@@ -88,8 +90,9 @@ def objects_table(objects: list[dict[str, Any]], names: list[str]) -> pa.Table:
     props = _text_struct([o.get("properties") or {} for o in objects], names)
     for name, values in zip(names, props.flatten()):
         columns[f"properties__{name}"] = values
+    columns["_dlt_id"] = random_ids(len(objects))
     # the primary key is declared non-null, as dlt declares it
-    schema = pa.schema([pa.field(n, c.type, nullable=n != "id") for n, c in columns.items()])
+    schema = pa.schema([pa.field(n, c.type, nullable=n not in ("id", "_dlt_id")) for n, c in columns.items()])
     return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
 
@@ -214,7 +217,7 @@ def hubspot_source(base_url: str = dlt.config.value, api_key: str = dlt.secrets.
     """HubSpot CRM from `base_url` (https://api.hubapi.com in production) with a private-app token.
 
     Tables: contacts, companies, deals (+ `deals__properties_with_history__dealstage`), calls, owners,
-    contact_company_associations, deal_contact_associations.
+    contact_company_associations, deal_contact_associations, call_contact_associations.
     """
     client = rest_client(base_url, BearerTokenAuth(api_key))
     objects = {t: _crm_object_resource(client, t, page_size, include_archived, batch_rows) for t in CRM_OBJECTS}

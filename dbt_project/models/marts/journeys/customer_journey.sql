@@ -1,6 +1,6 @@
 {#- Every touchpoint of a known customer from every source, in one timeline: page and screen views,
-    app tracks, email delivered/opened/clicked (Customer.io), orders (paid Stripe invoices), deal stage
-    changes (HubSpot, once per associated contact) and support tickets (Zendesk). A view: the customer
+    app tracks, email delivered/opened/clicked (Customer.io), orders (paid Stripe invoices), sales calls
+    and deal stage changes (HubSpot, once per associated contact) and support tickets (Zendesk). A view: the customer
     of each touchpoint is looked up in customer_identifiers when read, so identity merges apply to
     history without rebuilding the incremental event touchpoints.
     A touchpoint belongs to the customer of its own identifier (user id, Customer.io id, Stripe customer,
@@ -28,6 +28,15 @@ deals as (
 
 deal_contacts as (
     select distinct deal_id, contact_id from {{ ref('stg_hubspot__deal_contact_associations') }}
+),
+
+calls as (
+    select * from {{ ref('stg_hubspot__calls') }}
+    where not coalesce(is_archived, false)
+),
+
+call_contacts as (
+    select distinct call_id, contact_id from {{ ref('stg_hubspot__call_contact_associations') }}
 ),
 
 tickets as (
@@ -79,6 +88,15 @@ touchpoints as (
     inner join deal_contacts on deal_contacts.deal_id = deals.deal_id
     union all
     select
+        'sales_call', {{ dbt.concat(['calls.call_id', "':'", 'call_contacts.contact_id']) }},
+        coalesce(calls.title, 'Sales Call'), coalesce(calls.called_at, calls.created_at), 'hubspot', 'sales',
+        cast(null as {{ text }}), 'hubspot_contact_id', call_contacts.contact_id, cast(null as {{ text }}), cast(null as {{ text }}),
+        cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}), calls.call_id,
+        cast(null as {{ dbt.type_numeric() }}), cast(null as date)
+    from calls
+    inner join call_contacts on call_contacts.call_id = calls.call_id
+    union all
+    select
         'support_ticket', cast(ticket_id as {{ text }}), subject, created_at, 'zendesk', 'support', cast(null as {{ text }}),
         'zendesk_user_id', cast(requester_id as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}),
         cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}),
@@ -104,7 +122,7 @@ final as (
         touchpoints.utm_medium,
         touchpoints.utm_campaign,
         touchpoints.device_type,
-        -- the Customer.io campaign of an email, the HubSpot deal of a stage change
+        -- the Customer.io campaign of an email, the HubSpot deal of a stage change, the HubSpot call
         touchpoints.email_campaign_id as related_object_id,
         touchpoints.amount,
         touchpoints.received_date
