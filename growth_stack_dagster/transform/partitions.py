@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import dagster as dg
 
 # Read by the dbt macro `events_date_range`: the received dates a partition run rebuilds. Env vars, not
-# --vars, because dbt re-parses the whole project whenever --vars change, but only the files that read a
-# changed env var.
+# --vars: dbt re-parses the whole project whenever --vars change, while the macro reads these only at
+# run time, so a partition run re-parses nothing.
 MIN_DATE_ENV, MAX_DATE_ENV = "GROWTH_STACK_EVENTS_MIN_DATE", "GROWTH_STACK_EVENTS_MAX_DATE"
 
 
