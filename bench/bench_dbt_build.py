@@ -293,7 +293,7 @@ def main() -> None:
         # what the partition run of job dbt_events_daily does: the staging views' own tests run hourly,
         # unit tests in CI (transform/assets.py); the full build above runs everything
         incremental, incremental_nodes = dbt(
-            home, "build", "--select", "1+tag:events_daily",
+            home, "build", "--no-write-json", "--select", "1+tag:events_daily",
             "--exclude", "resource_type:test,path:models/staging", "resource_type:unit_test",
             env={MIN_DATE_ENV: day, MAX_DATE_ENV: day})
         print(f"incremental day build: {incremental:7.1f} s   ({incremental / scan:6.1f} x one scan of the raw events, "
