@@ -11,7 +11,6 @@ import datetime as dt
 from pathlib import Path
 
 import orjson
-import pytest
 
 from tests.dbt.company import simulate_company
 from tests.dbt.conftest import customers, dbt_build, partition, query

@@ -12,10 +12,9 @@ tables of their own (merged on that key) rather than as dlt-managed nested table
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
-
-import secrets
 
 import orjson
 import pyarrow as pa
