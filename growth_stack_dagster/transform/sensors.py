@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.events import DagsterEventType
 
 # events_load materializes every capture table for every day it loads: one of them stands for the load.
 LOADED_EVENTS_KEY = dg.AssetKey(["events", "tracks"])
+# A day whose event models were materialized after its load (e.g. by `growth-stack run`) is not redone.
+BUILT_MODELS_KEY = dg.AssetKey(["marts", "journey_event_sessions"])
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -35,7 +38,8 @@ def build_event_models_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sensor
                description="After the capture flow loads days of events, builds those days' event-derived dbt "
                            "models (one run per range of consecutive days).")
     def event_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        """The cursor is the storage id of the last capture materialization already acted on."""
+        """The cursor is the storage id of the last capture materialization already acted on; a day
+        whose models were materialized after its latest load is up to date and left alone."""
         after = int(context.cursor) if context.cursor else None
         records = context.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=LOADED_EVENTS_KEY, after_storage_id=after), limit=10_000,
@@ -43,7 +47,13 @@ def build_event_models_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sensor
         if not records:
             return dg.SkipReason("no event day loaded since the last run request")
         last_id = records[-1].storage_id
-        days = [r.partition_key for r in records if r.partition_key]
+        loaded: dict[str, int] = {}
+        for r in records:
+            if r.partition_key:
+                loaded[r.partition_key] = max(loaded.get(r.partition_key, 0), r.storage_id)
+        built = context.instance.get_latest_storage_id_by_partition(
+            BUILT_MODELS_KEY, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(loaded))
+        days = [day for day, loaded_id in loaded.items() if built.get(day, 0) < loaded_id]
         requests = [run_request(first, last, f"{first}..{last}@{last_id}") for first, last in contiguous_ranges(days)]
         return dg.SensorResult(run_requests=requests, cursor=str(last_id))
 

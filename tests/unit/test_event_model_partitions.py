@@ -7,7 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from growth_stack_dagster.transform.partitions import MAX_DATE_ENV, MIN_DATE_ENV, environ, partition_dates
-from growth_stack_dagster.transform.sensors import LOADED_EVENTS_KEY, contiguous_ranges
+from growth_stack_dagster.transform.sensors import BUILT_MODELS_KEY, LOADED_EVENTS_KEY, contiguous_ranges
 
 
 def test_a_partition_window_is_an_inclusive_date_range():
@@ -79,3 +79,8 @@ def test_the_sensor_requests_the_days_capture_loaded_once():
         assert [r.partition_key for r in again.run_requests] == ["2026-02-10"]
         assert isinstance(sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor, definitions=defs)),
                           dg.SkipReason)
+        # a day whose models were built after its load (as `growth-stack run` does) is not requested again
+        load("2026-04-01", "2026-04-02")
+        instance.report_runless_asset_event(dg.AssetMaterialization(BUILT_MODELS_KEY, partition="2026-04-01"))
+        last = sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor, definitions=defs))
+        assert [r.partition_key for r in last.run_requests] == ["2026-04-02"]
