@@ -25,7 +25,8 @@ def partition_dates(window: dg.TimeWindow) -> dict[str, str]:
 
 @contextlib.contextmanager
 def environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the dbt subprocess started inside the block, then restore them."""
+    """Set environment variables for the dbt subprocess started inside the block, then restore them.
+    Process-wide: safe because Dagster runs one step per process (or steps one after another)."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:

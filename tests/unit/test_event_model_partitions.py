@@ -7,7 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from growth_stack_dagster.transform.partitions import MAX_DATE_ENV, MIN_DATE_ENV, environ, partition_dates
-from growth_stack_dagster.transform.sensors import BUILT_MODELS_KEY, LOADED_EVENTS_KEY, contiguous_ranges
+from growth_stack_dagster.transform.sensors import BUILT_MODELS_KEY, LOADED_EVENTS_KEY, stale_days
 
 
 def test_a_partition_window_is_an_inclusive_date_range():
@@ -28,11 +28,10 @@ def test_environ_restores_what_was_there(monkeypatch):
     assert os.environ[MIN_DATE_ENV] == "before" and MAX_DATE_ENV not in os.environ
 
 
-def test_consecutive_days_group_into_ranges():
-    assert contiguous_ranges([]) == []
-    assert contiguous_ranges(["2026-03-01", "2026-02-28", "2026-03-01", "2026-03-03"]) == \
-        [("2026-02-28", "2026-03-01"), ("2026-03-03", "2026-03-03")]
-    assert contiguous_ranges(["2024-12-31", "2025-01-01"]) == [("2024-12-31", "2025-01-01")]
+def test_stale_days_are_loaded_after_their_last_build():
+    assert stale_days({}, {}) == []
+    assert stale_days({"2026-03-02": 10, "2026-03-01": 5, "2026-03-03": 7}, {"2026-03-01": 6, "2026-03-03": 3}) == \
+        ["2026-03-02", "2026-03-03"]
 
 
 def test_event_models_are_daily_partitions_and_their_job_rebuilds_the_staging_views_first():
@@ -57,30 +56,41 @@ def test_event_models_are_daily_partitions_and_their_job_rebuilds_the_staging_vi
     assert "marts/journey_event_touchpoints" in selected and "staging/stg_events__pages" not in selected
 
 
-def test_the_sensor_requests_the_days_capture_loaded_once():
+def test_the_sensor_requests_days_loaded_since_their_models_were_built():
     from growth_stack_dagster.definitions import defs
 
     sensor = defs.get_sensor_def("event_models_sensor")
     with dg.instance_for_test() as instance:
-        def load(*days: str) -> None:
+        def event(key: dg.AssetKey, *days: str) -> None:
             for day in days:
-                instance.report_runless_asset_event(dg.AssetMaterialization(LOADED_EVENTS_KEY, partition=day))
+                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=day))
 
-        assert isinstance(sensor(dg.build_sensor_context(instance=instance, definitions=defs)), dg.SkipReason)
-        load("2026-03-01", "2026-03-02", "2026-03-05")
-        result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
-        requests = result.run_requests
+        def tick():
+            return sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+
+        assert isinstance(tick(), dg.SkipReason)
+        event(LOADED_EVENTS_KEY, "2026-03-01", "2026-03-02", "2026-03-05")
+        requests = tick().run_requests
         assert [(r.partition_key, r.tags.get("dagster/asset_partition_range_start"),
                  r.tags.get("dagster/asset_partition_range_end")) for r in requests] == \
             [(None, "2026-03-01", "2026-03-02"), ("2026-03-05", None, None)]
-        # the next tick starts after its cursor: only the newly loaded (older) day
-        load("2026-02-10")
-        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs))
-        assert [r.partition_key for r in again.run_requests] == ["2026-02-10"]
-        assert isinstance(sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor, definitions=defs)),
-                          dg.SkipReason)
-        # a day whose models were built after its load (as `growth-stack run` does) is not requested again
-        load("2026-04-01", "2026-04-02")
-        instance.report_runless_asset_event(dg.AssetMaterialization(BUILT_MODELS_KEY, partition="2026-04-01"))
-        last = sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor, definitions=defs))
-        assert [r.partition_key for r in last.run_requests] == ["2026-04-02"]
+        # the same loads give the same run keys: Dagster launches each once, also after a failure
+        assert [r.run_key for r in tick().run_requests] == [r.run_key for r in requests]
+        # built after their load (as `growth-stack run` does): nothing to do; reloaded: its day again
+        event(BUILT_MODELS_KEY, "2026-03-01", "2026-03-02", "2026-03-05")
+        assert isinstance(tick(), dg.SkipReason)
+        event(LOADED_EVENTS_KEY, "2026-02-10")
+        assert [r.partition_key for r in tick().run_requests] == ["2026-02-10"]
+
+
+def test_the_sensor_waits_while_a_run_builds_event_models():
+    from growth_stack_dagster.definitions import defs
+
+    sensor = defs.get_sensor_def("event_models_sensor")
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(LOADED_EVENTS_KEY, partition="2026-03-01"))
+        job = defs.resolve_job_def("dbt_events_daily")
+        run = instance.create_run_for_job(job, asset_selection=frozenset({BUILT_MODELS_KEY}),
+                                          status=dg.DagsterRunStatus.STARTED)
+        result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert isinstance(result, dg.SkipReason) and run.run_id in result.skip_message

@@ -154,17 +154,27 @@ page_channels as (
     where message_type = 'page'
 ),
 
--- the first and last campaign visit, by (occurred_at, message_id): one aggregation, no sort
-channel_summary as (
+-- the first and last campaign visit, by (occurred_at, message_id): one aggregation, no sort. Channel
+-- and campaign come from the same visit as one struct (arg_min skips null values: a visit without
+-- utm_campaign must still give its null campaign, not a later visit's)
+touches as (
     select
         customer_id,
-        arg_min(channel, (occurred_at, message_id)) as first_touch_channel,
-        arg_min(utm_campaign, (occurred_at, message_id)) as first_touch_campaign,
-        arg_max(channel, (occurred_at, message_id)) as last_touch_channel,
-        arg_max(utm_campaign, (occurred_at, message_id)) as last_touch_campaign
+        arg_min({'channel': channel, 'campaign': utm_campaign}, (occurred_at, message_id)) as first_touch,
+        arg_max({'channel': channel, 'campaign': utm_campaign}, (occurred_at, message_id)) as last_touch
     from page_channels
     where channel <> 'direct'
     group by customer_id
+),
+
+channel_summary as (
+    select
+        customer_id,
+        first_touch.channel as first_touch_channel,
+        first_touch.campaign as first_touch_campaign,
+        last_touch.channel as last_touch_channel,
+        last_touch.campaign as last_touch_campaign
+    from touches
 ),
 
 channels_listed as (

@@ -65,7 +65,7 @@ final as (
         coalesce(daily.orders_with_coupon, 0) as orders_with_coupon,
         cast(daily.orders_with_coupon as {{ float }}) / daily.orders as coupon_usage_rate
     from calendar
-    left join daily on daily.order_date = calendar.order_date and daily.currency = calendar.currency
+    left join daily on daily.order_date = calendar.order_date and daily.currency is not distinct from calendar.currency
 )
 
 select * from final
