@@ -39,3 +39,15 @@
 {% macro duckdb__safe_cast(field, type) -%}
     try_cast({{ field }} as {{ type }})
 {%- endmacro %}
+
+
+{#- The UTC calendar date of a timestamp with time zone, whatever the session's time zone. -#}
+{% macro utc_date(expr) -%}
+    {{ return(adapter.dispatch('utc_date')(expr)) }}
+{%- endmacro %}
+
+{% macro default__utc_date(expr) -%}cast(timezone('UTC', {{ expr }}) as date){%- endmacro %}
+
+{% macro snowflake__utc_date(expr) -%}cast(convert_timezone('UTC', {{ expr }}) as date){%- endmacro %}
+
+{% macro bigquery__utc_date(expr) -%}date({{ expr }}){%- endmacro %}

@@ -4,12 +4,6 @@
     its anonymous_id. occurred_date is the UTC date of the (clock-corrected) event timestamp.
     Grain: one row per message_type and message_id. -#}
 {%- set webhook_library = identity_webhook_library() -%}
-{%- set utc_date = {
-    'duckdb': "cast(timezone('UTC', {0}) as date)",
-    'postgres': "cast(timezone('UTC', {0}) as date)",
-    'snowflake': "cast(convert_timezone('UTC', {0}) as date)",
-    'bigquery': "date({0})",
-}.get(target.type, "cast({0} as date)") -%}
 
 with pages as (
     select * from {{ ref('stg_events__pages') }}
@@ -69,7 +63,7 @@ final as (
         messages.message_id,
         messages.event_name,
         messages.occurred_at,
-        {{ utc_date.format('messages.occurred_at') }} as occurred_date,
+        {{ utc_date('messages.occurred_at') }} as occurred_date,
         messages.source,
         messages.anonymous_id,
         messages.user_id,

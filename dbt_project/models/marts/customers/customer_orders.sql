@@ -2,12 +2,6 @@
     Amounts are in the invoice currency's major unit (Stripe's minor units / 100). A line's unit cost is
     the finance export row for its SKU with the latest effective_date on or before the paid date (UTC);
     a sale before the SKU's first export uses that first export. Grain: one row per invoice_id. -#}
-{%- set utc_date = {
-    'duckdb': "cast(timezone('UTC', {0}) as date)",
-    'postgres': "cast(timezone('UTC', {0}) as date)",
-    'snowflake': "cast(convert_timezone('UTC', {0}) as date)",
-    'bigquery': "date({0})",
-}.get(target.type, "cast({0} as date)") -%}
 
 with invoices as (
     select * from {{ ref('stg_stripe__invoices') }}
@@ -41,7 +35,7 @@ identifiers as (
 paid_invoices as (
     select
         *,
-        {{ utc_date.format('coalesce(paid_at, created_at)') }} as paid_date
+        {{ utc_date('coalesce(paid_at, created_at)') }} as paid_date
     from invoices
     where invoice_status = 'paid'
       and not coalesce(is_deleted, false)

@@ -28,12 +28,6 @@
     {%- set range_start = none -%}
     {%- set range_end = none -%}
 {%- endif -%}
-{%- set utc_date = {
-    'duckdb': "cast(timezone('UTC', {0}) as date)",
-    'postgres': "cast(timezone('UTC', {0}) as date)",
-    'snowflake': "cast(convert_timezone('UTC', {0}) as date)",
-    'bigquery': "date({0})",
-}.get(target.type, "cast({0} as date)") -%}
 {%- set text = dbt.type_string() -%}
 {#- filter on the raw received_at so the scan can skip row groups outside the range -#}
 {%- set in_range = (" and received_at >= " ~ range_start if range_start is not none else "")
@@ -124,7 +118,7 @@ touchpoints as (
 keyed as (
     select
         *,
-        {{ utc_date.format('received_at') }} as received_date,
+        {{ utc_date('received_at') }} as received_date,
         -- a session is one device's activity: its anonymous id, else (server-side SDKs) its user id
         case when channel in ('web', 'app') then
             case when anonymous_id is not null then {{ dbt.concat(["'anonymous_id:'", 'anonymous_id']) }}
