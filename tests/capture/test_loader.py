@@ -349,6 +349,32 @@ def test_dates_keep_their_type_and_other_date_forms_are_kept_as_text(root: Path,
     assert str(row["starts"]) == "2026-12-01" and row["local_day"] == "12-01-2026"
 
 
+def test_per_file_inference_merges_to_what_one_read_json_infers(tmp_path: Path) -> None:
+    """The loader infers each file alone and merges the schemas itself (merge_types): the result must
+    be the schema one read_json over all the files infers, for clashing kinds, nesting and lists."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shapes = [
+        [{"type": "track", "messageId": f"w{i}", "properties": {"n": i, "id_like": str(uuid.UUID(int=i)),
+          "day": "2026-11-20", "flag": True, "note": None, "list": [1, 2]}} for i in range(3)],
+        [{"type": "track", "messageId": "x", "anonymousId": "a", "context": {"Plan": 1},
+          "properties": {"n": 2.5, "id_like": 7, "day": "soon", "only_here": {"deep": {"er": "x"}}, "list": ["a"]}}],
+        [{"type": "identify", "messageId": "y", "traits": {"n": "text", "flag": False, "ts": "2026-11-20T10:00:00Z"}}],
+    ]
+    files = []
+    for i, messages in enumerate(shapes):
+        f = tmp_path / f"{i}.jsonl"
+        f.write_text("".join(json.dumps(m) + "\n" for m in messages))
+        files.append(str(f))
+    con = duckdb.connect()
+    with ThreadPoolExecutor(2) as pool:
+        merged = dict(loader._Inference(con, pool).columns(files))
+    one_read = con.execute(
+        f"DESCRIBE SELECT * FROM read_json({[*files]!r}, format='newline_delimited', records=true, union_by_name=true, "
+        "sample_size=-1, field_appearance_threshold=0, map_inference_threshold=-1)").fetchall()
+    assert merged == {name: loader._type_tree(con.type(t)) for name, t, *_ in one_read}
+
+
 def test_merge_types_follows_json_kinds() -> None:
     big, dbl = ("scalar", "BIGINT"), ("scalar", "DOUBLE")
     text, when, null = ("scalar", "VARCHAR"), ("scalar", "DATE"), ("scalar", '"NULL"')

@@ -1,6 +1,6 @@
 {#- stripe.charges, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('stripe', 'charges', {
+    {{ source_or_empty('stripe', 'charges', stripe_object_columns({
         'id': dbt.type_string(),
         'customer': dbt.type_string(),
         'invoice': dbt.type_string(),
@@ -11,14 +11,8 @@ with source as (
         'status': dbt.type_string(),
         'paid': dbt.type_boolean(),
         'refunded': dbt.type_boolean(),
-        'receipt_email': dbt.type_string(),
-        'created': dbt.type_bigint(),
-        'livemode': dbt.type_boolean(),
-        'deleted': dbt.type_boolean(),
-        '_snapshot_at': dbt.type_bigint(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'receipt_email': dbt.type_string()
+    })) }}
 ),
 
 final as (
@@ -34,12 +28,7 @@ final as (
         paid as is_paid,
         refunded as is_refunded,
         receipt_email,
-        {{ epoch_to_timestamptz('created') }} as created_at,
-        livemode as is_livemode,
-        deleted as is_deleted,
-        {{ epoch_to_timestamptz('_snapshot_at') }} as snapshot_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ stripe_object_renamed_columns() }}
     from source
 )
 

@@ -1,6 +1,6 @@
 {#- stripe.coupons, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('stripe', 'coupons', {
+    {{ source_or_empty('stripe', 'coupons', stripe_object_columns({
         'id': dbt.type_string(),
         'name': dbt.type_string(),
         'percent_off': dbt.type_float(),
@@ -9,14 +9,8 @@ with source as (
         'duration': dbt.type_string(),
         'duration_in_months': dbt.type_bigint(),
         'times_redeemed': dbt.type_bigint(),
-        'valid': dbt.type_boolean(),
-        'created': dbt.type_bigint(),
-        'livemode': dbt.type_boolean(),
-        'deleted': dbt.type_boolean(),
-        '_snapshot_at': dbt.type_bigint(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'valid': dbt.type_boolean()
+    })) }}
 ),
 
 final as (
@@ -30,12 +24,7 @@ final as (
         duration_in_months,
         times_redeemed,
         valid as is_valid,
-        {{ epoch_to_timestamptz('created') }} as created_at,
-        livemode as is_livemode,
-        deleted as is_deleted,
-        {{ epoch_to_timestamptz('_snapshot_at') }} as snapshot_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ stripe_object_renamed_columns() }}
     from source
 )
 

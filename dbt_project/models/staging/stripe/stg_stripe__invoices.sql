@@ -1,6 +1,6 @@
 {#- stripe.invoices, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('stripe', 'invoices', {
+    {{ source_or_empty('stripe', 'invoices', stripe_object_columns({
         'id': dbt.type_string(),
         'customer': dbt.type_string(),
         'customer_email': dbt.type_string(),
@@ -24,14 +24,8 @@ with source as (
         'status_transitions__voided_at': dbt.type_bigint(),
         'effective_at': dbt.type_bigint(),
         'period_start': dbt.type_bigint(),
-        'period_end': dbt.type_bigint(),
-        'created': dbt.type_bigint(),
-        'livemode': dbt.type_boolean(),
-        'deleted': dbt.type_boolean(),
-        '_snapshot_at': dbt.type_bigint(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'period_end': dbt.type_bigint()
+    })) }}
 ),
 
 final as (
@@ -60,12 +54,7 @@ final as (
         {{ epoch_to_timestamptz('effective_at') }} as effective_at,
         {{ epoch_to_timestamptz('period_start') }} as period_start_at,
         {{ epoch_to_timestamptz('period_end') }} as period_end_at,
-        {{ epoch_to_timestamptz('created') }} as created_at,
-        livemode as is_livemode,
-        deleted as is_deleted,
-        {{ epoch_to_timestamptz('_snapshot_at') }} as snapshot_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ stripe_object_renamed_columns() }}
     from source
 )
 

@@ -1,6 +1,6 @@
 {#- stripe.prices, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('stripe', 'prices', {
+    {{ source_or_empty('stripe', 'prices', stripe_object_columns({
         'id': dbt.type_string(),
         'product': dbt.type_string(),
         'unit_amount': dbt.type_bigint(),
@@ -11,14 +11,8 @@ with source as (
         'tax_behavior': dbt.type_string(),
         'lookup_key': dbt.type_string(),
         'metadata__sku': dbt.type_string(),
-        'active': dbt.type_boolean(),
-        'created': dbt.type_bigint(),
-        'livemode': dbt.type_boolean(),
-        'deleted': dbt.type_boolean(),
-        '_snapshot_at': dbt.type_bigint(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'active': dbt.type_boolean()
+    })) }}
 ),
 
 final as (
@@ -34,12 +28,7 @@ final as (
         lookup_key,
         metadata__sku as sku,
         active as is_active,
-        {{ epoch_to_timestamptz('created') }} as created_at,
-        livemode as is_livemode,
-        deleted as is_deleted,
-        {{ epoch_to_timestamptz('_snapshot_at') }} as snapshot_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ stripe_object_renamed_columns() }}
     from source
 )
 

@@ -1,6 +1,6 @@
 {#- stripe.products, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('stripe', 'products', {
+    {{ source_or_empty('stripe', 'products', stripe_object_columns({
         'id': dbt.type_string(),
         'name': dbt.type_string(),
         'description': dbt.type_string(),
@@ -10,14 +10,8 @@ with source as (
         'type': dbt.type_string(),
         'active': dbt.type_boolean(),
         'shippable': dbt.type_boolean(),
-        'updated': dbt.type_bigint(),
-        'created': dbt.type_bigint(),
-        'livemode': dbt.type_boolean(),
-        'deleted': dbt.type_boolean(),
-        '_snapshot_at': dbt.type_bigint(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+        'updated': dbt.type_bigint()
+    })) }}
 ),
 
 final as (
@@ -32,12 +26,7 @@ final as (
         active as is_active,
         shippable as is_shippable,
         {{ epoch_to_timestamptz('updated') }} as updated_at,
-        {{ epoch_to_timestamptz('created') }} as created_at,
-        livemode as is_livemode,
-        deleted as is_deleted,
-        {{ epoch_to_timestamptz('_snapshot_at') }} as snapshot_at,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+        {{ stripe_object_renamed_columns() }}
     from source
 )
 
