@@ -8,26 +8,29 @@ How a day is loaded, in one transaction:
    and its discards), so a re-run produces the same tables;
 2. webhook files (first line `{"type": "webhook", ...}`) are transformed in Python
    (`transforms.transform_webhook`) into Segment messages written to temporary NDJSON files;
-3. DuckDB infers each file's schema over all its rows (`sample_size=-1`, so no key is missed;
-   structs kept as structs), files side by side on cursors because DuckDB infers on one thread per
-   read_json call (the event-file inference also overlaps step 2); the schemas are merged as
-   read_json merges them and one `read_json` with these columns reads every file of the day into
-   the temp table `_stage`, computing each row's routing fields (`_k_*`: messageId, type, event,
-   source, why it is invalid) in the same pass. Strings that inference typed as dates or uuids are
-   read as text and cast when flattened (a date form the cast refuses, e.g. 11-20-2026, makes a
-   text column). A line that is not JSON becomes an all-NULL row
-   (`ignore_errors`), and only the files holding such rows are re-read in Python to copy the exact
-   line into `events._discards`: nothing is dropped silently (a file with a valid non-object line,
-   which the record reader refuses, is cleaned in Python first);
-4. messages without messageId, with an unknown type, or tracks without event go to `_discards`;
+3. meanwhile one `read_json` reads every event file into the temp table `_stage`: the message
+   fields (type, messageId, event, ids, timestamps, name...) as text and the bags (properties, traits,
+   context) as JSON text, computing each row's routing fields (`_k_*`: messageId, type, event, source,
+   why it is invalid, the parsed standard timestamps) in the same pass; the transformed webhooks are
+   added to it. A line that is not JSON becomes an all-NULL row (`ignore_errors`), and only the files
+   holding such rows are re-read in Python to copy the exact line into `events._discards`: nothing is
+   dropped silently (a file with a valid non-object line, which the record reader refuses, is cleaned
+   in Python first). Top-level keys other than the message fields are not loaded;
+4. each bag's schema is what read_json infers over all its values (`sample_size=-1`, so no key is
+   missed), inferred over its distinct values only (most messages repeat another's context and
+   properties); a bag value that is no object goes to `_discards`. Strings inferred as dates or uuids
+   stay text and are cast when flattened (a date form the cast refuses, e.g. 11-20-2026, makes a text
+   column);
+5. messages without messageId, with an unknown type, or tracks without event go to `_discards`;
    duplicates within the day and messages already loaded on another day are dropped and counted;
    duplicates are marked in `_k_invalid` too, which every insert filters on;
-5. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
-   structs are flattened into columns in SQL with Segment's names; a column's type is chosen when
-   it is created (Segment e-commerce spec types first, else the type DuckDB inferred) and never
-   changes; new columns are added with ALTER TABLE; values that do not fit their column's type go to
-   `_discards` (the row is still loaded, with NULL there), found in one scan per table;
-6. `users` is rebuilt from `identifies` (latest non-null value of each trait per user).
+6. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
+   are typed with the leaves the table stores (json_transform) and flattened into columns in SQL with
+   Segment's names; a column's type is chosen when it is created (Segment e-commerce spec types
+   first, else the type DuckDB inferred) and never changes; new columns are added with ALTER TABLE;
+   values that do not fit their column's type go to `_discards` (the row is still loaded, with NULL
+   there), found in one scan per table (standard timestamps: one scan of the stage);
+7. `users` is rebuilt from `identifies` (latest non-null value of each trait per user).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,7 @@ KNOWN_EVENT_TABLES = ("product_viewed", "product_added", "checkout_started", "or
                       "request_a_quote", "email_delivered", "email_opened", "email_clicked")
 TIMESTAMP_FIELDS = {"timestamp": "timestamp", "receivedAt": "received_at", "sentAt": "sent_at",
                     "originalTimestamp": "original_timestamp"}
+STAMP_TYPE = "TIMESTAMP WITH TIME ZONE"
 # Types Segment's specs give to well-known properties: a new column with one of these names gets
 # this type whatever the first batch held, so e.g. `total: "abc"` is a discard, not a VARCHAR column.
 SPEC_TYPES = {name: "DOUBLE" for name in (
@@ -258,14 +262,34 @@ class Leaf:
     inferred: str = ""  # the type read_json inferred for it (the stage may hold it as text); "" = src_type
 
 
-def struct_leaves(expr: str, typ: duckdb.typing.DuckDBPyType, path: tuple[str, ...] = ()) -> list[Leaf]:
-    """Every leaf of a (possibly nested) struct: objects are descended, lists and maps are leaves."""
-    if typ.id == "struct":
+def structure_type(structure: Any) -> str:
+    """The DuckDB type json_transform gives a value of this structure."""
+    if isinstance(structure, dict):
+        return "STRUCT(" + ", ".join(f"{q(k)} {structure_type(c)}" for k, c in structure.items()) + ")"
+    if isinstance(structure, list):
+        return structure_type(structure[0]) + "[]"
+    return structure
+
+
+def structure_leaves(expr: str, structure: Any, path: tuple[str, ...] = ()) -> list[Leaf]:
+    """Every leaf of a (possibly nested) structure: objects are descended, lists are leaves."""
+    if isinstance(structure, dict):
         out: list[Leaf] = []
-        for key, child in typ.children:
-            out += struct_leaves(f"struct_extract({expr}, {lit(key)})", child, (*path, key))
+        for key, child in structure.items():
+            out += structure_leaves(f"struct_extract({expr}, {lit(key)})", child, (*path, key))
         return out
-    return [Leaf(expr, str(typ), path)]
+    return [Leaf(expr, structure_type(structure), path)]
+
+
+def _restrict(structure: dict, paths: Iterable[tuple[str, ...]]) -> dict:
+    """The part of a structure holding only these leaf paths (what one table reads of a bag)."""
+    out: dict = {}
+    for path in paths:
+        src, dst = structure, out
+        for key in path[:-1]:
+            src, dst = src[key], dst.setdefault(key, {})
+        dst[path[-1]] = src[path[-1]]
+    return out
 
 
 @dataclasses.dataclass
@@ -366,8 +390,14 @@ def _rewrite_file(src: Path, out_dir: Path, source: str, prep: _Prepared,
 
 
 _READ_OPTIONS = "format='newline_delimited', records=true, hive_partitioning=false"
-# Infer over every row (sample_size=-1) so that a key seen only in a late row still becomes a column.
+# Infer over every value (sample_size=-1) so that a key seen only once still becomes a column.
 _INFER_OPTIONS = "sample_size=-1, field_appearance_threshold=0, map_inference_threshold=-1"
+# The top-level message fields the loader stores (Segment's common and per-type fields), read as
+# text; other top-level keys are not loaded, as in Segment's warehouses.
+MESSAGE_FIELDS = ("type", "messageId", "event", "anonymousId", "userId", "timestamp", "receivedAt", "sentAt",
+                  "originalTimestamp", "name", "category", "groupId", "previousId")
+# The objects flattened into columns: read as JSON text, typed once their schema is known.
+BAGS = ("properties", "traits", "context")
 _NULL_TYPES = ('"NULL"', "NULL")
 # A type as a tree: ("struct", ((key, tree), ...)), ("list", tree) or ("scalar", "BIGINT").
 TypeTree = tuple
@@ -395,62 +425,32 @@ def _json_kind(tree: TypeTree) -> str:
     return {"BOOLEAN": "bool", "JSON": "json"}.get(t, t)
 
 
-def merge_types(a: TypeTree, b: TypeTree) -> TypeTree:
-    """The type read_json infers for values of both inferred types `a` and `b` (as if read in one pass).
+def transform_structure(tree: TypeTree) -> Any:
+    """The json_transform structure the stage types an inferred type with: strings (dates, uuids...)
+    stay text, keys never seen with a value and empty objects stay JSON.
 
-    Objects merge their keys (case-insensitively, as DuckDB's structs do), lists merge their items,
-    integers and doubles widen, differing kinds of string become VARCHAR, anything else becomes JSON.
-    """
-    if a == b:
-        return a
-    ka, kb = _json_kind(a), _json_kind(b)
-    if ka == "null":
-        return b
-    if kb == "null":
-        return a
-    if ka == kb == "struct":
-        return ("struct", _merge_fields(a[1], b[1]))
-    if ka == kb == "list":
-        return ("list", merge_types(a[1], b[1]))
-    if ka == kb == "number":
-        ints = _norm_type(a[1]) in _NUMERIC and _norm_type(b[1]) in _NUMERIC
-        return ("scalar", "HUGEINT" if ints else "DOUBLE")  # never round an integer id
-    if ka == kb == "string":
-        return ("scalar", "VARCHAR")
-    return ("scalar", "JSON")
-
-
-def _merge_fields(a: tuple, b: tuple) -> tuple:
-    fields = list(a)
-    where = {k.lower(): i for i, (k, _) in enumerate(fields)}
-    for key, tree in b:
-        i = where.get(key.lower())
-        if i is None:
-            where[key.lower()] = len(fields)
-            fields.append((key, tree))
-        else:
-            fields[i] = (fields[i][0], merge_types(fields[i][1], tree))
-    return tuple(fields)
-
-
-def read_type(tree: TypeTree) -> str:
-    """The DuckDB type the stage reads an inferred type as: strings (dates, uuids...) stay text.
-
-    read_json with explicit columns parses dates only in ISO form, while inference also accepts
-    e.g. 11-20-2026: keeping text lets the flattening cast it and discard what does not fit.
+    Inference also accepts dates such as 11-20-2026 that a cast refuses: keeping text lets the
+    flattening cast them and keep as text what does not fit.
     """
     kind = _json_kind(tree)
     if kind == "struct":
-        if not tree[1]:
-            return "JSON"
-        return "STRUCT(" + ", ".join(f"{q(k)} {read_type(c)}" for k, c in tree[1]) + ")"
+        return {k: transform_structure(c) for k, c in tree[1]} if tree[1] else "JSON"
     if kind == "list":
-        return read_type(tree[1]) + "[]"
+        return [transform_structure(tree[1])]
     if kind == "null":
         return "JSON"
     if kind == "string":
         return "VARCHAR"
     return tree[1]
+
+
+def _structure_tree(structure: Any) -> TypeTree:
+    """A json_structure / json_group_structure result as a type tree."""
+    if isinstance(structure, dict):
+        return ("struct", tuple((k, _structure_tree(v)) for k, v in structure.items()))
+    if isinstance(structure, list):
+        return ("list", _structure_tree(structure[0]) if structure else ("scalar", "JSON"))
+    return ("scalar", structure)
 
 
 def inferred_scalars(tree: TypeTree, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
@@ -463,48 +463,40 @@ def inferred_scalars(tree: TypeTree, path: tuple[str, ...] = ()) -> dict[tuple[s
     return {path: tree[1]} if tree[0] == "scalar" else {}
 
 
-def _describe(con: duckdb.DuckDBPyConnection, path: str) -> list[tuple[str, str]]:
-    """(column, type) that read_json infers over every row of one file (raises duckdb.Error)."""
+def _describe_values(con: duckdb.DuckDBPyConnection, path: str) -> TypeTree:
+    """The type read_json infers over every value of an NDJSON file of `{"v": ...}` lines."""
     cur = con.cursor()
     try:
-        return [(r[0], r[1]) for r in cur.execute(
-            f"DESCRIBE SELECT * FROM read_json({lit(path)}, {_READ_OPTIONS}, {_INFER_OPTIONS}, "
-            "ignore_errors=true)").fetchall()]
+        [(_, typ, *_)] = cur.execute(f"DESCRIBE SELECT v FROM read_json({lit(path)}, {_READ_OPTIONS}, "
+                                     f"{_INFER_OPTIONS})").fetchall()
+        return _type_tree(cur.type(typ))
     finally:
         cur.close()
 
 
-class _Inference:
-    """Schema inference of files running side by side on cursors, merged like read_json merges them.
-
-    DuckDB infers a schema on one thread per read_json call, which made inference cost more than the
-    read itself; each file is inferred on its own, while the caller goes on (e.g. with webhooks).
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor) -> None:
-        self.con, self.pool, self.pending = con, pool, {}
-
-    def start(self, paths: list[str]) -> None:
-        for p in sorted(paths, key=lambda p: -Path(p).stat().st_size):  # biggest first: balanced threads
-            if p not in self.pending and Path(p).stat().st_size > 0:
-                self.pending[p] = self.pool.submit(_describe, self.con, p)
-
-    def columns(self, paths: list[str]) -> list[tuple[str, TypeTree]]:
-        """Merged columns of `paths` (in their order; empty files add none); raises a file's duckdb.Error."""
-        self.start(paths)
-        merged: tuple = ()
-        for path in filter(self.pending.__contains__, paths):
-            described = self.pending[path].result()
-            merged = _merge_fields(merged, tuple((n, _type_tree(self.con.type(t))) for n, t in described))
-        return list(merged)
-
-
-def _read_json_sql(paths: list[str], columns: list[tuple[str, TypeTree]], ignore_errors: bool,
-                   extra: str = "") -> str:
+def _stage_select(paths: list[str], ignore_errors: bool) -> str:
+    """read_json of `paths`: message fields as text, bags as JSON, and the routing fields `_k_*`
+    (messageId, type, event, source, why the message is invalid, parsed standard timestamps)."""
     files = "[" + ", ".join(lit(p) for p in paths) + "]"
-    spec = "{" + ", ".join(f"{lit(n)}: {lit(read_type(t))}" for n, t in columns) + "}"
-    return (f"SELECT *{extra} FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file', "
-            f"ignore_errors={'true' if ignore_errors else 'false'})")
+    spec = "{" + ", ".join([f"{lit(f)}: 'VARCHAR'" for f in MESSAGE_FIELDS] + [f"{lit(b)}: 'JSON'" for b in BAGS]) + "}"
+    # The standard timestamps, parsed once here: every table they go to stores this value.
+    stamps = "".join(f", TRY_CAST({q(f)} AS {STAMP_TYPE}) AS {stamp_column(c)}" for f, c in TIMESTAMP_FIELDS.items())
+    valid_types = ", ".join(lit(t) for t in TYPE_TABLES)
+    return f"""SELECT *{stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
+        regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
+        CASE WHEN "messageId" IS NULL OR "messageId" = '' THEN 'message has no messageId'
+             WHEN "type" = 'webhook' THEN 'webhook envelope in an event-source file'
+             WHEN "type" IS NULL OR "type" NOT IN ({valid_types}) THEN 'unknown message type'
+             WHEN "type" = 'track' AND ("event" IS NULL OR trim("event") = '') THEN 'track without event'
+        END AS _k_invalid
+        FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file',
+                       ignore_errors={'true' if ignore_errors else 'false'})"""
+
+
+def _read_event_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
+    """Create `_stage` from the event files (runs while Python transforms the webhook files)."""
+    if paths:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {_stage_select(paths, True)}")
 
 
 # --------------------------------------------------------------------------- the load
@@ -530,19 +522,20 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
         # Reading and transforming touch only temp tables: done before the write transaction, whose
         # first failing statement would otherwise abort it.
         prep = _Prepared(read_paths=[], original_of={}, discards=[])
-        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-        with ThreadPoolExecutor(max(1, threads)) as pool:
+        with ThreadPoolExecutor(2) as pool:
             webhook_files = [f for f in files if _first_line_is_webhook(f)]
-            prep.read_paths += [str(f) for f in files if f not in webhook_files]
-            inference = _Inference(con, pool)
-            inference.start(prep.read_paths)  # DuckDB infers the event files while Python does webhooks
-            for f in webhook_files:
-                parsed = eventfiles.parse_closed_path(f)
-                _rewrite_file(f, tmp, parsed[0] if parsed else "unknown", prep, transform)
+            event_files = [str(f) for f in files if f not in webhook_files and f.stat().st_size > 0]
+            reading = pool.submit(_read_event_files, con, event_files)  # DuckDB reads while Python does webhooks
+            try:
+                for f in webhook_files:
+                    parsed = eventfiles.parse_closed_path(f)
+                    _rewrite_file(f, tmp, parsed[0] if parsed else "unknown", prep, transform)
+            finally:
+                wait([reading])
             report.webhooks_transformed = prep.webhooks_transformed
             report.webhooks_skipped = prep.webhooks_skipped
             t = report.lap("webhooks", t0)
-            staged = _stage(con, prep, tmp, transform, inference)
+            staged = _stage(con, prep, tmp, transform, event_files, reading, pool)
         t = report.lap("read", t)
         con.execute("BEGIN TRANSACTION")
         try:
@@ -566,7 +559,8 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             con.execute("ROLLBACK")
             raise
     finally:
-        con.execute("DROP TABLE IF EXISTS _stage")
+        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _filemap; "
+                    + "; ".join(f"DROP TABLE IF EXISTS {_values_table(b)}" for b in BAGS))
         shutil.rmtree(tmp, ignore_errors=True)
     return report
 
@@ -592,102 +586,100 @@ def _insert_discards(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, row
 
 
 def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
-           transform: Callable[[str, dict], list[dict]],
-           inference: _Inference) -> dict[tuple[str, ...], str] | None:
-    """Read every file into the temp table `_stage` (one row per line, plus routing columns `_k_*`).
+           transform: Callable[[str, dict], list[dict]], event_files: list[str], reading: Future,
+           pool: ThreadPoolExecutor) -> _Bags | None:
+    """Fill the temp table `_stage` (one row per message, plus routing columns `_k_*`, bags as JSON).
 
-    Returns the inferred type of every scalar leaf of properties/traits/context, keyed by
-    (bag, *path); None when there is nothing to read.
+    `reading` is `_read_event_files(event_files)`, started before the webhooks were transformed.
+    Returns the bags' schemas; None when there is nothing to read.
     """
-    paths = [p for p in prep.read_paths if Path(p).stat().st_size > 0]
-    if not paths:
-        return None
+    exists = bool(event_files)
     try:
-        columns = inference.columns(paths)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {_stage_sql(paths, columns, True)}")
+        reading.result()
     except duckdb.Error:
         # A valid JSON line that is not an object defeats the record reader: clean those files in Python.
-        rewritten: list[str] = []
-        for p in paths:
-            if p in prep.original_of:
-                rewritten.append(p)
-                continue
+        con.execute("DROP TABLE IF EXISTS _stage")
+        exists = False
+        for p in event_files:
             parsed = eventfiles.parse_closed_path(p)
-            before = len(prep.read_paths)
             _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
-            rewritten += prep.read_paths[before:]
-        rewritten = [p for p in rewritten if Path(p).stat().st_size > 0]  # e.g. only non-object lines
-        if not rewritten:
-            return None
-        columns = inference.columns(rewritten)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {_stage_sql(rewritten, columns, False)}")
+    # Files written here (transformed webhooks, cleaned files) hold one JSON object per line.
+    clean = [p for p in prep.read_paths if Path(p).stat().st_size > 0]
+    if clean:
+        verb = "INSERT INTO _stage" if exists else "CREATE OR REPLACE TEMP TABLE _stage AS"
+        con.execute(f"{verb} {_stage_select(clean, False)}")
+        exists = True
+    if not exists:
+        return None
     # Invalid lines became all-NULL rows: copy their exact text from the file, then drop the rows.
     bad_files = [r[0] for r in con.execute(
         'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()]
     for f in bad_files:
-        original = prep.original_of.get(f, f)
         if f in prep.original_of:
-            continue  # rewritten files hold only objects; their bad lines are already discarded
-        prep.discards += [(original, None, line, reason) for line, reason in _scan_invalid_lines(Path(f))]
+            continue  # files written here hold only objects; their bad lines are already discarded
+        prep.discards += [(f, None, line, reason) for line, reason in _scan_invalid_lines(Path(f))]
     if bad_files:
         con.execute('DELETE FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL')
     if prep.original_of:
         con.execute("CREATE OR REPLACE TEMP TABLE _filemap (tmp VARCHAR, original VARCHAR)")
         con.executemany("INSERT INTO _filemap VALUES (?, ?)", list(prep.original_of.items()))
         con.execute("UPDATE _stage SET _file = m.original FROM _filemap m WHERE _stage._file = m.tmp")
-    _normalize_bags(con, prep)
-    return {(bag, *path): t for bag, tree in columns if bag in ("properties", "traits", "context")
-            for path, t in inferred_scalars(tree).items()}
+    return _type_bags(con, prep, tmp, pool)
 
 
-def _stage_sql(paths: list[str], columns: list[tuple[str, TypeTree]], ignore_errors: bool) -> str:
-    """read_json of `paths` with the routing columns computed in the same pass (no UPDATE later)."""
-    names = {n.lower() for n, _ in columns}
-    columns = columns + [(n, ("scalar", "VARCHAR")) for n in ("type", "messageId") if n.lower() not in names]
-    types = {n: read_type(t) for n, t in columns}
-    mid, typ, event = _text(types, "messageId"), _text(types, "type"), _text(types, "event")
-    valid_types = ", ".join(lit(t) for t in TYPE_TABLES)
-    routing = f""", {mid} AS _k_message_id, {typ} AS _k_type, {event} AS _k_event_text,
-        regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
-        CASE WHEN {mid} IS NULL OR {mid} = '' THEN 'message has no messageId'
-             WHEN {typ} = 'webhook' THEN 'webhook envelope in an event-source file'
-             WHEN {typ} IS NULL OR {typ} NOT IN ({valid_types}) THEN 'unknown message type'
-             WHEN {typ} = 'track' AND ({event} IS NULL OR trim({event}) = '') THEN 'track without event'
-        END AS _k_invalid"""
-    return _read_json_sql(paths, columns, ignore_errors, routing)
+@dataclasses.dataclass
+class _Bags:
+    """What the bags hold: a json_transform structure per bag and the inferred type of each leaf."""
+
+    structures: dict[str, dict]
+    inferred: dict[tuple[str, ...], str]
 
 
-def _normalize_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared) -> None:
-    """Make properties/traits/context structs even when some message sent a non-object there.
+def _values_table(bag: str) -> str:
+    return f"_values_{bag}"
 
-    read_json types such a field JSON; the non-object values go to _discards and the objects are
-    turned into a struct with the merged structure of all of them (rare path, so the slow
-    json_group_structure is acceptable here).
+
+def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool: ThreadPoolExecutor) -> _Bags:
+    """The schema of every bag: each key any valid message sent, typed as read_json would type it.
+
+    The stage keeps the bags as JSON text; a value that is no object goes to _discards. Each bag's
+    type is what read_json infers over all its values (sample_size=-1), inferred over its distinct
+    values (`_values_<bag>`, per message type and event): most messages repeat another's properties
+    and context, so that is a fraction of the rows. A key with an empty name (which json_transform
+    refuses) keeps its values in _discards.
     """
-    rel = con.table("_stage")
-    types = {n: t for n, t in zip(rel.columns, rel.dtypes)}
-    mid = _text({n: str(t) for n, t in types.items()}, "messageId")
-    for bag in ("properties", "traits", "context"):
-        if bag not in types or types[bag].id == "struct":
-            continue
-        as_json = f"CAST({q(bag)} AS JSON)"
-        for f, m, v in con.execute(f"SELECT _file, {mid}, CAST({q(bag)} AS VARCHAR) FROM _stage "
-                                   f"WHERE {q(bag)} IS NOT NULL AND json_type({as_json}) <> 'OBJECT'").fetchall():
-            prep.discards.append((f, m, v, f"{bag} is not a JSON object"))
-        structure = con.execute(f"SELECT json_group_structure({as_json}) FROM _stage "
-                                f"WHERE json_type({as_json}) = 'OBJECT'").fetchone()[0]
-        if not structure or not structure.startswith("{"):
-            con.execute(f"UPDATE _stage SET {q(bag)} = NULL")
-            continue
-        tree, empty_named = _without_empty_keys(json.loads(structure))
+    structures: dict[str, dict] = {}
+    inferred: dict[tuple[str, ...], str] = {}
+    described: dict[str, Future] = {}
+    for b in BAGS:
+        odd = con.execute(f"SELECT _file, _k_message_id, CAST({q(b)} AS VARCHAR) FROM _stage "
+                          f"WHERE {q(b)} IS NOT NULL AND left({q(b)}, 1) <> '{{'").fetchall()
+        if odd:
+            prep.discards += [(f, m, v, f"{b} is not a JSON object") for f, m, v in odd]
+            con.execute(f"UPDATE _stage SET {q(b)} = NULL WHERE left({q(b)}, 1) <> '{{'")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_values_table(b)} AS
+            SELECT DISTINCT _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev, {q(b)} AS v
+            FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""")
+        path = tmp / f"{b}.values.jsonl"
+        if con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO {lit(str(path))} "
+                       "(FORMAT json)").fetchone()[0]:
+            described[b] = pool.submit(_describe_values, con, str(path))
+    for b, future in described.items():
+        tree = future.result()
+        if tree[0] != "struct":
+            # read_json gives up on objects it cannot make a struct of (a key with an empty name):
+            # json_group_structure still describes them (rare path).
+            tree = _structure_tree(json.loads(con.execute(
+                f"SELECT json_group_structure(v) FROM {_values_table(b)}").fetchone()[0]))
+        structure, empty_named = _without_empty_keys(transform_structure(tree))
         for pointer in empty_named:  # json_transform refuses a key "": keep those values as discards
-            for f, m, v in con.execute(f"SELECT _file, {mid}, CAST({as_json} -> {lit(pointer)} AS VARCHAR) "
-                                       f"FROM _stage WHERE ({as_json} -> {lit(pointer)}) IS NOT NULL").fetchall():
-                prep.discards.append((f, m, v, f"{bag} key with an empty name (at JSON pointer {pointer})"))
-        structure = json.dumps(tree).replace('"NULL"', '"JSON"')
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _stage AS SELECT * REPLACE (
-            CASE WHEN json_type({as_json}) = 'OBJECT' THEN json_transform({as_json}, {lit(structure)}) END
-            AS {q(bag)}) FROM _stage""")
+            for f, m, v in con.execute(f"SELECT _file, _k_message_id, CAST({q(b)} -> {lit(pointer)} AS VARCHAR) "
+                                       f"FROM _stage WHERE ({q(b)} -> {lit(pointer)}) IS NOT NULL").fetchall():
+                prep.discards.append((f, m, v, f"{b} key with an empty name (at JSON pointer {pointer})"))
+        if isinstance(structure, dict) and structure:
+            structures[b] = structure
+            inferred.update({(b, *path): t for path, t in inferred_scalars(tree).items()})
+    return _Bags(structures, inferred)
 
 
 def _without_empty_keys(structure: Any, pointer: str = "") -> tuple[Any, list[str]]:
@@ -707,6 +699,11 @@ def _without_empty_keys(structure: Any, pointer: str = "") -> tuple[Any, list[st
     return structure, []
 
 
+def stamp_column(column: str) -> str:
+    """Stage column holding a standard timestamp (e.g. `received_at`) already parsed."""
+    return f"_k_ts_{column}"
+
+
 def _text(con_types: dict[str, str], col: str) -> str:
     """SQL of a top-level stage field as text (NULL when the field never appeared)."""
     if col not in con_types:
@@ -721,11 +718,9 @@ def _stage_row_json(stage_columns: list[str]) -> str:
     return f"CAST(to_json({{{fields}}}) AS VARCHAR)"
 
 
-def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport,
-                inferred: dict[tuple[str, ...], str]) -> None:
+def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport, bags: _Bags) -> None:
     rel = con.table("_stage")
     stage_types = {n: str(t) for n, t in zip(rel.columns, rel.dtypes)}
-    stage_pytypes = dict(zip(rel.columns, rel.dtypes))
     row_json = _stage_row_json(rel.columns)
     keep = "s._k_invalid IS NULL"
 
@@ -755,60 +750,91 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     con.execute(f"""INSERT INTO {SCHEMA}.{LEDGER}
         SELECT s._k_message_id, DATE {lit(day)}, s._k_source, s._k_type FROM _stage s WHERE {keep}""")
 
-    # 3. which struct leaves hold values, per message type and event, in one scan of the stage
-    bags = {b: struct_leaves(f"s.{q(b)}", stage_pytypes[b]) if stage_pytypes[b].id == "struct" else
-            [Leaf(f"s.{q(b)}", stage_types[b], ())]
-            for b in ("properties", "traits", "context") if b in stage_pytypes}
-    bags = {b: leaves for b, leaves in bags.items() if not (leaves and leaves[0].path == ())}
-    all_leaves = [(b, leaf) for b, leaves in bags.items() for leaf in leaves]
+    # 3. which bag leaves hold values, per message type and event (over the distinct bag values)
+    all_leaves = [(b, leaf) for b in BAGS if b in bags.structures
+                  for leaf in structure_leaves(f"s.{q(b)}", bags.structures[b])]
     for b, leaf in all_leaves:
-        leaf.inferred = inferred.get((b, *leaf.path), "")
+        leaf.inferred = bags.inferred.get((b, *leaf.path), "")
     # Dates read as text: inference also knew non-ISO forms (11-20-2026) that a cast refuses; such a
     # leaf is typed as text, as if it had been a plain string, so that none of its values is refused.
-    dated = [leaf for _, leaf in all_leaves if leaf.inferred and _json_kind(("scalar", leaf.inferred)) == "string"
-             and _norm_type(leaf.inferred) not in ("VARCHAR", "UUID") and _norm_type(leaf.src_type) == "VARCHAR"]
-    counts = "".join(f", count({leaf.expr})" for _, leaf in all_leaves)
-    counts += "".join(f", count({leaf.expr}) - count(TRY_CAST({leaf.expr} AS {leaf.inferred}))" for leaf in dated)
-    by_group = con.execute(f"""SELECT s._k_type, CASE WHEN s._k_type = 'track' THEN s._k_event_text END,
-            count(*){counts} FROM _stage s WHERE {keep} GROUP BY ALL""").fetchall()
-    if dated:
-        refused = [sum(row[3 + len(all_leaves) + i] for row in by_group) for i in range(len(dated))]
-        for leaf, n in zip(dated, refused):
-            if n:
-                leaf.inferred = "VARCHAR"
-        by_group = [row[:3 + len(all_leaves)] for row in by_group]
-    event_texts = sorted({r[1] for r in by_group if r[0] == "track"})
+    dated = {i for i, (_, leaf) in enumerate(all_leaves) if leaf.inferred
+             and _json_kind(("scalar", leaf.inferred)) == "string"
+             and _norm_type(leaf.inferred) not in ("VARCHAR", "UUID") and _norm_type(leaf.src_type) == "VARCHAR"}
+    groups = con.execute(f"""SELECT DISTINCT s._k_type, CASE WHEN s._k_type = 'track' THEN s._k_event_text END
+        FROM _stage s WHERE {keep}""").fetchall()
+    present: dict[tuple, set[int]] = {g: set() for g in groups}
+    for b, structure in bags.structures.items():
+        idx = [i for i, (bag, _) in enumerate(all_leaves) if bag == b]
+        values = _values_table(b)
+        if report.duplicates_dropped:  # _values_<bag> still holds the dropped copies' values
+            values = f"""(SELECT s._k_type AS t, CASE WHEN s._k_type = 'track' THEN s._k_event_text END AS ev,
+                s.{q(b)} AS v FROM _stage s WHERE {keep} AND s.{q(b)} IS NOT NULL)"""
+        counts = ", ".join(f"count({all_leaves[i][1].expr})" for i in idx)
+        counts += "".join(f", count({all_leaves[i][1].expr}) - count(TRY_CAST({all_leaves[i][1].expr} AS "
+                          f"{all_leaves[i][1].inferred}))" for i in idx if i in dated)
+        for t, ev, *found in con.execute(f"""SELECT s.t, s.ev, {counts} FROM (SELECT t, ev,
+                json_transform(v, {lit(json.dumps(structure))}) AS {q(b)} FROM {values}) s GROUP BY ALL""").fetchall():
+            present.setdefault((t, ev), set()).update(i for i, n in zip(idx, found) if n)
+            for i, n in zip([i for i in idx if i in dated], found[len(idx):]):
+                if n:
+                    all_leaves[i][1].inferred = "VARCHAR"
+    event_texts = sorted({ev for t, ev in groups if t == "track"})
     con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
     if event_texts:
         con.executemany("INSERT INTO _evt VALUES (?, ?, ?)",
                         [(e, snake_case(e), event_table_name(e)) for e in event_texts])
 
     targets: dict[str, dict[str, Any]] = {}
-    for mtype, event_text, n, *leaf_counts in by_group:
-        present = {i for i, c in enumerate(leaf_counts) if c}
+    for mtype, event_text in groups:
         etable = event_table_name(event_text) if mtype == "track" else None
         for table, bag in ((TYPE_TABLES[mtype], BAG_OF_TABLE.get(TYPE_TABLES[mtype])),
                            (etable, "properties") if etable else (None, None)):
             if table is None:
                 continue
             t = targets.setdefault(table, {"type": mtype, "is_event": table == etable, "leaves": set(),
-                                           "bag": bag, "event_texts": set()})
+                                           "bag": bag, "event_texts": set(), "stamped": set()})
             if table == etable:
                 t["event_texts"].add(event_text)
-            for i in present:
+            for i in present[(mtype, event_text)]:
                 b, _ = all_leaves[i]
                 if b == "context" or b == bag:
                     t["leaves"].add(i)
     for table in sorted(targets):
         spec = targets[table]
         n = _insert_table(con, day, uuid_ts, table, spec, [all_leaves[i] for i in sorted(spec["leaves"])],
-                          stage_types, report)
+                          stage_types, bags.structures, report)
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
+    _discard_bad_stamps(con, day, uuid_ts, targets, stage_types)
     con.execute("DROP TABLE IF EXISTS _drop; DROP TABLE IF EXISTS _evt")
 
 
+def _discard_bad_stamps(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, targets: dict[str, dict],
+                        stage_types: dict[str, str]) -> None:
+    """One scan of the stage for standard timestamps that are no timestamp, kept per table they went to."""
+    fields = [(f, col) for f, col in TIMESTAMP_FIELDS.items() if f in stage_types]
+    pairs = [(spec["type"], e, table, col) for table, spec in targets.items()
+             for e in (sorted(spec["event_texts"]) if spec["is_event"] else [None]) for col in spec["stamped"]]
+    if not fields or not pairs:
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE _stamped (type VARCHAR, event_text VARCHAR, tbl VARCHAR, col VARCHAR)")
+    con.executemany("INSERT INTO _stamped VALUES (?, ?, ?, ?)", pairs)
+    bad = [(col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL", f"CAST(to_json(s.{q(f)}) AS VARCHAR)")
+           for f, col in fields]
+    found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(col)}, 'v': {value}}} END" for col, cond, value in bad)
+    con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
+        SELECT DATE {lit(day)}, b.src, b.file, b.mid, t.tbl, b.p.c, b.p.v,
+               'value does not fit column type ' || {lit(STAMP_TYPE)}, TIMESTAMPTZ {lit(uuid_ts)}
+        FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid, s._k_type AS type,
+                     s._k_event_text AS event_text, unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
+              FROM _stage s WHERE s._k_invalid IS NULL AND ({" OR ".join(f"({cond})" for _, cond, _ in bad)})) b
+        JOIN _stamped t ON t.type = b.type AND t.col = b.p.c
+                       AND (t.event_text IS NULL OR t.event_text = b.event_text)""")
+    con.execute("DROP TABLE _stamped")
+
+
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
-                  leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], report: LoadReport) -> int:
+                  leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], structures: dict[str, dict],
+                  report: LoadReport) -> int:
     existing = table_columns(con, table)
     standard = base_columns(table)
     if not existing:
@@ -828,8 +854,14 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         **{col: field(f) for f, col in TIMESTAMP_FIELDS.items()},
     }
     columns: list[Column] = []
+    stamps = set(TIMESTAMP_FIELDS.values())
     for c in standard:
         src_expr, src_type = std_src[c]
+        if c in stamps and _norm_type(existing.get(c, standard[c])) == STAMP_TYPE:
+            # Parsed once in the stage; a value that is no timestamp is discarded by _discard_bad_stamps.
+            columns.append(Column(c, f"s.{stamp_column(c)}", False, src_expr))
+            spec["stamped"].add(c)
+            continue
         expr, fallible = convert(src_expr, src_type, existing.get(c, standard[c]))
         columns.append(Column(c, expr, fallible, src_expr))
     taken = {c.name for c in columns}
@@ -861,7 +893,14 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     if spec["is_event"]:
         where += f" AND s._k_event_text IN ({', '.join(lit(e) for e in sorted(spec['event_texts']))})"
     track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if spec["type"] == "track" else ""
-    source_join = f"FROM _stage s{track_names} WHERE {where}"
+    # The bags this table reads, typed with just the leaves it stores (json_transform per row).
+    paths: dict[str, list[tuple[str, ...]]] = {}
+    for bag, leaf in leaves:
+        paths.setdefault(bag, []).append(leaf.path)
+    typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
+                      for b, p in paths.items())
+    stage = f"(SELECT * REPLACE ({typed}) FROM _stage)" if typed else "_stage"
+    source_join = f"FROM {stage} s{track_names} WHERE {where}"
     stored = [c for c in columns if c.reserved_of is None]
     select = ", ".join(f"{c.expr} AS {q(c.name)}" for c in stored)
     n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} {source_join}").fetchone()[0]

@@ -195,6 +195,8 @@ def prepare_message(
     """Validate one message and return its stored JSON line (ending in a newline)."""
     if type(item) is not dict:
         raise Rejected(400, "invalid_message", f"message {index} is not a JSON object.", index)
+    if "" in item:  # a field without a name cannot become a column; the warehouse would not load it
+        raise Rejected(400, "invalid_field", f"message {index} has a field with an empty name.", index, "")
     get = item.get
     out = dict(item)
     if "writeKey" in out:

@@ -70,6 +70,7 @@ CASES = {
                                  "invalid_field", "properties"),
     "traits a list": ("/v1/identify", orjson.dumps({"userId": "u", "traits": [1]}), JSON, AUTH, 400,
                       "invalid_field", "traits"),
+    "field with an empty name": ("/v1/track", orjson.dumps({**TRACK, "": 1}), JSON, AUTH, 400, "invalid_field", ""),
     "timestamp not a date": ("/v1/track", orjson.dumps({**TRACK, "timestamp": "yesterday"}), JSON, AUTH, 400,
                              "invalid_field", "timestamp"),
     "sentAt a number": ("/v1/track", orjson.dumps({**TRACK, "sentAt": 12}), JSON, AUTH, 400, "invalid_field",
