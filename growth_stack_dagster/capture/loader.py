@@ -468,7 +468,7 @@ def _describe_values(con: duckdb.DuckDBPyConnection, path: str) -> TypeTree:
     cur = con.cursor()
     try:
         [(_, typ, *_)] = cur.execute(f"DESCRIBE SELECT v FROM read_json({lit(path)}, {_READ_OPTIONS}, "
-                                     f"{_INFER_OPTIONS})").fetchall()
+                                     f"{_INFER_OPTIONS}, ignore_errors=true)").fetchall()
         return _type_tree(cur.type(typ))
     finally:
         cur.close()
@@ -651,12 +651,17 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool:
     structures: dict[str, dict] = {}
     inferred: dict[tuple[str, ...], str] = {}
     described: dict[str, Future] = {}
+    odd = {b: f"left({q(b)}, 1) <> '{{'" for b in BAGS}  # read_json writes JSON text without blanks
+    not_objects: set[str] = set()
+    for f, m, *values in con.execute(f"SELECT _file, _k_message_id, {', '.join(q(b) for b in BAGS)} FROM _stage "
+                                     f"WHERE {' OR '.join(odd.values())}").fetchall():
+        for b, v in zip(BAGS, values):
+            if v is not None and not v.startswith("{"):
+                prep.discards.append((f, m, v, f"{b} is not a JSON object"))
+                not_objects.add(b)
     for b in BAGS:
-        odd = con.execute(f"SELECT _file, _k_message_id, CAST({q(b)} AS VARCHAR) FROM _stage "
-                          f"WHERE {q(b)} IS NOT NULL AND left({q(b)}, 1) <> '{{'").fetchall()
-        if odd:
-            prep.discards += [(f, m, v, f"{b} is not a JSON object") for f, m, v in odd]
-            con.execute(f"UPDATE _stage SET {q(b)} = NULL WHERE left({q(b)}, 1) <> '{{'")
+        if b in not_objects:
+            con.execute(f"UPDATE _stage SET {q(b)} = NULL WHERE {odd[b]}")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {_values_table(b)} AS
             SELECT DISTINCT _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev, {q(b)} AS v
             FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""")

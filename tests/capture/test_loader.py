@@ -281,6 +281,18 @@ def test_an_unparseable_timestamp_is_kept_in_discards_and_the_row_loaded(root: P
     assert d == {"table": "request_a_quote", "column": "timestamp", "value": '"yesterday-ish"', "message_id": "ts-bad"}
 
 
+def test_a_repeated_key_loads_its_first_value(root: Path, con) -> None:
+    # JSON objects may repeat a key (or differ only in case): the message still loads, with the first value.
+    write(root, "web", DAY1, [
+        b'{"type":"track","event":"E","messageId":"m1","userId":"u","properties":{"a":1,"a":2,"B":3,"b":4}}',
+        orjson.dumps(stamp({"type": "track", "event": "E", "messageId": "m2", "userId": "u",
+                            "properties": {"a": 5, "list": [1, "x"]}}, DAY1))])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.rows_per_table["e"] == 2 and report.discards == 0
+    assert rows(con, "SELECT id, a, b, list FROM events.e ORDER BY id") == [
+        {"id": "m1", "a": 1, "b": 3, "list": None}, {"id": "m2", "a": 5, "b": None, "list": '[1,"x"]'}]
+
+
 def test_properties_that_are_not_an_object_are_kept_in_discards(root: Path, con) -> None:
     write(root, "web", DAY1, [
         stamp({"type": "track", "messageId": "ok", "userId": "u", "event": "Product Added",
