@@ -12,18 +12,18 @@ How a day is loaded, in one transaction:
    fields (type, messageId, event, ids, timestamps, name...) as text and the bags (properties, traits,
    context) as JSON text, computing each row's routing fields (`_k_*`: messageId, type, event, source,
    why it is invalid, the parsed standard timestamps) in the same pass; the transformed webhooks are
-   added to it. A line that is not JSON becomes an all-NULL row (`ignore_errors`), and only the files
-   holding such rows are re-read in Python to copy the exact line into `events._discards`: nothing is
-   dropped silently (a file with a valid non-object line, which the record reader refuses, is cleaned
-   in Python first). Top-level keys other than the message fields are not loaded;
-4. each bag's schema is what read_json infers over all its values (`sample_size=-1`, so no key is
-   missed), inferred over its distinct values only (most messages repeat another's context and
-   properties); a bag value that is no object goes to `_discards`. Strings inferred as dates or uuids
+   added to it. A line read_json cannot read as a message (not JSON, not an object, neither type nor
+   messageId) becomes an all-NULL row (`ignore_errors`); only the files holding such rows are cleaned
+   in Python, where each line is either kept or copied exactly into `events._discards`, and read again:
+   nothing is dropped silently. Top-level keys other than the message fields are not loaded;
+4. messages without messageId, with an unknown type, or tracks without event go to `_discards` as
+   their exact line; duplicates within the day and messages already loaded on another day are
+   dropped and counted (marked in `_k_invalid`, which every insert filters on);
+5. each bag's schema is what read_json infers over all its values in the messages loaded
+   (`sample_size=-1`, so no key is missed), inferred over its distinct values only (most messages
+   repeat another's context and properties); a bag value that is no object goes to `_discards`. Strings inferred as dates or uuids
    stay text and are cast when flattened (a date form the cast refuses, e.g. 11-20-2026, makes a text
    column);
-5. messages without messageId, with an unknown type, or tracks without event go to `_discards`;
-   duplicates within the day and messages already loaded on another day are dropped and counted;
-   duplicates are marked in `_k_invalid` too, which every insert filters on;
 6. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
    are typed with the leaves the table stores (json_transform) and flattened into columns in SQL with
    Segment's names; a column's type is chosen when it is created (Segment e-commerce spec types
@@ -65,6 +65,7 @@ KNOWN_EVENT_TABLES = ("product_viewed", "product_added", "checkout_started", "or
 TIMESTAMP_FIELDS = {"timestamp": "timestamp", "receivedAt": "received_at", "sentAt": "sent_at",
                     "originalTimestamp": "original_timestamp"}
 STAMP_TYPE = "TIMESTAMP WITH TIME ZONE"
+DUPLICATE = "duplicate"  # `_k_invalid` of a message dropped as a duplicate (not a discard)
 # Types Segment's specs give to well-known properties: a new column with one of these names gets
 # this type whatever the first batch held, so e.g. `total: "abc"` is a discard, not a VARCHAR column.
 SPEC_TYPES = {name: "DOUBLE" for name in (
@@ -337,14 +338,6 @@ def _lines(path: Path) -> Iterable[bytes]:
                 yield line
 
 
-def _scan_invalid_lines(path: Path) -> Iterable[tuple[str, str]]:
-    """(line, reason) for each line of `path` that is not a JSON object naming a message."""
-    for line in _lines(path):
-        _, reason = _classify_line(line)
-        if reason:
-            yield line.decode("utf-8", "replace"), reason
-
-
 @dataclasses.dataclass
 class _Prepared:
     read_paths: list[str]            # files handed to read_json
@@ -368,11 +361,7 @@ def _rewrite_file(src: Path, out_dir: Path, source: str, prep: _Prepared,
                 prep.discards.append((str(src), None, line.decode("utf-8", "replace"), reason))
                 continue
             if obj.get("type") != "webhook":
-                if "" in obj:  # the record reader refuses a top-level key "": kept as a discard
-                    prep.discards.append((str(src), obj.get("messageId"), orjson.dumps(obj.pop("")).decode(),
-                                          "message key with an empty name"))
-                    line = orjson.dumps(obj)
-                dst.write(line + b"\n")
+                dst.write(orjson.dumps(obj) + b"\n")  # as orjson read it, so read_json reads it alike
                 continue
             try:
                 messages = transform(source, obj)
@@ -481,16 +470,21 @@ def _stage_select(paths: list[str], ignore_errors: bool) -> str:
     spec = "{" + ", ".join([f"{lit(f)}: 'VARCHAR'" for f in MESSAGE_FIELDS] + [f"{lit(b)}: 'JSON'" for b in BAGS]) + "}"
     # The standard timestamps, parsed once here: every table they go to stores this value.
     stamps = "".join(f", TRY_CAST({q(f)} AS {STAMP_TYPE}) AS {stamp_column(c)}" for f, c in TIMESTAMP_FIELDS.items())
-    valid_types = ", ".join(lit(t) for t in TYPE_TABLES)
     return f"""SELECT *{stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
         regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
-        CASE WHEN "messageId" IS NULL OR "messageId" = '' THEN 'message has no messageId'
-             WHEN "type" = 'webhook' THEN 'webhook envelope in an event-source file'
-             WHEN "type" IS NULL OR "type" NOT IN ({valid_types}) THEN 'unknown message type'
-             WHEN "type" = 'track' AND ("event" IS NULL OR trim("event") = '') THEN 'track without event'
-        END AS _k_invalid
+        {_invalid_reason_sql('"messageId"', '"type"', '"event"')} AS _k_invalid
         FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file',
                        ignore_errors={'true' if ignore_errors else 'false'})"""
+
+
+def _invalid_reason_sql(mid: str, typ: str, event: str) -> str:
+    """SQL of why a message (its messageId, type and event as text) cannot be loaded; NULL if it can."""
+    valid_types = ", ".join(lit(t) for t in TYPE_TABLES)
+    return f"""CASE WHEN {mid} IS NULL OR {mid} = '' THEN 'message has no messageId'
+             WHEN {typ} = 'webhook' THEN 'webhook envelope in an event-source file'
+             WHEN {typ} IS NULL OR {typ} NOT IN ({valid_types}) THEN 'unknown message type'
+             WHEN {typ} = 'track' AND ({event} IS NULL OR trim({event}) = '') THEN 'track without event'
+        END"""
 
 
 def _read_event_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
@@ -508,6 +502,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
 
     Idempotent: the day's earlier load is replaced, in one transaction. Returns a `LoadReport`.
     Raises ValueError for a malformed `day`; data problems never raise, they go to `_discards`.
+    `transform` runs while `con` reads the event files in another thread: it must not use `con`.
     """
     dt.date.fromisoformat(day)
     uuid_ts = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
@@ -535,7 +530,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             report.webhooks_transformed = prep.webhooks_transformed
             report.webhooks_skipped = prep.webhooks_skipped
             t = report.lap("webhooks", t0)
-            staged = _stage(con, prep, tmp, transform, event_files, reading, pool)
+            staged = _stage(con, prep, tmp, transform, event_files, reading, pool, day, report)
         t = report.lap("read", t)
         con.execute("BEGIN TRANSACTION")
         try:
@@ -543,7 +538,6 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             _delete_partition(con, day)
             _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
             if staged is not None:
-                report.messages_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
                 _load_stage(con, day, uuid_ts, report, staged)
             t = report.lap("write", t)
             _rebuild_users(con, report)
@@ -587,22 +581,29 @@ def _insert_discards(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, row
 
 def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
            transform: Callable[[str, dict], list[dict]], event_files: list[str], reading: Future,
-           pool: ThreadPoolExecutor) -> _Bags | None:
+           pool: ThreadPoolExecutor, day: str, report: LoadReport) -> _Bags | None:
     """Fill the temp table `_stage` (one row per message, plus routing columns `_k_*`, bags as JSON).
 
     `reading` is `_read_event_files(event_files)`, started before the webhooks were transformed.
-    Returns the bags' schemas; None when there is nothing to read.
+    Messages that cannot be loaded go to `prep.discards` with their exact line, duplicates are
+    marked. Returns the bags' schemas; None when there is nothing to read.
     """
     exists = bool(event_files)
     try:
         reading.result()
-    except duckdb.Error:
-        # A valid JSON line that is not an object defeats the record reader: clean those files in Python.
+        # A line read_json cannot read as a message (not JSON, not an object, neither type nor
+        # messageId) became an all-NULL row: its file is cleaned in Python, where every line is either
+        # kept or discarded with its exact text, and read again.
+        unreadable = [r[0] for r in con.execute(
+            'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()] if exists else []
+        if unreadable:
+            con.execute(f"DELETE FROM _stage WHERE _file IN ({', '.join(lit(f) for f in unreadable)})")
+    except duckdb.Error:  # read_json refused the files outright: clean them all in Python
         con.execute("DROP TABLE IF EXISTS _stage")
-        exists = False
-        for p in event_files:
-            parsed = eventfiles.parse_closed_path(p)
-            _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
+        exists, unreadable = False, event_files
+    for p in unreadable:
+        parsed = eventfiles.parse_closed_path(p)
+        _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
     # Files written here (transformed webhooks, cleaned files) hold one JSON object per line.
     clean = [p for p in prep.read_paths if Path(p).stat().st_size > 0]
     if clean:
@@ -611,20 +612,71 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
         exists = True
     if not exists:
         return None
-    # Invalid lines became all-NULL rows: copy their exact text from the file, then drop the rows.
-    bad_files = [r[0] for r in con.execute(
-        'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()]
-    for f in bad_files:
-        if f in prep.original_of:
-            continue  # files written here hold only objects; their bad lines are already discarded
-        prep.discards += [(f, None, line, reason) for line, reason in _scan_invalid_lines(Path(f))]
-    if bad_files:
-        con.execute('DELETE FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL')
+    report.messages_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+    _discard_invalid_messages(con, prep)
     if prep.original_of:
         con.execute("CREATE OR REPLACE TEMP TABLE _filemap (tmp VARCHAR, original VARCHAR)")
         con.executemany("INSERT INTO _filemap VALUES (?, ?)", list(prep.original_of.items()))
         con.execute("UPDATE _stage SET _file = m.original FROM _filemap m WHERE _stage._file = m.tmp")
+    _mark_duplicates(con, day, report)
     return _type_bags(con, prep, tmp, pool)
+
+
+def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared) -> None:
+    """Messages that cannot be loaded (no messageId, unknown type, ...) go to _discards as their line.
+
+    The lines are found again with the same rule on the raw JSON (`read_ndjson_objects`); when a
+    file's count of them differs from the stage's (which it should not), its messages stay in the
+    stage and are kept as read instead (`_load_stage`).
+    """
+    counts = {(f, why): n for f, why, n in con.execute(
+        "SELECT _file, _k_invalid, count(*) FROM _stage WHERE _k_invalid IS NOT NULL GROUP BY ALL").fetchall()}
+    if not counts:
+        return
+    files = sorted({f for f, _ in counts})
+    fields = {f: f"json_extract_string(json, {lit('$.' + f)})" for f in ("messageId", "type", "event")}
+    found: dict[str, list[tuple]] = {f: [] for f in files}
+    for f, line, mid, why in con.execute(f"""SELECT filename, json, mid, why FROM (
+            SELECT filename, json, {fields['messageId']} AS mid, {fields['type']} AS typ,
+                   {_invalid_reason_sql(fields['messageId'], fields['type'], fields['event'])} AS why
+            FROM read_ndjson_objects([{', '.join(lit(f) for f in files)}], filename=true, ignore_errors=true)
+            WHERE json_type(json) = 'OBJECT')
+        WHERE why IS NOT NULL AND NOT (mid IS NULL AND typ IS NULL)""").fetchall():
+        found[f].append((mid, line, why))
+    for f in files:
+        lines = found[f]
+        expected = {why: n for (file, why), n in counts.items() if file == f}
+        if {why: sum(1 for *_, w in lines if w == why) for why in expected} != expected or \
+                len(lines) != sum(expected.values()):
+            continue
+        prep.discards += [(prep.original_of.get(f, f), mid, line, why) for mid, line, why in lines]
+        con.execute(f"DELETE FROM _stage WHERE _file = {lit(f)} AND _k_invalid IS NOT NULL")
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, day: str, report: LoadReport) -> None:
+    """Mark `_k_invalid = 'duplicate'`: within the day all but the earliest received copy of a
+    messageId, and the messages loaded on another day (the ledger, less this day's earlier load)."""
+    stage_columns = con.table("_stage").columns
+    row_json = _stage_row_json(stage_columns)
+    keep = "s._k_invalid IS NULL"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _drop AS
+        WITH dup AS (SELECT _k_message_id FROM _stage s WHERE {keep} GROUP BY 1 HAVING count(*) > 1),
+        ranked AS (
+            SELECT s.rowid AS rid, row_number() OVER (PARTITION BY s._k_message_id
+                       ORDER BY s."receivedAt" NULLS LAST, s._file, md5({row_json})) AS rn
+            FROM _stage s WHERE {keep} AND s._k_message_id IN (SELECT _k_message_id FROM dup))
+        SELECT rid, 'day' AS why FROM ranked WHERE rn > 1""")
+    report.duplicates_in_day = con.execute("SELECT count(*) FROM _drop").fetchone()[0]
+    if LEDGER in events_tables(con):
+        con.execute(f"""INSERT INTO _drop SELECT s.rowid, 'history' FROM _stage s
+            WHERE {keep} AND s.rowid NOT IN (SELECT rid FROM _drop)
+              AND s._k_message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER}
+                                      WHERE partition_date <> DATE {lit(day)})""")
+    report.duplicates_across_days = con.execute("SELECT count(*) FROM _drop WHERE why = 'history'").fetchone()[0]
+    if report.duplicates_dropped:
+        # Few rows as a rule: marking them is cheaper than joining every insert against _drop.
+        con.execute(f"UPDATE _stage SET _k_invalid = {lit(DUPLICATE)} WHERE rowid IN (SELECT rid FROM _drop)")
+    con.execute("DROP TABLE _drop")
 
 
 @dataclasses.dataclass
@@ -709,14 +761,6 @@ def stamp_column(column: str) -> str:
     return f"_k_ts_{column}"
 
 
-def _text(con_types: dict[str, str], col: str) -> str:
-    """SQL of a top-level stage field as text (NULL when the field never appeared)."""
-    if col not in con_types:
-        return "CAST(NULL AS VARCHAR)"
-    expr, _ = convert(q(col), con_types[col], "VARCHAR")
-    return expr
-
-
 def _stage_row_json(stage_columns: list[str]) -> str:
     """SQL of a stage row as JSON text, as read (routing columns left out)."""
     fields = ", ".join(f"{lit(c)}: s.{q(c)}" for c in stage_columns if not c.startswith("_k_"))
@@ -729,29 +773,13 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     row_json = _stage_row_json(rel.columns)
     keep = "s._k_invalid IS NULL"
 
-    # 1. message-level validity (computed while reading, in _k_invalid)
+    # 1. messages that cannot be loaded and were not found again as lines (see _discard_invalid_messages)
     con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
         SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, NULL, NULL, {row_json},
                s._k_invalid, TIMESTAMPTZ {lit(uuid_ts)}
-        FROM _stage s WHERE s._k_invalid IS NOT NULL""")
+        FROM _stage s WHERE s._k_invalid IS NOT NULL AND s._k_invalid <> {lit(DUPLICATE)}""")
 
-    # 2. dedup: within the day keep the earliest received copy; drop ids loaded on another day
-    recv = _text(stage_types, "receivedAt")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _drop AS
-        WITH dup AS (SELECT _k_message_id FROM _stage s WHERE {keep} GROUP BY 1 HAVING count(*) > 1),
-        ranked AS (
-            SELECT s.rowid AS rid, row_number() OVER (PARTITION BY s._k_message_id
-                       ORDER BY {recv} NULLS LAST, s._file, md5({row_json})) AS rn
-            FROM _stage s WHERE {keep} AND s._k_message_id IN (SELECT _k_message_id FROM dup))
-        SELECT rid, 'day' AS why FROM ranked WHERE rn > 1""")
-    report.duplicates_in_day = con.execute("SELECT count(*) FROM _drop").fetchone()[0]
-    con.execute(f"""INSERT INTO _drop SELECT s.rowid, 'history' FROM _stage s
-        WHERE {keep} AND s.rowid NOT IN (SELECT rid FROM _drop)
-          AND s._k_message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER})""")
-    report.duplicates_across_days = con.execute("SELECT count(*) FROM _drop WHERE why = 'history'").fetchone()[0]
-    if report.duplicates_dropped:
-        # Few rows as a rule: marking them is cheaper than joining every insert against _drop.
-        con.execute("UPDATE _stage SET _k_invalid = 'duplicate' WHERE rowid IN (SELECT rid FROM _drop)")
+    # 2. the ledger of loaded messageIds (duplicates were marked by _mark_duplicates)
     con.execute(f"""INSERT INTO {SCHEMA}.{LEDGER}
         SELECT s._k_message_id, DATE {lit(day)}, s._k_source, s._k_type FROM _stage s WHERE {keep}""")
 
@@ -770,15 +798,12 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     present: dict[tuple, set[int]] = {g: set() for g in groups}
     for b, structure in bags.structures.items():
         idx = [i for i, (bag, _) in enumerate(all_leaves) if bag == b]
-        values = _values_table(b)
-        if report.duplicates_dropped:  # _values_<bag> still holds the dropped copies' values
-            values = f"""(SELECT s._k_type AS t, CASE WHEN s._k_type = 'track' THEN s._k_event_text END AS ev,
-                s.{q(b)} AS v FROM _stage s WHERE {keep} AND s.{q(b)} IS NOT NULL)"""
         counts = ", ".join(f"count({all_leaves[i][1].expr})" for i in idx)
         counts += "".join(f", count({all_leaves[i][1].expr}) - count(TRY_CAST({all_leaves[i][1].expr} AS "
                           f"{all_leaves[i][1].inferred}))" for i in idx if i in dated)
         for t, ev, *found in con.execute(f"""SELECT s.t, s.ev, {counts} FROM (SELECT t, ev,
-                json_transform(v, {lit(json.dumps(structure))}) AS {q(b)} FROM {values}) s GROUP BY ALL""").fetchall():
+                json_transform(v, {lit(json.dumps(structure))}) AS {q(b)} FROM {_values_table(b)}) s
+            GROUP BY ALL""").fetchall():
             present.setdefault((t, ev), set()).update(i for i, n in zip(idx, found) if n)
             for i, n in zip([i for i in idx if i in dated], found[len(idx):]):
                 if n:
@@ -810,7 +835,7 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
                           stage_types, bags.structures, report)
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
     _discard_bad_stamps(con, day, uuid_ts, targets, stage_types)
-    con.execute("DROP TABLE IF EXISTS _drop; DROP TABLE IF EXISTS _evt")
+    con.execute("DROP TABLE IF EXISTS _evt")
 
 
 def _discard_bad_stamps(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, targets: dict[str, dict],
