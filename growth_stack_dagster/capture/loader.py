@@ -21,9 +21,9 @@ How a day is loaded, in one transaction:
    dropped and counted (marked in `_k_invalid`, which every insert filters on);
 5. each bag's schema is what read_json infers over all its values in the messages loaded
    (`sample_size=-1`, so no key is missed), inferred over its distinct values only (most messages
-   repeat another's context and properties); a bag value that is no object goes to `_discards`. Strings inferred as dates or uuids
-   stay text and are cast when flattened (a date form the cast refuses, e.g. 11-20-2026, makes a text
-   column);
+   repeat another's context and properties); a bag value that is no object goes to `_discards`.
+   Strings inferred as dates or uuids stay text and are cast when flattened (a date form the cast
+   refuses, e.g. 11-20-2026, makes a text column);
 6. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
    are typed with the leaves the table stores (json_transform) and flattened into columns in SQL with
    Segment's names; a column's type is chosen when it is created (Segment e-commerce spec types
@@ -42,6 +42,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -594,8 +595,8 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
         # A line read_json cannot read as a message (not JSON, not an object, neither type nor
         # messageId) became an all-NULL row: its file is cleaned in Python, where every line is either
         # kept or discarded with its exact text, and read again.
-        unreadable = [r[0] for r in con.execute(
-            'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()] if exists else []
+        unreadable = [] if not exists else [r[0] for r in con.execute(
+            'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()]
         if unreadable:
             con.execute(f"DELETE FROM _stage WHERE _file IN ({', '.join(lit(f) for f in unreadable)})")
     except duckdb.Error:  # read_json refused the files outright: clean them all in Python
@@ -645,9 +646,7 @@ def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared) -
         found[f].append((mid, line, why))
     for f in files:
         lines = found[f]
-        expected = {why: n for (file, why), n in counts.items() if file == f}
-        if {why: sum(1 for *_, w in lines if w == why) for why in expected} != expected or \
-                len(lines) != sum(expected.values()):
+        if Counter(why for *_, why in lines) != Counter({why: n for (file, why), n in counts.items() if file == f}):
             continue
         prep.discards += [(prep.original_of.get(f, f), mid, line, why) for mid, line, why in lines]
         con.execute(f"DELETE FROM _stage WHERE _file = {lit(f)} AND _k_invalid IS NOT NULL")
@@ -656,8 +655,7 @@ def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared) -
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, day: str, report: LoadReport) -> None:
     """Mark `_k_invalid = 'duplicate'`: within the day all but the earliest received copy of a
     messageId, and the messages loaded on another day (the ledger, less this day's earlier load)."""
-    stage_columns = con.table("_stage").columns
-    row_json = _stage_row_json(stage_columns)
+    row_json = _stage_row_json(con.table("_stage").columns)
     keep = "s._k_invalid IS NULL"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _drop AS
         WITH dup AS (SELECT _k_message_id FROM _stage s WHERE {keep} GROUP BY 1 HAVING count(*) > 1),
