@@ -435,9 +435,16 @@ def transform_structure(tree: TypeTree) -> Any:
 
 
 def _structure_tree(structure: Any) -> TypeTree:
-    """A json_structure / json_group_structure result as a type tree."""
+    """A json_group_structure result as a type tree. Keys differing only in case become one field
+    named as first seen, as in read_json's structs (a struct cannot hold both); kinds that differ
+    between them make it JSON."""
     if isinstance(structure, dict):
-        return ("struct", tuple((k, _structure_tree(v)) for k, v in structure.items()))
+        fields: dict[str, tuple[str, TypeTree]] = {}
+        for key, child in structure.items():
+            tree, seen = _structure_tree(child), fields.get(key.lower())
+            fields[key.lower()] = (key, tree) if seen is None else \
+                (seen[0], seen[1] if seen[1] == tree else ("scalar", "JSON"))
+        return ("struct", tuple(fields.values()))
     if isinstance(structure, list):
         return ("list", _structure_tree(structure[0]) if structure else ("scalar", "JSON"))
     return ("scalar", structure)

@@ -475,6 +475,18 @@ def test_keys_with_an_empty_name_are_kept_in_discards_and_the_rest_loaded(root: 
         {"value": "2", "reason": "properties key with an empty name (at JSON pointer /n/)"}]
 
 
+def test_a_key_with_an_empty_name_next_to_keys_differing_in_case_does_not_fail_the_load(root: Path, con) -> None:
+    write(root, "web", DAY1, [
+        orjson.dumps(stamp({"type": "track", "messageId": "k1", "userId": "u", "event": "Keys",
+                            "properties": {"": 1, "a": 1}}, DAY1, 1)),
+        orjson.dumps(stamp({"type": "track", "messageId": "k2", "userId": "u", "event": "Keys",
+                            "properties": {"A": 2, "b": "x"}}, DAY1, 2))])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.rows_per_table["keys"] == 2
+    assert rows(con, "SELECT id, b FROM events.keys ORDER BY id") == [{"id": "k1", "b": None}, {"id": "k2", "b": "x"}]
+    assert report.discards_by_reason == {"properties key with an empty name (at JSON pointer /)": 1}
+
+
 def test_a_file_of_only_non_object_lines_is_discarded_and_the_others_loaded(root: Path, con) -> None:
     write(root, "web", DAY1, [b"[1, 2]", b'"just a string"'])
     write(root, "ios", DAY1, [stamp({"type": "page", "messageId": "p1", "anonymousId": "a"}, DAY1)])
