@@ -18,3 +18,24 @@
         {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
         _dlt_id as dlt_id
 {%- endmacro %}
+
+{#- An association table (v4 associations: the two object ids, the association type), as
+    {raw name: type} for `source_or_empty`. -#}
+{% macro hubspot_association_columns(from_id, to_id) -%}
+    {{ return({
+        from_id: dbt.type_string(), to_id: dbt.type_string(), 'type_id': dbt.type_bigint(),
+        'category': dbt.type_string(), 'label': dbt.type_string(),
+        '_dlt_load_id': dbt.type_string(), '_dlt_id': dbt.type_string(),
+    }) }}
+{%- endmacro %}
+
+{#- Those columns, renamed for staging. -#}
+{% macro hubspot_association_renamed_columns(from_id, to_id) -%}
+        {{ from_id }},
+        {{ to_id }},
+        type_id as association_type_id,
+        category as association_category,
+        label as association_label,
+        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
+        _dlt_id as dlt_id
+{%- endmacro %}

@@ -1,25 +1,11 @@
 {#- hubspot.contact_company_associations, renamed and cast. -#}
 with source as (
-    {{ source_or_empty('hubspot', 'contact_company_associations', {
-        'contact_id': dbt.type_string(),
-        'company_id': dbt.type_string(),
-        'type_id': dbt.type_bigint(),
-        'category': dbt.type_string(),
-        'label': dbt.type_string(),
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string()
-    }) }}
+    {{ source_or_empty('hubspot', 'contact_company_associations', hubspot_association_columns('contact_id', 'company_id')) }}
 ),
 
 final as (
     select
-        contact_id,
-        company_id,
-        type_id as association_type_id,
-        category as association_category,
-        label as association_label,
-        {{ dlt_loaded_at('_dlt_load_id') }} as loaded_at,
-        _dlt_id as dlt_id
+{{ hubspot_association_renamed_columns('contact_id', 'company_id') }}
     from source
 )
 
