@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export GROWTH_STACK_HOME ?= $(CURDIR)/.growth_stack
 export DAGSTER_HOME ?= $(GROWTH_STACK_HOME)/dagster_home
 
-.PHONY: install demo test test-slow test-all bench dbt-parse stop clean
+.PHONY: install browser-deps demo test test-slow test-all bench dbt-parse stop clean
 
 # The venv is rebuilt when pyproject.toml changes. uv when available (fast), else pip. Bytecode is
 # compiled at install, as pip does (uv does not by default): every dbt, Dagster and server process
@@ -24,6 +24,10 @@ $(BIN)/growth-stack: pyproject.toml
 
 install: $(BIN)/growth-stack
 
+# Debian's Chromium for the browser tests (Playwright drives it; its own browser download cannot work here).
+browser-deps:
+	@bash scripts/browser-deps.sh
+
 dbt-parse: install
 	@$(BIN)/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
 
@@ -33,14 +37,14 @@ demo: install dbt-parse
 	@bash scripts/demo.sh
 
 # The test suite CI runs: unit, integration (real servers on loopback) and end-to-end tests.
-test: install dbt-parse
+test: install browser-deps dbt-parse
 	@$(BIN)/pytest -q -p no:cacheprovider
 
 # Long suites left out of `make test` (large volumes, soak tests).
-test-slow: install dbt-parse
+test-slow: install browser-deps dbt-parse
 	@$(BIN)/pytest -q -p no:cacheprovider -m slow
 
-test-all: install dbt-parse
+test-all: install browser-deps dbt-parse
 	@$(BIN)/pytest -q -p no:cacheprovider -m ''
 
 # Benchmarks print each figure beside a baseline measured in the same run.

@@ -33,3 +33,18 @@ def collector_url(gs_home: Path) -> Iterator[str]:
     with run_server("collector", "/health", {"GROWTH_STACK_HOME": str(gs_home)},
                     log_path=gs_home / "collector.log") as (url, _):
         yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session (see tests/browser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            yield b
+        finally:
+            b.close()
