@@ -63,9 +63,15 @@
 {%- endmacro %}
 
 
-{#- SQL: an integer amount of minor units as an exact decimal in the major unit (4 decimals of scale). -#}
+{#- SQL: an integer amount of minor units as an exact decimal in the major unit (the currency's scale
+    when `decimals` is a number, else 4 decimals of scale, enough for every ISO 4217 currency). -#}
 {% macro minor_to_major(amount_minor, decimals) -%}
-    cast({{ amount_minor }} as decimal(38, 0)) * {{ power_of_ten(-decimals if decimals is number else '-(' ~ decimals ~ ')') }}
+    {%- if decimals is number -%}
+    {#- one currency known when compiling: its own scale (USD 500.05, not 500.0500) -#}
+    cast(cast({{ amount_minor }} as decimal(38, 0)) * {{ power_of_ten(-decimals) }} as decimal(38, {{ decimals }}))
+    {%- else -%}
+    cast({{ amount_minor }} as decimal(38, 0)) * {{ power_of_ten('-(' ~ decimals ~ ')') }}
+    {%- endif -%}
 {%- endmacro %}
 
 
