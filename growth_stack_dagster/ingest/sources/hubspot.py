@@ -206,11 +206,12 @@ def search_modified_between(search: Callable[[dict[str, Any]], dict[str, Any]], 
         if not (page.get("paging") or {}).get("next") or not results:
             return
         last = stamps[-1]
+        at_last = {o["id"] for o, t in zip(results, stamps) if t == last}
         if last == lower:  # a whole page at one instant and more may follow: read that instant by id
-            yield from _search_instant(search, prop, lower, edge_ids, properties)
+            yield from _search_instant(search, prop, lower, edge_ids | at_last, properties)
             lower, edge_ids = lower + 1, set()
         else:
-            lower, edge_ids = last, {o["id"] for o, t in zip(results, stamps) if t == last}
+            lower, edge_ids = last, at_last
 
 
 def _search_instant(search: Callable[[dict[str, Any]], dict[str, Any]], prop: str, instant: int,
