@@ -676,7 +676,17 @@ class HubSpotCRM:
             for to_type in OBJECT_TYPES:
                 for to_id, _ in self.associations_of(object_type, record_id, to_type):
                     self.remove_association(object_type, record_id, to_type, to_id)
+                    self.touch_record(to_type, to_id, iso)
             return True
+
+    def touch_record(self, object_type: str, record_id: str, iso: str) -> None:
+        """Move a live record's last-modified date to `iso`, as HubSpot does when it recalculates the
+        record's association counts (`num_associated_*`) after the other side was deleted."""
+        record = self.get_record(object_type, record_id)
+        if record is not None:
+            record["properties"][UPDATED_PROP[object_type]] = iso
+            record["updatedAt"] = iso
+            self.save_record(object_type, record, None)
 
     # ---------------------------------------------------------------- rendering
     def render(self, object_type: str, record: dict[str, Any], properties: list[str] | None = None,

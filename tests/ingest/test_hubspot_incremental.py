@@ -107,6 +107,7 @@ def _differences(a: pa.Table, b: pa.Table) -> int:
 
 
 OBJECT_TABLES = ["contacts", "companies", "deals", "calls"]
+ASSOCIATION_TABLES = ["contact_company_associations", "deal_contact_associations", "call_contact_associations"]
 
 
 def test_an_hourly_run_reads_only_what_changed_and_equals_a_full_reload(seeded: dict[str, Any], sandbox: str) -> None:
@@ -131,9 +132,11 @@ def test_an_hourly_run_reads_only_what_changed_and_equals_a_full_reload(seeded: 
     with logged_requests() as log:
         rows = load("hubspot")
     assert rows["contacts"] == len(patched) + 2  # the two changed, the archived and the new one
-    assert rows["deals"] == 1 and rows["deals__properties_with_history__dealstage"] == 3
-    assert "companies" not in rows and "calls" not in rows
-    assert rows["contact_company_associations"] == len(patched) + 1  # the live changed contacts' links
+    # the deal whose stage changed (3 history entries) and the records associated with the archived
+    # contact, whose association counts HubSpot recalculated: deal 3004 (2 entries), company 2004, call 4004
+    assert rows["deals"] == 2 and rows["deals__properties_with_history__dealstage"] == 3 + 2
+    assert rows["companies"] == 1 and rows["calls"] == 1
+    assert {"deal_contact_associations", "call_contact_associations"} <= set(rows)
     # search, not a listing of every live object; the archived listing is read
     live_lists = [(p, q) for m, p, q, _ in log.requests
                   if m == "GET" and p.startswith("/hubspot/crm/v3/objects/") and q.get("archived") != ["true"]]
@@ -148,8 +151,13 @@ def test_an_hourly_run_reads_only_what_changed_and_equals_a_full_reload(seeded: 
         assert con.execute("select archived from hubspot.contacts where id = '1004'").fetchone() == (True,)
         assert con.execute(f"select company_id from hubspot.contact_company_associations "
                            f"where contact_id = '{new_contact}'").fetchall() == [("2001",)]
+        # HubSpot dropped the archived contact's associations, and so does the warehouse
+        assert con.execute("select count(*) from hubspot.contact_company_associations "
+                           "where contact_id = '1004'").fetchone() == (0,)
+        assert con.execute("select count(*) from hubspot.contact_company_associations "
+                           "where contact_id in ('1003', '1010')").fetchone() == (2,)
 
-    incremental = _snapshot([*OBJECT_TABLES, HISTORY])
+    incremental = _snapshot([*OBJECT_TABLES, HISTORY, *ASSOCIATION_TABLES])
     with logged_requests() as log:
         load("hubspot", full_reload=True)
     assert log.count("/hubspot/crm/v3/objects/contacts", "GET") >= 2  # listed again, live and archived

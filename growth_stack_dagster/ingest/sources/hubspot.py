@@ -331,21 +331,45 @@ def _modified_ms_of(obj: dict[str, Any]) -> int:
     return max((epoch_ms(t) for t in stamps if t is not None), default=0)
 
 
+REMOVED_FLAG = "association_removed"
+
+
+def removal_markers(ids: list[str], from_key: str, to_key: str) -> list[dict[str, Any]]:
+    """One row per object whose associations are all gone (archived, or none left): dlt's hard
+    delete removes every stored row of that object (same merge key) and stores the marker nowhere."""
+    return [{from_key: i, to_key: "", "type_id": 0, REMOVED_FLAG: True} for i in ids]
+
+
+def _all_ids(page: pa.Table | list[dict[str, Any]]) -> list[str]:
+    return page.column("id").to_pylist() if isinstance(page, pa.Table) else [o["id"] for o in page]
+
+
 def _association_transformer(client, table: str, from_type: str, to_type: str):
     from_key, to_key = ID_COLUMNS[from_type], ID_COLUMNS[to_type]
 
     # merge_key: the associations of a re-read object replace its previous ones.
     @dlt.transformer(name=table, primary_key=(from_key, to_key, "type_id"), merge_key=from_key,
-                     write_disposition="merge", columns={"label": {"data_type": "text"}})
+                     write_disposition="merge",
+                     columns={"label": {"data_type": "text"},
+                              REMOVED_FLAG: {"data_type": "bool", "nullable": True, "hard_delete": True}})
     def associations(objects: pa.Table | list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        pending = [{"id": i} for i in live_ids(objects)]
+        live = live_ids(objects)
+        # HubSpot drops an archived object's associations: so does the warehouse
+        live_set = set(live)
+        removed = [i for i in _all_ids(objects) if i not in live_set]
+        pending = [{"id": i} for i in live]
         while pending:
             inputs, pending = pending[:BATCH_INPUTS], pending[BATCH_INPUTS:]
             body = read_associations(client, from_type, to_type, inputs)
-            yield [row for result in body.get("results", []) for row in association_rows(result, from_key, to_key)]
+            results = body.get("results", [])
+            yield [row for result in results for row in association_rows(result, from_key, to_key)]
+            found = {str(r["from"]["id"]) for r in results}
+            removed += [i["id"] for i in inputs if "after" not in i and i["id"] not in found]
             # an object with more associations than one page holds is read again from its `after`
             pending += [{"id": r["from"]["id"], "after": r["paging"]["next"]["after"]}
-                        for r in body.get("results", []) if (r.get("paging") or {}).get("next")]
+                        for r in results if (r.get("paging") or {}).get("next")]
+        if removed:
+            yield removal_markers(removed, from_key, to_key)
 
     return associations
 
