@@ -91,8 +91,17 @@ def change(sandbox: str, n_contacts: int, fraction: float, token: str) -> dict[s
     return {"updated": updated, "archived": archived, "created": created}
 
 
-def run_load(home: Path) -> tuple[int, float, dict[str, int]]:
-    """One HubSpot load into the warehouse under `home`: (requests, seconds, rows by table)."""
+def by_endpoint(requests_seen: list[tuple[str, str, dict, int]]) -> str:
+    """`METHOD path[?archived=true] xN`, for the requests of one run."""
+    from collections import Counter
+
+    counts = Counter(f"{m} {p.removeprefix('/hubspot')}{'?archived=true' if q.get('archived') == ['true'] else ''}"
+                     for m, p, q, _ in requests_seen if p.startswith("/hubspot/"))
+    return ", ".join(f"{k} x{n}" for k, n in sorted(counts.items()))
+
+
+def run_load(home: Path) -> tuple[int, float, dict[str, int], str]:
+    """One HubSpot load into the warehouse under `home`: (requests, seconds, rows by table, requests by endpoint)."""
     os.environ["GROWTH_STACK_HOME"] = str(home)
     from growth_stack_dagster.ingest.pipelines import load_source
 
@@ -102,7 +111,7 @@ def run_load(home: Path) -> tuple[int, float, dict[str, int]]:
         seconds = time.perf_counter() - t
     rows = {k: v for k, v in info.pipeline.last_trace.last_normalize_info.row_counts.items()
             if not k.startswith("_dlt")}
-    return log.count("/hubspot/"), seconds, rows
+    return log.count("/hubspot/"), seconds, rows, by_endpoint(log.requests)
 
 
 def differences(home_a: Path, home_b: Path) -> dict[str, tuple[int, int, int]]:
@@ -144,18 +153,19 @@ def main() -> None:
             seed(url, args.contacts, n_companies)
             print(f"seeded {args.contacts:,} contacts and {n_companies:,} companies in {time.perf_counter() - t:.1f}s; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            full_requests, full_s, full_rows = run_load(hourly)
+            full_requests, full_s, full_rows, _ = run_load(hourly)
             print(f"full load:    {full_requests:>7,} requests, {full_s:6.1f}s, contacts {full_rows.get('contacts', 0):,} rows")
             changed = change(url, args.contacts, args.change_fraction, config.sandbox_token())
             total = sum(changed.values())
             print(f"changed {total:,} of {args.contacts:,} contacts ({total / args.contacts:.1%}) through the API: "
                   + ", ".join(f"{n:,} {kind}" for kind, n in changed.items()))
-            inc_requests, inc_s, inc_rows = run_load(hourly)
+            inc_requests, inc_s, inc_rows, inc_endpoints = run_load(hourly)
             print(f"incremental:  {inc_requests:>7,} requests, {inc_s:6.1f}s, contacts {inc_rows.get('contacts', 0):,} rows")
+            print(f"  by endpoint: {inc_endpoints}")
             ratio = inc_requests / full_requests
             print(f"incremental / full load = {ratio:.2%} of the requests (target <= 2%: "
                   f"{'met' if ratio <= 0.02 else 'NOT met'}); {inc_s / full_s:.1%} of the time")
-            ref_requests, ref_s, _ = run_load(reference)
+            ref_requests, ref_s, _, _ = run_load(reference)
             print(f"reference full load of the changed portal: {ref_requests:,} requests, {ref_s:.1f}s")
         identical = True
         for table, (rows_a, rows_b, diff) in differences(hourly, reference).items():

@@ -213,3 +213,28 @@ def test_a_full_reload_on_demand_from_the_environment_the_cli_and_the_run_config
     metadata = event.event_specific_data.materialization.metadata
     assert metadata["full_reload"].value is True and metadata["rows_loaded"].value == contacts
     assert _stale_rows() == 0 and table_count("hubspot", "contacts") == contacts
+
+
+@pytest.fixture
+def published_limits_sandbox(real_limits_env, sandbox_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A sandbox with HubSpot's published limits: 100 requests per 10 s, and 5 per second for search."""
+    monkeypatch.setenv("GROWTH_STACK_SANDBOX_URL", sandbox_url)
+    return sandbox_url
+
+
+def test_many_changes_under_the_published_search_limit_load_once_each(published_limits_sandbox: str) -> None:
+    n = 1200
+    seed(published_limits_sandbox, "hubspot", "contacts", [_contact(i, T0) for i in range(n)])
+    load("hubspot")
+    # every contact changes after the first run, in pairs sharing a millisecond
+    seed(published_limits_sandbox, "hubspot", "contacts",
+         [_contact(i, T0 + dt.timedelta(minutes=5, milliseconds=i // 2)) for i in range(n)])
+    with logged_requests() as log:
+        rows = load("hubspot")
+    searches = [s for m, p, _, s in log.requests if p.endswith("/contacts/search")]
+    assert rows["contacts"] == n and table_count("hubspot", "contacts") == n
+    assert searches.count(200) >= n // 200  # six pages at least; any 429 (5 per second) was waited out
+    assert set(searches) <= {200, 429}
+    with warehouse() as con:
+        assert con.execute("select count(*) from hubspot.contacts where updated_at > '2026-03-01 00:01:00+00'"
+                           ).fetchone() == (n,)
