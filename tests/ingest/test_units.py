@@ -228,3 +228,18 @@ def test_association_reads_go_in_batches_of_100_and_follow_paging() -> None:
     # the archived contact gets a removal marker: dlt's hard delete drops its stored associations
     assert [r for r in out if r.get("association_removed")] == [
         {"contact_id": "5", "company_id": "", "type_id": 0, "association_removed": True}]
+
+
+def test_hubspot_until_filter_agrees_on_text_and_parsed_timestamps() -> None:
+    from growth_stack_dagster.ingest.sources.hubspot import _iso_ms, _modified_ms_of, _modified_not_after
+
+    until = 1_767_225_660_000  # 2026-01-01T00:01:00.000Z
+    assert _iso_ms(until) == "2026-01-01T00:01:00.000Z" and _iso_ms(until - 1) == "2026-01-01T00:00:59.999Z"
+    cases = {("2026-01-01T00:01:00.000Z", None): True, ("2026-01-01T00:01:00.001Z", None): False,
+             ("2026-01-01T00:00:59.999Z", None): True, ("2026-01-01T00:01:00Z", None): True,
+             ("2026-01-01T00:01:01+00:00", None): False,
+             ("2026-01-01T00:00:00.000Z", "2026-01-01T00:02:00.000Z"): False}
+    for (updated, archived), expected in cases.items():
+        obj = {"updatedAt": updated, "archivedAt": archived}
+        assert _modified_not_after(obj, until, _iso_ms(until)) is expected, obj
+        assert (_modified_ms_of(obj) <= until) is expected, obj

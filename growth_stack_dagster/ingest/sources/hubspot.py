@@ -303,7 +303,8 @@ def _crm_object_resource(client, object_type: str, page_size: int, include_archi
                                                        requested, history))
         if include_archived:
             pages = chain(pages, _listed_pages(object_type, archived=True, page_size=page_size, history=history))
-        pages = ([o for o in page if _modified_ms_of(o) <= until] for page in pages)
+        until_iso = _iso_ms(until)
+        pages = ([o for o in page if _modified_not_after(o, until, until_iso)] for page in pages)
         # a tuple, not a list: dlt's map steps take a list apart, the conversion wants the batch
         yield from ((batch,) for batch in batched_pages(pages, batch_rows))
 
@@ -323,6 +324,20 @@ def _crm_object_resource(client, object_type: str, page_size: int, include_archi
 
     # converted in dlt's main thread, ahead of the incremental cursor, while the next pages download
     return crm_objects.add_map(to_items, insert_at=1)
+
+
+def _iso_ms(ms: int) -> str:
+    """Epoch milliseconds in HubSpot's timestamp form, `2026-01-01T00:00:00.000Z`."""
+    return datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _modified_not_after(obj: dict[str, Any], until_ms: int, until_iso: str) -> bool:
+    """True when the object's `modified_at` is at or before `until`: HubSpot's own fixed-width UTC
+    timestamps compare as text (the hot path of a full listing), anything else is parsed."""
+    updated, archived = obj.get("updatedAt"), obj.get("archivedAt")
+    if archived is None and type(updated) is str and len(updated) == 24 and updated[-1] == "Z":
+        return updated <= until_iso
+    return _modified_ms_of(obj) <= until_ms
 
 
 def _modified_ms_of(obj: dict[str, Any]) -> int:
