@@ -206,6 +206,9 @@ def search_modified_between(search: Callable[[dict[str, Any]], dict[str, Any]], 
         if not (page.get("paging") or {}).get("next") or not results:
             return
         last = stamps[-1]
+        if last < lower:  # the window would move back and read forever
+            raise ValueError(f"HubSpot's {object_type} search returned objects modified before the window it was "
+                             f"asked for ({prop} >= {lower}); check that {prop} is the object's last-modified property.")
         at_last = {o["id"] for o, t in zip(results, stamps) if t == last}
         if last == lower:  # a whole page at one instant and more may follow: read that instant by id
             yield from _search_instant(search, prop, lower, edge_ids | at_last, properties)
