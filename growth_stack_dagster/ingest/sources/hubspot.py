@@ -242,7 +242,7 @@ def read_with_history(client, object_type: str, ids: list[str], properties: list
         inputs = [{"id": i} for i in ids[start:start + BATCH_INPUTS_WITH_HISTORY]]
         response = client.post(f"/crm/v3/objects/{object_type}/batch/read",
                                json={"inputs": inputs, "properties": properties,
-                                     "propertiesWithHistory": list(history), "archived": False})
+                                     "propertiesWithHistory": list(history)})
         response.raise_for_status()
         body = response.json()
         unexpected = [e for e in body.get("errors", []) if e.get("category") != "OBJECT_NOT_FOUND"]
