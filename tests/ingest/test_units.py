@@ -243,3 +243,17 @@ def test_hubspot_until_filter_agrees_on_text_and_parsed_timestamps() -> None:
         obj = {"updatedAt": updated, "archivedAt": archived}
         assert _modified_not_after(obj, until, _iso_ms(until)) is expected, obj
         assert (_modified_ms_of(obj) <= until) is expected, obj
+
+
+def test_full_reload_is_asked_by_flag_or_by_naming_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    from growth_stack_dagster.ingest.pipelines import full_reload_requested, run_options
+
+    monkeypatch.delenv("GROWTH_STACK_FULL_RELOAD", raising=False)
+    assert not full_reload_requested("hubspot") and "refresh" not in run_options("hubspot")
+    assert full_reload_requested("hubspot", True) and run_options("hubspot", True)["refresh"] == "drop_data"
+    monkeypatch.setenv("GROWTH_STACK_FULL_RELOAD", " Stripe , hubspot")
+    assert full_reload_requested("hubspot") and full_reload_requested("stripe")
+    assert not full_reload_requested("zendesk")
+    monkeypatch.setenv("GROWTH_STACK_FULL_RELOAD", "all")
+    assert all(full_reload_requested(name) for name in ("hubspot", "finance", "facebook_ads"))
+    assert run_options("finance")["loader_file_format"] == "parquet"
