@@ -17,6 +17,7 @@ FOLDER_GROUPS = {
     "intermediate": "identity",
     "identity": "identity",
     "marts": "customer_360",
+    "customers": "customer_360",
     "marketing": "marketing",
     "finance": "finance",
     "activation": "activation",

@@ -14,6 +14,8 @@ def test_sub_folders_pick_their_flow_group():
     assert group_for_fqn(["growth_stack", "marts", "marketing", "campaign_performance"]) == "marketing"
     assert group_for_fqn(["growth_stack", "marts", "finance", "exec_daily_metrics"]) == "finance"
     assert group_for_fqn(["growth_stack", "marts", "customers", "customer_traits"]) == "customer_360"
+    # the steps that prepare the customer marts sit with them, not with identity
+    assert group_for_fqn(["growth_stack", "intermediate", "customers", "int_app_messages_attributed"]) == "customer_360"
     assert group_for_fqn(["growth_stack", "activation", "sync_hubspot__contacts"]) == "activation"
 
 

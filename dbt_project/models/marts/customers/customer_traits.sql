@@ -40,7 +40,7 @@ orders as (
 ),
 
 activity as (
-    select * from {{ ref('customer_activity') }}
+    select * from {{ ref('int_app_messages_attributed') }}
     where occurred_at <= {{ as_of_sql }}
 ),
 

@@ -1,5 +1,5 @@
 {#- The customer 360: one row per customer_id with every trait from every tool. Profile traits are
-    the survivors of `customer_profile_values` (source priority, then recency); activity, orders, email
+    the survivors of `int_customer_profile_values_ranked` (source priority, then recency); activity, orders, email
     engagement and support are aggregated over all of the customer's identifiers. Money (revenue,
     discounts, cost, margin, lifetime value) is in the reporting currency (var reporting_currency),
     each order converted at the finance rate of its paid date and summed in integer minor units; null
@@ -15,7 +15,7 @@ with identifiers as (
 ),
 
 profile_values as (
-    select * from {{ ref('customer_profile_values') }}
+    select * from {{ ref('int_customer_profile_values_ranked') }}
     where survivorship_rank = 1
 ),
 
@@ -24,7 +24,7 @@ orders as (
 ),
 
 activity as (
-    select * from {{ ref('customer_activity') }}
+    select * from {{ ref('int_app_messages_attributed') }}
 ),
 
 email_delivered as (
