@@ -62,6 +62,8 @@ class CollectorSettings:
     max_file_bytes: int = 64 << 20
     max_file_age: float = 5.0
     min_free_bytes: int = 100 << 20
+    hubspot_secrets: tuple[str, ...] = ()
+    hubspot_webhook_url: str | None = None  # the public URL HubSpot posts to, when behind a proxy
 
     @classmethod
     def from_env(cls) -> CollectorSettings:
@@ -78,6 +80,8 @@ class CollectorSettings:
             max_file_bytes=int(float(os.environ.get("GROWTH_STACK_COLLECTOR_FILE_MB", "64")) * (1 << 20)),
             max_file_age=float(os.environ.get("GROWTH_STACK_COLLECTOR_FILE_SECONDS", "5")),
             min_free_bytes=int(float(os.environ.get("GROWTH_STACK_COLLECTOR_MIN_FREE_MB", "100")) * (1 << 20)),
+            hubspot_secrets=tuple(signatures.split_secrets(config.hubspot_client_secret())),
+            hubspot_webhook_url=os.environ.get("GROWTH_STACK_HUBSPOT_WEBHOOK_URL") or None,
         )
 
 
@@ -216,6 +220,14 @@ def build_app(settings: CollectorSettings) -> Callable:
         if source == "customerio":
             signatures.verify_customerio(body, headers.get("x-cio-timestamp"), headers.get("x-cio-signature"),
                                          settings.customerio_keys, now, settings.tolerance)
+            return None
+        if source == "hubspot":
+            uri = settings.hubspot_webhook_url or str(request.url)
+            if settings.hubspot_webhook_url and request.url.query:
+                uri += "?" + request.url.query
+            signatures.verify_hubspot_v3(body, request.method, uri, headers.get("x-hubspot-signature-v3"),
+                                         headers.get("x-hubspot-request-timestamp"), settings.hubspot_secrets,
+                                         now, settings.tolerance)
             return None
         signatures.verify_standard_webhook(body, headers, settings.standard_secrets, now, settings.tolerance)
         return headers.get("webhook-id")
