@@ -4,6 +4,7 @@ resources they share. Start here: each flow's `defs.py` lists its assets.
     capture/defs.py     collector event files -> `events` schema (daily partitions, file sensor)
     ingest/defs.py      dlt: HubSpot, Stripe, Facebook Ads, Zendesk, finance CSVs -> raw schemas
     transform/defs.py   dbt: staging, identity, customer 360, marketing, finance, activation models
+    streaming/defs.py   streaming routes: one asset per route observed from the router's state, lag checks
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from growth_stack_dagster.capture import defs as capture
 from growth_stack_dagster.ingest import defs as ingest
 from growth_stack_dagster.instance import ensure_dagster_home
 from growth_stack_dagster.resources import WRITER_TAG_KEY, WRITER_TAGS
+from growth_stack_dagster.streaming import defs as streaming
 from growth_stack_dagster.transform import defs as transform
 from growth_stack_dagster.transform.project import DBT_EXECUTABLE, dbt_project
 
@@ -35,6 +37,7 @@ defs = dg.Definitions.merge(
     capture.defs,
     ingest.defs,
     transform.defs,
+    streaming.defs,
     dg.Definitions(
         resources={
             "duckdb": DuckDBResource(database=str(config.warehouse_path())),
