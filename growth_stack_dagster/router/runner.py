@@ -39,7 +39,9 @@ from growth_stack_dagster.router.transforms import TRANSFORMS
 
 log = logging.getLogger("growth_stack.router")
 
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.02  # right after activity; an idle route polls ever more slowly, up to IDLE_POLL_SECONDS
+IDLE_POLL_SECONDS = 0.25
+HEARTBEAT_SECONDS = 5.0
 MAX_BACKOFF = 30.0
 DEFAULT_SALES_WEBHOOK_SECRET = "whsec_c2FuZGJveC1zYWxlcy10ZWFtLXdlYmhvb2s="
 
@@ -239,8 +241,7 @@ class RouteWorker(threading.Thread):
                           lag_seconds=round(max(0.0, time.time() - head), 3) if head else 0.0,
                           backlog_bytes=self.backlog_bytes, destination=self.route.destination,
                           object=self.route.object, max_lag_seconds=self.route.options.max_lag_seconds,
-                          sources=self.route.sources, heartbeat_at=time.time(),
-                          **self.pipeline.latency_summary())
+                          sources=self.route.sources, **self.pipeline.latency_summary())
 
     def _next_batch(self) -> tuple[list[tuple[tail.Line, Pending | None]], list[tail.FileState]]:
         files = tail.scan(self.root, self.route.sources, self.cursor.since)
@@ -271,6 +272,7 @@ class RouteWorker(threading.Thread):
 
     def _loop(self) -> None:
         self.publish()
+        poll = POLL_SECONDS
         while not self.stop.is_set():
             taken, files = self._next_batch()
             if time.monotonic() - self._compacted_at > 10:
@@ -278,8 +280,10 @@ class RouteWorker(threading.Thread):
                 tail.compact(self.cursor, files)
             if not taken:
                 self.publish()
-                self.stop.wait(POLL_SECONDS)
+                self.stop.wait(poll)
+                poll = min(IDLE_POLL_SECONDS, poll * 1.5)
                 continue
+            poll = POLL_SECONDS
             batch = [p for _, p in taken if p is not None]
             if batch and self.pipeline.deliver(batch) is None:
                 return  # stopping mid-batch: the cursor stays before it
@@ -293,7 +297,7 @@ class Router:
     """Every route's worker, and the thread that saves the state file."""
 
     def __init__(self, routes: list[Route], events_root: Path | None = None, state_dir: Path | None = None,
-                 save_every: float = 0.2):
+                 save_every: float = 0.5):
         self.stop = threading.Event()
         self.state = StateStore(state_dir)
         self.identities = IdentityBook(self.state.directory)
@@ -308,7 +312,7 @@ class Router:
             w.start()
         try:
             while not self.stop.wait(self.save_every):
-                self.state.save()
+                self.state.save(heartbeat_every=HEARTBEAT_SECONDS)
         finally:
             self.stop.set()
             for w in self.workers:

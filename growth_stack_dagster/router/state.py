@@ -69,6 +69,8 @@ class StateStore:
         self._save_lock = threading.Lock()
         self._data = read_state(self.directory)
         self._data.setdefault("routes", {})
+        self._dirty = True
+        self._saved_at = 0.0
 
     def route(self, name: str) -> dict[str, Any]:
         """A copy of one route's saved state (empty for a new route)."""
@@ -78,7 +80,11 @@ class StateStore:
     def update(self, name: str, **fields: Any) -> None:
         """Replace fields of a route's state in memory (`save` makes it durable)."""
         with self._lock:
-            self._data["routes"].setdefault(name, {}).update(copy.deepcopy(fields))
+            route = self._data["routes"].setdefault(name, {})
+            changed = {k: v for k, v in fields.items() if route.get(k) != v}
+            if changed:
+                route.update(copy.deepcopy(changed))
+                self._dirty = True
 
     def retire_others(self, names: set[str]) -> None:
         """Mark routes no longer in the routes file as retired (their cursors are kept)."""
@@ -86,10 +92,15 @@ class StateStore:
             for name, route in self._data["routes"].items():
                 route["retired"] = name not in names
 
-    def save(self) -> None:
-        """Write the whole state durably."""
+    def save(self, heartbeat_every: float | None = None) -> None:
+        """Write the whole state durably; with `heartbeat_every`, only if something changed or
+        that many seconds passed (the write time tells readers the router is alive)."""
         with self._save_lock:
+            if heartbeat_every is not None and not self._dirty and time.time() - self._saved_at < heartbeat_every:
+                return
             with self._lock:
+                self._dirty = False
+                self._saved_at = time.time()
                 self._data["updated_at"] = time.time()
                 self._data["pid"] = os.getpid()
                 data = orjson.dumps(self._data, option=orjson.OPT_INDENT_2)
