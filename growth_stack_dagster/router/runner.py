@@ -42,7 +42,7 @@ log = logging.getLogger("growth_stack.router")
 POLL_SECONDS = 0.02  # right after activity; an idle route polls ever more slowly, up to IDLE_POLL_SECONDS
 IDLE_POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 5.0
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = 15.0
 DEFAULT_SALES_WEBHOOK_SECRET = "whsec_c2FuZGJveC1zYWxlcy10ZWFtLXdlYmhvb2s="
 
 

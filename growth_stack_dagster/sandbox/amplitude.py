@@ -378,7 +378,7 @@ class AmplitudeState:
                 "exceeded_daily_quota_devices": {}, "exceeded_daily_quota_users": {},
             }
         upload_ms = int(time.time() * 1000)
-        with self._lock:
+        with self._lock, self.ctx.store.transaction():  # one commit per upload, not per event
             self._ingest(events, upload_ms)
         return 200, {"code": 200, "events_ingested": len(events),
                      "payload_size_bytes": size,
