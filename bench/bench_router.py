@@ -7,14 +7,17 @@ Real processes on loopback: the collector (2 workers), the sandbox and `growth-s
 the repository's routes file. Clients post signed Customer.io "email opened" webhooks (one event
 per request, as Customer.io sends them), paced at `--rate` per second by several threads.
 
-1. Latency at `--rate` routed events/s: for each event, the time from the collector's
+1. Latency at `--rate` routed events/s (Amplitude's Growth-plan limits: 100 batches per second and
+   30 events per second per user, no project-wide events cap; a route capped at exactly the input
+   rate would only measure its own queue): for each event, the time from the collector's
    acknowledgement (the client got its 200) to Amplitude's acceptance (the sandbox's
    `server_upload_time` of the event, read back through the Export API), p50/p95/p99, printed
    beside the collector's own acknowledgement latency (request sent -> 200) in the same run.
 2. Drain: Amplitude answers 503 for `--outage-seconds` while clients keep posting at
    `--outage-rate`; then it recovers. Prints the backlog, the time the router took to notice the
    recovery, and the drain rate (backlog / time from the first to the last accepted event after
-   the outage) as a share of the route's limit (`events_per_second` in the routes file: 1000/s).
+   the outage) as a share of the route's limit (the repository's routes file: Amplitude's
+   Starter-plan 1000 events per second).
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ sys.path.insert(0, str(REPO))
 
 from growth_stack_dagster import config  # noqa: E402
 from growth_stack_dagster.collector.signatures import customerio_signature  # noqa: E402
-from growth_stack_dagster.router.routes import load_routes  # noqa: E402
+import yaml  # noqa: E402
+
+from growth_stack_dagster.router.routes import DEFAULT_ROUTES_FILE, load_routes  # noqa: E402
 from tests.servers import CLI, free_port, run_server  # noqa: E402
 
 TOKEN = config.DEFAULT_SANDBOX_TOKEN
@@ -143,6 +148,18 @@ def wait_for(sandbox: str, since: dt.datetime, ids: set[str], timeout: float) ->
         time.sleep(1.0)
 
 
+def destination_capacity(sandbox: str, seconds: float = 5.0) -> float:
+    """Events per second the sandbox's Amplitude accepts from one client posting 100-event batches
+    back to back (the destination's own speed on this machine now, beside the drain rate)."""
+    session, accepted, started = requests.Session(), 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        events = [{"user_id": f"cust-capacity-{(accepted + i) % 500:05d}", "event_type": "Email Opened",
+                   "insert_id": uuid.uuid4().hex} for i in range(100)]
+        r = session.post(f"{sandbox}/amplitude/2/httpapi", json={"api_key": TOKEN, "events": events}, timeout=30)
+        accepted += 100 if r.status_code == 200 else 0
+    return accepted / (time.monotonic() - started)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -167,8 +184,19 @@ def main() -> None:
     with run_server("collector", "/health", env, port=collector_port, log_path=home / "collector.log"), \
             run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (sandbox, _):
         router_env = {**os.environ, **env, "GROWTH_STACK_SANDBOX_URL": sandbox}
-        with open(home / "router.log", "ab") as log:
-            router = subprocess.Popen([*CLI, "router"], env=router_env, cwd=REPO, stdout=log, stderr=log)
+        growth = yaml.safe_load(DEFAULT_ROUTES_FILE.read_text())
+        for r in growth["routes"]:
+            if r["name"] == route.name:
+                r["options"].pop("events_per_second")
+        growth_file = home / "routes-growth-plan.yaml"
+        growth_file.write_text(yaml.safe_dump(growth))
+
+        def start_router(routes_file: Path | None) -> subprocess.Popen:
+            with open(home / "router.log", "ab") as log:
+                extra = ["--routes", str(routes_file)] if routes_file else []
+                return subprocess.Popen([*CLI, "router", *extra], env=router_env, cwd=REPO, stdout=log, stderr=log)
+
+        router = start_router(growth_file)
         try:
             time.sleep(2)
             since = dt.datetime.now(dt.timezone.utc)
@@ -187,7 +215,12 @@ def main() -> None:
             print(f"  collector's own ack latency (same run): p50 {pct(acks, .5) * 1000:.1f} ms, "
                   f"p95 {pct(acks, .95) * 1000:.1f} ms, p99 {pct(acks, .99) * 1000:.1f} ms")
 
-            # 2. outage, then drain
+            # 2. outage, then drain, with the repository's routes file
+            router.terminate()
+            router.wait(timeout=30)
+            capacity = destination_capacity(sandbox)
+            router = start_router(None)
+            time.sleep(2)
             requests.post(f"{sandbox}/_admin/faults", timeout=10, json={
                 "prefix": "/amplitude/2/httpapi", "kind": "error", "status": 503, "count": -1}).raise_for_status()
             outage = Load(collector, args.users)
@@ -204,6 +237,8 @@ def main() -> None:
                   f"({drained} accepted after it, {len(ids) - drained} missing)")
             print(f"  recovery noticed after {first - recovered:.1f} s; drained in {last - first:.1f} s: "
                   f"{rate:.0f} events/s = {rate / limit:.0%} of the route's limit of {limit:.0f}/s (goal >= 90%)")
+            print(f"  the sandbox's own Amplitude capacity (same run, one client, 100-event batches): "
+                  f"{capacity:.0f} events/s; drain = {rate / min(limit, capacity):.0%} of min(limit, capacity)")
             state = json.loads((home / "router" / "state.json").read_text())["routes"][route.name]
             print(f"  router counts: {state['counts']}")
         finally:

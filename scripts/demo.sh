@@ -13,7 +13,7 @@ SEED=${DEMO_SEED:-42}
 mkdir -p "$RUN"
 
 stop_servers() {
-  for name in collector sandbox; do
+  for name in router collector sandbox; do
     if [ -f "$RUN/$name.pid" ]; then
       kill "$(cat "$RUN/$name.pid")" 2>/dev/null || true
       rm -f "$RUN/$name.pid"
@@ -42,6 +42,9 @@ $BIN/growth-stack collector --host 127.0.0.1 --port 8080 >"$RUN/collector.log" 2
 echo $! >"$RUN/collector.pid"
 wait_for http://127.0.0.1:8090/_admin/health sandbox
 wait_for http://127.0.0.1:8080/health collector
+echo "== Starting the streaming router (routes: growth_stack_dagster/router/routes.yaml)"
+$BIN/growth-stack router >"$RUN/router.log" 2>&1 &
+echo $! >"$RUN/router.pid"
 
 if [ -f "$GROWTH_STACK_HOME/simulation/summary.json" ]; then
   echo "== The example company is already generated in $GROWTH_STACK_HOME (make clean starts over)"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import heapq
 import logging
 import os
 import random
@@ -115,15 +116,18 @@ class Pipeline:
         """The person's email, from the message or what the stream taught the identity book."""
         return self.identities.email_for(message) if self.identities is not None else IdentityBook._email_in(message)
 
-    def prepare(self, source: str, raw: bytes, where: str = "") -> Pending | None:
-        """Parse, learn, filter and transform one line; None when the route does not want it."""
-        try:
-            message = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return Pending(source, raw, None, reason=f"the line is not JSON: {exc}", where=where)
+    def prepare(self, source: str, raw: bytes, where: str = "", message: Any = None,
+                learn: bool = True) -> Pending | None:
+        """Parse (unless `message` is given), learn, filter and transform one line; None when the
+        route does not want it."""
+        if message is None:
+            try:
+                message = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                return Pending(source, raw, None, reason=f"the line is not JSON: {exc}", where=where)
         if not isinstance(message, dict):
             return None
-        if self.identities is not None and self.route.options.learn_identities:
+        if learn and self.identities is not None and self.route.options.learn_identities:
             self.identities.learn(message)
         if not matches(self.route.filter, source, message):
             return None
@@ -230,7 +234,7 @@ class RouteWorker(threading.Thread):
             self.pipeline.counts[key] = int((saved.get("counts") or {}).get(key, 0))
         self.pipeline.on_progress = self.publish
         self.backlog_bytes = 0
-        self._rotate = 0
+        self._carry: dict[str, list[tuple[float, tail.Line, Any]]] = {}
         self._compacted_at = 0.0
         self.error: BaseException | None = None
 
@@ -244,22 +248,54 @@ class RouteWorker(threading.Thread):
                           sources=self.route.sources, **self.pipeline.latency_summary())
 
     def _next_batch(self) -> tuple[list[tuple[tail.Line, Pending | None]], list[tail.FileState]]:
+        """What is new in every file, merged in received order (each file's own order kept), up to
+        `batch_size` matched messages. Several collector workers write several files at once: an
+        `identify` in one may name the person of a quote request in another, so a route that learns
+        identities learns from everything read before it transforms anything."""
         files = tail.scan(self.root, self.route.sources, self.cursor.since)
         self.backlog_bytes = sum(max(0, f.size - self.cursor.files.get(f.key, 0)) for f in files)
-        unread = [f for f in files if f.size > self.cursor.files.get(f.key, 0)]
+        queues: list[list[tuple[float, tail.Line, Any]]] = []
+        carried, self._carry = self._carry, {}
+        learn = self.route.options.learn_identities and self.pipeline.identities is not None
+        for f in files:
+            offset = self.cursor.files.get(f.key, 0)
+            if f.size <= offset:
+                continue
+            # Lines read but not taken last time are not read and parsed again.
+            kept = carried.get(f.key) or []
+            if kept and kept[0][1].start != offset:
+                kept = []
+            read_from = kept[-1][1].end if kept else offset
+            fresh = []
+            for line in (tail.read_lines(f, read_from) if f.size > read_from else []):
+                try:
+                    message: Any = orjson.loads(line.raw)
+                except orjson.JSONDecodeError:
+                    message = None
+                received = _received_epoch(message) if isinstance(message, dict) else None
+                fresh.append((received or 0.0, line, message))
+                if learn and isinstance(message, dict):
+                    self.pipeline.identities.learn(message)
+            if kept or fresh:
+                queues.append(kept + fresh)
+        position = [0] * len(queues)
+        heads = [(q[0][0], i) for i, q in enumerate(queues)]
+        heapq.heapify(heads)
         taken: list[tuple[tail.Line, Pending | None]] = []
         matched = 0
-        if unread:
-            # Start at a different file each time so that one busy open file never starves another.
-            self._rotate = (self._rotate + 1) % len(unread)
-            for f in unread[self._rotate:] + unread[:self._rotate]:
-                for line in tail.read_lines(f, self.cursor.files.get(f.key, 0)):
-                    pending = self.pipeline.prepare(line.source, line.raw, f"{line.key}@{line.start}")
-                    taken.append((line, pending))
-                    if pending is not None:
-                        matched += 1
-                        if matched >= self.route.options.batch_size:
-                            return taken, files
+        while heads and matched < self.route.options.batch_size:
+            _, i = heapq.heappop(heads)
+            _, line, message = queues[i][position[i]]
+            position[i] += 1
+            pending = self.pipeline.prepare(line.source, line.raw, f"{line.key}@{line.start}",
+                                            message=message, learn=False)
+            taken.append((line, pending))
+            matched += pending is not None
+            if position[i] < len(queues[i]):
+                heapq.heappush(heads, (queues[i][position[i]][0], i))
+        for i, queue in enumerate(queues):
+            if position[i] < len(queue):
+                self._carry[queue[0][1].key] = queue[position[i]:]
         return taken, files
 
     def run(self) -> None:
