@@ -218,7 +218,8 @@ class HubSpotNotes(Destination):
             raise Transient(f"searching the contact: {_short(r)}", 5)
         results = r.json().get("results") or []
         found = str(results[0]["id"]) if results else None
-        self._contacts[key] = (found, time.monotonic() + self.contact_ttl)
+        # A contact created later is found within a minute; one that exists is cached longer.
+        self._contacts[key] = (found, time.monotonic() + (self.contact_ttl if found else min(60.0, self.contact_ttl)))
         return found
 
     def send(self, items: list[dict[str, Any]]) -> list[Outcome | None]:

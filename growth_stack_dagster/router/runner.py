@@ -162,6 +162,9 @@ class Pipeline:
             except Transient as exc:
                 transient = exc
                 outcomes = exc.done or [None] * len(todo)
+            if len(outcomes) != len(todo):  # a destination client bug: never lose items silently
+                raise RuntimeError(f"{type(self.destination).__name__} answered {len(outcomes)} outcomes "
+                                   f"for {len(todo)} items")
             now = time.time()
             retry: list[Pending] = []
             refused = False
@@ -235,12 +238,15 @@ class RouteWorker(threading.Thread):
         self.pipeline.on_progress = self.publish
         self.backlog_bytes = 0
         self._carry: dict[str, list[tuple[float, tail.Line, Any]]] = {}
+        self.oldest_unread: float | None = None  # receivedAt of the oldest line read but not yet taken
         self._compacted_at = 0.0
         self.error: BaseException | None = None
 
     def publish(self) -> None:
         """Put this route's cursor, counts, lag and backlog into the state (saved by the saver)."""
         head = self.pipeline.head_received
+        if head is None and self.backlog_bytes > 0:
+            head = self.oldest_unread
         self.state.update(self.route.name, cursor=self.cursor.to_json(), counts=dict(self.pipeline.counts),
                           lag_seconds=round(max(0.0, time.time() - head), 3) if head else 0.0,
                           backlog_bytes=self.backlog_bytes, destination=self.route.destination,
@@ -296,6 +302,7 @@ class RouteWorker(threading.Thread):
         for i, queue in enumerate(queues):
             if position[i] < len(queue):
                 self._carry[queue[0][1].key] = queue[position[i]:]
+        self.oldest_unread = min((q[0][0] for q in self._carry.values() if q[0][0]), default=self.oldest_unread)
         return taken, files
 
     def run(self) -> None:

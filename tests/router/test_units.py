@@ -295,3 +295,34 @@ def test_the_router_imports_no_warehouse_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lines_of_concurrent_files_are_taken_in_received_order_and_identities_learned_first(tmp_path: Path) -> None:
+    from growth_stack_dagster.router.runner import RouteWorker
+
+    day = tail.today()
+    directory = eventfiles.partition_dir(tmp_path / "events", "web", day)
+    directory.mkdir(parents=True)
+    quote = {"type": "track", "event": "Request a Quote", "userId": "u5", "messageId": "q5",
+             "receivedAt": f"{day}T10:00:02.000Z", "properties": {}}
+    other = {"type": "track", "event": "Product Viewed", "userId": "u5", "messageId": "v5",
+             "receivedAt": f"{day}T10:00:03.000Z"}
+    identify = {"type": "identify", "userId": "u5", "messageId": "i5", "traits": {"email": "u5@example.com"},
+                "receivedAt": f"{day}T10:00:01.000Z"}
+    # Two collector workers: the quote lands in the file that sorts first, the identify in the other.
+    eventfiles.open_path(directory, "collector-a").write_bytes(
+        (json.dumps(quote) + "\n" + json.dumps(other) + "\n").encode())
+    eventfiles.open_path(directory, "collector-b").write_bytes((json.dumps(identify) + "\n").encode())
+    route = next(r for r in load_routes() if r.name == "quote_intent_to_sales_webhook")
+    route = type(route)(**{**route.__dict__, "options": type(route.options)(**{**route.options.__dict__,
+                                                                                "batch_size": 1})})
+    worker = RouteWorker(route, tmp_path / "events", StateStore(tmp_path / "router"),
+                         IdentityBook(tmp_path / "router"), threading.Event())
+    taken, _ = worker._next_batch()
+    assert [ln.raw for ln, _ in taken] == [(json.dumps(identify) + "\n").encode(), (json.dumps(quote) + "\n").encode()]
+    assert taken[1][1].item["payload"]["data"]["email"] == "u5@example.com"
+    # The line read but not taken is kept for the next batch, not lost.
+    for line, _ in taken:
+        worker.cursor.files[line.key] = line.end
+    again, _ = worker._next_batch()
+    assert [json.loads(ln.raw)["messageId"] for ln, _ in again] == ["v5"]
