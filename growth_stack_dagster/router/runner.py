@@ -273,7 +273,9 @@ class RouteWorker(threading.Thread):
                 kept = []
             read_from = kept[-1][1].end if kept else offset
             fresh = []
-            for line in (tail.read_lines(f, read_from) if f.size > read_from else []):
+            # Read more only when what is kept is running low: a backlog stays in the file, not in memory.
+            wanted = f.size > read_from and (kept[-1][1].end - kept[0][1].start if kept else 0) < tail.READ_CHUNK // 2
+            for line in (tail.read_lines(f, read_from) if wanted else []):
                 try:
                     message: Any = orjson.loads(line.raw)
                 except orjson.JSONDecodeError:
