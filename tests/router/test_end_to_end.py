@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import os
 import signal
 import statistics
 import threading
@@ -262,9 +263,34 @@ def _throughput(collector: str, seconds: float, threads: int = 4) -> float:
     return sum(done) / seconds
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_router_stays_idle_while_a_destination_is_down_and_capture_goes_on(gs_home: Path) -> None:
+    """The default suite's check of "capture never waits for a destination": while Amplitude answers
+    503 and webhooks keep arriving, the collector acknowledges every one and the router, holding its
+    backlog in the event files, uses almost no CPU (process CPU time, whatever else the machine runs).
+    The throughput comparison itself is the slow test below."""
+    with stack(gs_home) as urls:
+        faults(urls["sandbox"], prefix="/amplitude/2/httpapi", kind="error", status=503, count=-1)
+        with RouterProcess(gs_home, urls["sandbox"]) as router:
+            wait_until(lambda: _route(gs_home, AMPLITUDE_ROUTE), 30, "the router to start")
+            before, started = _cpu_seconds(router.proc.pid), time.monotonic()
+            rate = _throughput(urls["collector"], 4.0)
+            share = (_cpu_seconds(router.proc.pid) - before) / (time.monotonic() - started)
+            route = _route(gs_home, AMPLITUDE_ROUTE)
+        assert rate > 0 and route["counts"]["delivered"] == 0 and route["counts"]["failed"] > 0
+        assert route["backlog_bytes"] > 0
+        assert share < 0.05, f"the router used {share:.0%} of a CPU while its destination was down"
+
+
+@pytest.mark.slow
 def test_collector_throughput_during_a_destination_outage_stays_within_ten_percent(gs_home: Path) -> None:
     """Short windows alternate between the router paused (SIGSTOP: no routing work at all) and the
-    router running against an Amplitude that answers 503, so other load on the machine hits both alike."""
+    router running against an Amplitude that answers 503, so other load on the machine hits both alike
+    (ABBA order; the median of the ratios). Slow: on a shared machine it needs many windows."""
     with stack(gs_home) as urls:
         faults(urls["sandbox"], prefix="/amplitude/2/httpapi", kind="error", status=503, count=-1)
         router = RouterProcess(gs_home, urls["sandbox"]).start()
@@ -272,7 +298,7 @@ def test_collector_throughput_during_a_destination_outage_stays_within_ten_perce
             wait_until(lambda: _route(gs_home, AMPLITUDE_ROUTE), 30, "the router to start")
             _throughput(urls["collector"], 1.0)  # warm up
             ratios = []
-            for block in range(6):  # ABBA order, so a drift in the machine's load cancels out
+            for block in range(30):  # ABBA order, so a drift in the machine's load cancels out
                 rates = {}
                 for paused in ((True, False) if block % 2 == 0 else (False, True)):
                     router.proc.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
