@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -122,7 +123,8 @@ class Destination:
         try:
             return self.session.request(method, url, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
-            raise Transient(f"{type(exc).__name__}: {exc}") from None
+            # Only the host: a webhook URL may carry a token in its path or query.
+            raise Transient(f"{type(exc).__name__} reaching {urlsplit(url).netloc}") from None
 
     def send(self, items: list[dict[str, Any]]) -> list[Outcome | None]:  # pragma: no cover - interface
         raise NotImplementedError

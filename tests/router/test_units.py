@@ -326,3 +326,15 @@ def test_lines_of_concurrent_files_are_taken_in_received_order_and_identities_le
         worker.cursor.files[line.key] = line.end
     again, _ = worker._next_batch()
     assert [json.loads(ln.raw)["messageId"] for ln, _ in again] == ["v5"]
+
+
+def test_a_destination_that_cannot_be_reached_is_transient_and_its_url_secrets_stay_out_of_the_reason() -> None:
+    from growth_stack_dagster.router.destinations import SignedWebhook, Transient
+    from tests.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/hooks/sales?token=s3cr3t-token"
+    hook = SignedWebhook(url, "whsec_c2FuZGJveA==", RateGate(10))
+    with pytest.raises(Transient) as caught:
+        hook.send([{"id": "m1", "payload": {"type": "x"}}])
+    assert "127.0.0.1" in caught.value.reason and "s3cr3t" not in caught.value.reason
+    assert caught.value.done == [None]
