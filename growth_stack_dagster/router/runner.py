@@ -43,6 +43,9 @@ log = logging.getLogger("growth_stack.router")
 POLL_SECONDS = 0.02  # right after activity; an idle route polls ever more slowly, up to IDLE_POLL_SECONDS
 IDLE_POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 5.0
+# Files merged per batch: the oldest with unread lines. Enough for every collector worker's open file
+# of one moment; a backlog of hundreds of files is then read a few files at a time.
+MERGE_FILES = 8
 MAX_BACKOFF = 15.0
 DEFAULT_SALES_WEBHOOK_SECRET = "whsec_c2FuZGJveC1zYWxlcy10ZWFtLXdlYmhvb2s="
 
@@ -263,10 +266,9 @@ class RouteWorker(threading.Thread):
         queues: list[list[tuple[float, tail.Line, Any]]] = []
         carried, self._carry = self._carry, {}
         learn = self.route.options.learn_identities and self.pipeline.identities is not None
-        for f in files:
+        unread = [f for f in files if f.size > self.cursor.files.get(f.key, 0)][:MERGE_FILES]
+        for f in unread:
             offset = self.cursor.files.get(f.key, 0)
-            if f.size <= offset:
-                continue
             # Lines read but not taken last time are not read and parsed again.
             kept = carried.get(f.key) or []
             if kept and kept[0][1].start != offset:
