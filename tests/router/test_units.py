@@ -338,3 +338,21 @@ def test_a_destination_that_cannot_be_reached_is_transient_and_its_url_secrets_s
         hook.send([{"id": "m1", "payload": {"type": "x"}}])
     assert "127.0.0.1" in caught.value.reason and "s3cr3t" not in caught.value.reason
     assert caught.value.done == [None]
+
+
+def test_a_message_its_transformation_cannot_read_is_dead_lettered_at_once_with_the_reason(tmp_path: Path) -> None:
+    from growth_stack_dagster.router.runner import Pipeline, build_destination
+    from growth_stack_dagster.router.state import DeadLetters
+
+    route = load_routes()[0]
+    dead = DeadLetters(route.name, tmp_path)
+    stop = threading.Event()
+    pipeline = Pipeline(route, build_destination(route, stop), dead, None, stop)
+    broken = {**_cio("opened"), "body": json.dumps({"metric": "opened", "object_type": "email"})}  # no event_id
+    pending = pipeline.prepare("customerio", json.dumps(broken).encode(), "customerio/day/file@0")
+    assert pending is not None and pending.item is None
+    assert pipeline.deliver([pending]) == [pending]  # nothing was sent: no destination is running
+    [entry] = dead.read()
+    assert entry["reason"].startswith("the transformation customerio_email_to_amplitude failed")
+    assert "event_id" in entry["reason"] and entry["position"] == "customerio/day/file@0"
+    assert entry["message"]["messageId"] == "m1" and pipeline.counts["dead_lettered"] == 1
