@@ -61,7 +61,10 @@ def router_command(ctx: click.Context, routes_file: str | None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     routes = _load(routes_file)
-    router = Router(routes)
+    try:
+        router = Router(routes)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
     def stop(signum: int, frame: object) -> None:
         router.stop.set()

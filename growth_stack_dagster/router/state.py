@@ -53,10 +53,14 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def read_state(directory: Path | None = None) -> dict[str, Any]:
     """The last state the router wrote ({} when it never ran)."""
+    path = state_path(directory)
     try:
-        return orjson.loads(state_path(directory).read_bytes())
+        return orjson.loads(path.read_bytes())
     except FileNotFoundError:
         return {}
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"the router's state file {path} is not valid JSON ({exc}); restore it from a backup, "
+                         "or delete it to start every route again from today's files.") from None
 
 
 class StateStore:

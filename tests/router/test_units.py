@@ -356,3 +356,11 @@ def test_a_message_its_transformation_cannot_read_is_dead_lettered_at_once_with_
     assert entry["reason"].startswith("the transformation customerio_email_to_amplitude failed")
     assert "event_id" in entry["reason"] and entry["position"] == "customerio/day/file@0"
     assert entry["message"]["messageId"] == "m1" and pipeline.counts["dead_lettered"] == 1
+
+
+def test_a_damaged_state_file_stops_the_router_with_a_sentence(tmp_path: Path) -> None:
+    (tmp_path / "router").mkdir()
+    (tmp_path / "router" / "state.json").write_text('{"routes": {')
+    out = subprocess.run([sys.executable, "-m", "growth_stack_dagster.cli", "router"], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "GROWTH_STACK_HOME": str(tmp_path)})
+    assert out.returncode == 1 and "is not valid JSON" in out.stderr and "Traceback" not in out.stderr
