@@ -10,6 +10,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from growth_stack_dagster import config
+from growth_stack_dagster.operate.previews import with_previews
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS, default_retry_policy, events_daily_partitions
 from growth_stack_dagster.transform.partitions import MAX_DATE_ENV, MIN_DATE_ENV, environ, partition_dates
 from growth_stack_dagster.transform.project import dbt_project
@@ -34,8 +36,11 @@ DAILY_BUILD = ["build", "--no-write-json", "--exclude", "resource_type:unit_test
     retry_policy=default_retry_policy,
 )
 def growth_stack_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` of the selected models: runs them and their data tests."""
-    yield from dbt.cli(BUILD, context=context).stream()
+    """`dbt build` of the selected models: runs them and their data tests. Each model's materialization
+    carries its row count, its columns with their warehouse types and their lineage, and (marts) a
+    preview of its first rows, read once dbt has let go of the warehouse."""
+    events = list(dbt.cli(BUILD, context=context).stream().fetch_row_counts().fetch_column_metadata())
+    yield from with_previews(events, config.warehouse_path())
 
 
 @dbt_assets(
@@ -57,4 +62,4 @@ def growth_stack_dbt_event_models(context: AssetExecutionContext, dbt: DbtCliRes
     context.log.info(f"building received dates {dates[MIN_DATE_ENV]}..{dates[MAX_DATE_ENV]}")
     with environ(dates):  # the dbt subprocess starts, and reads them, inside `cli`
         invocation = dbt.cli(DAILY_BUILD, context=context)
-    yield from invocation.stream()
+    yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
