@@ -82,9 +82,14 @@ def write_dotenv(repo_root: Path, dagster_home: Path) -> Path | None:
     default data folder (`repo_root/.growth_stack`), and never over a .env the user wrote. Returns
     the path written, or None."""
     env_path = repo_root / ".env"
-    if not (repo_root / "workspace.yaml").exists() or dagster_home != repo_root / ".growth_stack" / "dagster_home":
+    if not (repo_root / "workspace.yaml").exists():
         return None
-    if env_path.exists() and not env_path.read_text().startswith(ENV_MARKER):
+    ours = env_path.exists() and env_path.read_text().startswith(ENV_MARKER)
+    if env_path.exists() and not ours:
+        return None
+    if dagster_home != repo_root / ".growth_stack" / "dagster_home":
+        if ours:  # it names another home: `dagster dev` would otherwise override the DAGSTER_HOME exported now
+            env_path.unlink()
         return None
     env_path.write_text(f"{ENV_MARKER}\nDAGSTER_HOME={dagster_home}\n")
     return env_path
