@@ -98,7 +98,8 @@ def _money(row: Mapping[str, Any], name: str) -> float | None:
     minor = row.get(f"{name}_minor")
     if minor is None:
         return None
-    return float(minor) / 10 ** int(row.get("currency_decimals") or 2)
+    decimals = row.get("currency_decimals")
+    return float(minor) / 10 ** (2 if decimals is None else int(decimals))
 
 
 def summary_figures(data: ScorecardData, days: int = 30) -> dict[str, Any]:
