@@ -894,8 +894,10 @@ def _without_empty_keys(structure: Any, pointer: str = "") -> tuple[Any, list[st
             if key == "":
                 removed.append(at)
                 continue
-            out[key], more = _without_empty_keys(child, at)
+            kept, more = _without_empty_keys(child, at)
             removed += more
+            if kept != {}:  # an object that held only "" keys: its values are all in the discards
+                out[key] = kept
         return out, removed
     if isinstance(structure, list) and structure and _without_empty_keys(structure[0])[1]:
         return "JSON", []  # lists are stored as JSON text anyway: kept whole

@@ -522,3 +522,15 @@ def test_a_file_of_only_non_object_lines_is_discarded_and_the_others_loaded(root
     report = loader.load_partition(con, root, DAY1)
     assert report.rows_per_table["pages"] == 1
     assert report.discards_by_reason == {"line is not a JSON object": 2}
+
+
+def test_an_object_holding_only_a_key_with_an_empty_name_loads(root: Path, con) -> None:
+    # Found by the property sweep: the object left empty once its "" key is set aside failed the day.
+    write(root, "web", DAY1, [stamp({"type": "page", "messageId": "p1", "userId": "u",
+                                     "context": {"plan": {"": 3}, "": 4, "ip": "1.2.3.4"}}, DAY1)])
+    report = loader.load_partition(con, root, DAY1)
+    assert rows(con, "SELECT id, context_ip FROM events.pages") == [{"id": "p1", "context_ip": "1.2.3.4"}]
+    assert rows(con, "SELECT value, reason FROM events._discards ORDER BY value") == [
+        {"value": "3", "reason": "context key with an empty name (at JSON pointer /plan/)"},
+        {"value": "4", "reason": "context key with an empty name (at JSON pointer /)"}]
+    assert report.discards == 2
