@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from growth_stack_dagster.capture import loader
-from tests.browser import new_page
+from tests.browser import launch, new_page
 from tests.collector.helpers import closed_lines, events_root, wait_lines
 from tests.sdks.install import node_modules
 from tests.servers import run_server
@@ -58,6 +58,20 @@ def static_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium for this module only: Playwright's sync API keeps an event loop running in
+    this thread while it is open, which makes asyncio.run() fail in every later test (test_writer.py)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture
