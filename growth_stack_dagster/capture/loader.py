@@ -23,13 +23,17 @@ How a day is loaded, in one transaction:
    (`sample_size=-1`, so no key is missed), inferred over its distinct values only (most messages
    repeat another's context and properties); a bag value that is no object goes to `_discards`.
    Strings inferred as dates or uuids stay text and are cast when flattened (a date form the cast
-   refuses, e.g. 11-20-2026, makes a text column);
+   refuses, e.g. 11-20-2026, makes a text column). read_json merges keys that differ only in case
+   (`Plan`, `plan`) and reads one spelling: the keys of every object are listed, and each spelling of
+   such a key is typed and read on its own (`_split_case_variants`);
 6. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
    are typed with the leaves the table stores (json_transform) and flattened into columns in SQL with
    Segment's names; a column's type is chosen when it is created (Segment e-commerce spec types
    first, else the type DuckDB inferred) and never changes; new columns are added with ALTER TABLE;
    values that do not fit their column's type go to `_discards` (the row is still loaded, with NULL
-   there), found in one scan per table (standard timestamps: one scan of the stage);
+   there), found in one scan per table (standard timestamps: one scan of the stage). Keys with one
+   column name (`Plan`/`plan`, `userAgent`/`user_agent`) fold into that column as in Segment's
+   warehouses: the last non-null value of the message wins, the others go to `_discards`;
 7. `users` is rebuilt from `identifies` (latest non-null value of each trait per user).
 """
 
@@ -326,9 +330,10 @@ def merged_type(types: list[str]) -> str:
         return "NULL"
     if len(kinds) == 1:
         return kinds.pop()
-    if kinds <= _NUMERIC:
-        return "BIGINT" if kinds <= {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
-                                     "UINTEGER"} else "HUGEINT" if kinds <= _NUMERIC - {"UHUGEINT"} else "DOUBLE"
+    if kinds <= _NUMERIC:  # integers only: a type that holds them all without rounding
+        if kinds <= {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}:
+            return "BIGINT"
+        return "DOUBLE" if "UHUGEINT" in kinds else "HUGEINT"
     if all(_json_kind(("scalar", k)) == "number" for k in kinds):
         return "DOUBLE"
     if all(_json_kind(("scalar", k)) == "string" for k in kinds):
@@ -1045,7 +1050,6 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
             continue
         expr, fallible = convert(src_expr, src_type, existing.get(c, standard[c]))
         columns.append(Column(c, expr, fallible, src_expr))
-    taken = {c.name for c in columns}
     std_text = {c.name: convert(c.raw, std_src[c.name][1], "VARCHAR")[0] for c in columns}
     groups: dict[str, list[tuple[str, Leaf]]] = {}
     for bag, leaf in leaves:
