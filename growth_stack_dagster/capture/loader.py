@@ -525,7 +525,13 @@ def _stage_select(paths: list[str], ignore_errors: bool) -> str:
     spec = "{" + ", ".join([f"{lit(f)}: 'VARCHAR'" for f in MESSAGE_FIELDS] + [f"{lit(b)}: 'JSON'" for b in BAGS]) + "}"
     # The standard timestamps, parsed once here: every table they go to stores this value.
     stamps = "".join(f", TRY_CAST({q(f)} AS {STAMP_TYPE}) AS {stamp_column(c)}" for f, c in TIMESTAMP_FIELDS.items())
-    return f"""SELECT *{stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
+    # RudderStack's JavaScript SDK sends identify traits in context.traits only: they are the
+    # identify's traits too (those sent as `traits` win a key both hold).
+    traits = """CASE WHEN "type" = 'identify' AND json_type("context", '$.traits') = 'OBJECT'
+                 THEN CASE WHEN "traits" IS NULL THEN json_extract("context", '$.traits')
+                           ELSE json_merge_patch(json_extract("context", '$.traits'), "traits") END
+                 ELSE "traits" END AS traits"""
+    return f"""SELECT * REPLACE ({traits}){stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
         regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
         {_invalid_reason_sql('"messageId"', '"type"', '"event"')} AS _k_invalid
         FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file',

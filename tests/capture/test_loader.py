@@ -534,3 +534,22 @@ def test_an_object_holding_only_a_key_with_an_empty_name_loads(root: Path, con) 
         {"value": "3", "reason": "context key with an empty name (at JSON pointer /plan/)"},
         {"value": "4", "reason": "context key with an empty name (at JSON pointer /)"}]
     assert report.discards == 2
+
+
+def test_identify_traits_sent_in_context_traits_are_its_traits(root: Path, con) -> None:
+    # RudderStack's JavaScript SDK sends identify traits in context.traits only.
+    write(root, "web", DAY1, [
+        stamp({"type": "identify", "messageId": "r1", "userId": "u1",
+               "context": {"traits": {"email": "a@example.com", "plan": "pro"}}}, DAY1, 1),
+        stamp({"type": "identify", "messageId": "r2", "userId": "u2", "traits": {"email": "top@example.com"},
+               "context": {"traits": {"email": "ctx@example.com", "age": 40}}}, DAY1, 2),
+        stamp({"type": "track", "event": "E", "messageId": "t1", "userId": "u1",
+               "context": {"traits": {"email": "t@example.com"}}}, DAY1, 3)])
+    report = loader.load_partition(con, root, DAY1)
+    assert report.discards == 0
+    assert rows(con, "SELECT id, email, plan, age, context_traits_email FROM events.identifies ORDER BY id") == [
+        {"id": "r1", "email": "a@example.com", "plan": "pro", "age": None, "context_traits_email": "a@example.com"},
+        {"id": "r2", "email": "top@example.com", "plan": None, "age": 40, "context_traits_email": "ctx@example.com"}]
+    assert rows(con, "SELECT id, email FROM events.users ORDER BY id") == [
+        {"id": "u1", "email": "a@example.com"}, {"id": "u2", "email": "top@example.com"}]
+    assert "email" not in loader.table_columns(con, "e")  # only identifies take context.traits as traits

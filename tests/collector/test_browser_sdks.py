@@ -146,12 +146,12 @@ def test_browser_sdk_sends_through_cors_and_on_unload(sdk: str, browser, static_
         user, email, plan, term, product, price = {
             "segment": ("seg-user", "ada", "pro", "annual", "p", 12.5),
             "rudderstack": ("rud-user", "bo", "team", "monthly", "r", 7.25)}[sdk]
-        # RudderStack's SDK sends identify traits in context.traits: they load as context_traits_* columns.
-        traits = "email, plan, plan_type" if sdk == "segment" else \
-            "context_traits_email, context_traits_plan, context_traits_plan_type"
-        assert con.execute(f"SELECT user_id, {traits}, context_library_name FROM events.identifies "
+        # RudderStack's SDK sends identify traits in context.traits only: they are the identify's traits.
+        assert con.execute("SELECT user_id, email, plan, plan_type, context_library_name FROM events.identifies "
                            "ORDER BY user_id").fetchall() == [
             (f"{user}-{tag}", f"{email}+{tag}@example.com", plan, term, LIBRARY[sdk]) for tag in ("live", "unload")]
+        assert con.execute("SELECT id, email, plan FROM events.users ORDER BY id").fetchall() == [
+            (f"{user}-{tag}", f"{email}+{tag}@example.com", plan) for tag in ("live", "unload")]
         pages = con.execute("SELECT name, category, section, context_page_url FROM events.pages ORDER BY name").fetchall()
         assert [(n, c, s) for n, c, s, _ in pages] == [("Home live", "Docs", "live"), ("Home unload", "Docs", "unload")]
         assert all(u.startswith(f"{static_url}/{sdk}.html") for *_, u in pages)
