@@ -110,14 +110,14 @@ def test_browser_sdk_sends_through_cors_and_on_unload(sdk: str, browser, static_
         url = f"{static_url}/{sdk}.html?collector={collector}&writeKey={key}"
         page.goto(url + "&mode=live", wait_until="load")
         _sent(page, console)
-        live = wait_lines(gs_home, 3)
+        live = wait_lines(gs_home, 3, timeout=30)
         assert sorted(m["type"] for _, m in live) == ["identify", "page", "track"], live
         assert cors and set(cors) == {static_url}, cors  # answered through CORS to the page's origin
 
         page.goto(url + "&mode=unload", wait_until="load")
         _sent(page, console)
         page.goto(f"{static_url}/bye.html", wait_until="load")  # leaving the page sends what was held
-        lines = wait_lines(gs_home, 6)
+        lines = wait_lines(gs_home, 6, timeout=30)
         sends = page.evaluate("JSON.parse(localStorage.getItem('sends') || '[]')")
     finally:
         page.context.close()

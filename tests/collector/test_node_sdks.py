@@ -24,7 +24,7 @@ def test_node_sdks(collector_url: str, gs_home: Path) -> None:
     out = subprocess.run(["node", str(script), collector_url], env={**os.environ, "NODE_PATH": str(modules)},
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    lines = wait_lines(gs_home, 10)
+    lines = wait_lines(gs_home, 10, timeout=30)
     got = {m["messageId"]: (source, m["type"]) for source, m in lines}
     assert got == {
         **{f"node-seg-{t}": ("web", t) for t in ("track", "identify", "page", "screen", "group", "alias")},
