@@ -464,7 +464,7 @@ def _json_kind(tree: TypeTree) -> str:
 
 def transform_structure(tree: TypeTree) -> Any:
     """The json_transform structure the stage types an inferred type with: strings (dates, uuids...)
-    stay text, keys never seen with a value and empty objects stay JSON.
+    stay text, keys never seen with a value, empty objects and lists stay JSON.
 
     Inference also accepts dates such as 11-20-2026 that a cast refuses: keeping text lets the
     flattening cast them and keep as text what does not fit.
@@ -472,8 +472,8 @@ def transform_structure(tree: TypeTree) -> Any:
     kind = _json_kind(tree)
     if kind == "struct":
         return {k: transform_structure(c) for k, c in tree[1]} if tree[1] else "JSON"
-    if kind == "list":
-        return [transform_structure(tree[1])]
+    if kind == "list":  # stored as JSON text as sent: typed, its objects would lose keys differing in case
+        return "JSON"
     if kind == "null":
         return "JSON"
     if kind == "string":

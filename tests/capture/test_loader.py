@@ -472,7 +472,8 @@ def test_bags_are_typed_as_one_read_json_over_every_message_types_them(tmp_path:
     expected = {(bag, *path): t for bag in loader.BAGS for path, t in loader.inferred_scalars(one_read[bag]).items()}
     assert bags.inferred == expected
     assert expected[("properties", "day")] == "VARCHAR" and expected[("traits", "when")] == "DATE"
-    assert bags.structures["properties"]["list"] == ["JSON"] and bags.structures["context"] == {"Plan": "BIGINT"}
+    # lists are kept as JSON text as sent (typed, objects in them would lose keys differing in case)
+    assert bags.structures["properties"]["list"] == "JSON" and bags.structures["context"] == {"Plan": "BIGINT"}
 
 
 def test_bags_are_read_as_text_dates_and_json_where_kinds_clash() -> None:
@@ -480,7 +481,7 @@ def test_bags_are_read_as_text_dates_and_json_where_kinds_clash() -> None:
     tree = ("struct", (("day", when), ("id", ("scalar", "UUID")), ("n", null), ("x", ("scalar", "BIGINT")),
                        ("l", ("list", ("struct", (("a", ("scalar", "DOUBLE")),)))), ("e", ("struct", ()))))
     assert loader.transform_structure(tree) == {"day": "VARCHAR", "id": "VARCHAR", "n": "JSON", "x": "BIGINT",
-                                                "l": [{"a": "DOUBLE"}], "e": "JSON"}
+                                                "l": "JSON", "e": "JSON"}
 
 
 def test_classify_line_names_why_a_line_cannot_be_loaded() -> None:
