@@ -112,7 +112,7 @@ def test_browser_sdk_sends_through_cors_and_on_unload(sdk: str, browser, static_
         _sent(page, console)
         live = wait_lines(gs_home, 3, timeout=30)
         assert sorted(m["type"] for _, m in live) == ["identify", "page", "track"], live
-        assert cors and set(cors) == {static_url}, cors  # answered through CORS to the page's origin
+        assert cors and set(cors) <= {static_url, "*"}, cors  # every answer allowed the page's origin (CORS)
 
         page.goto(url + "&mode=unload", wait_until="load")
         _sent(page, console)
