@@ -14,6 +14,10 @@ Auth is HTTP Basic `<email>/token:<api_token>` (or `Authorization: Bearer <token
 token; failures answer 401 `{"error": "Couldn't authenticate you"}`. Rate limits answer 429 with
 `Retry-After`. Ids are integers; state lives in the sandbox Store.
 
+Bulk jobs run on a background worker: `queued`, then `working` (progress moves), then `completed` with
+per-user results or `failed`; `GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS` (default 0.3) is how long one job
+takes. A fault of kind `job_failed` on the bulk path makes the next job fail without applying anything.
+
 `GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY` (seconds, default 60, read when the sandbox starts) sets the
 exclusion window and the minimum age of `start_time`, so tests can see a change without waiting a minute;
 at 0 an export that reaches the end resumes one second early, so a record changed in that second may come twice.
@@ -27,8 +31,10 @@ import binascii
 import datetime as dt
 import functools
 import json
+import logging
 import math
 import os
+import queue
 import re
 import secrets
 import threading
@@ -41,6 +47,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from growth_stack_dagster.sandbox.core import Emulation, SandboxContext, TokenBucket
+
+log = logging.getLogger("growth_stack.sandbox")
 
 SYSTEM = "zendesk"
 EXPORT_PAGE_MAX = 1000
@@ -203,7 +211,7 @@ def _int_param(value: Any, name: str, default: int, maximum: int) -> int:
 
 # --------------------------------------------------------------------------- the emulation
 class ZendeskEmulation:
-    def __init__(self, ctx: SandboxContext, export_delay: int):
+    def __init__(self, ctx: SandboxContext, export_delay: int, job_seconds: float = 0.3):
         self.ctx = ctx
         self.store = ctx.store
         self.export_delay = export_delay
@@ -211,6 +219,13 @@ class ZendeskEmulation:
         self.export_bucket = (TokenBucket(EXPORT_RATE_PER_MINUTE / 60 * scale, EXPORT_RATE_PER_MINUTE * scale)
                               if scale > 0 else None)
         self._write_lock = threading.Lock()  # id allocation and find-or-create stay atomic
+        self.job_seconds = job_seconds
+        self.jobs: queue.Queue[str] = queue.Queue()
+        # jobs left queued or working by a previous sandbox process run again
+        for (job_id,) in self.store.query("SELECT id FROM objects WHERE system=? AND collection='job_inputs' "
+                                          "ORDER BY seq", (SYSTEM,)):
+            self.jobs.put(job_id)
+        threading.Thread(target=self._run_jobs, name="zendesk-jobs", daemon=True).start()
 
     # ---- plumbing
     def handler(self, fn, *, export: bool = False):
@@ -468,6 +483,7 @@ class ZendeskEmulation:
         return "Updated", updated
 
     def create_or_update_many(self, request: Request, body: dict[str, Any], agent: str) -> tuple[int, Any]:
+        """Queue a bulk job as Zendesk does: the answer is the queued job; the worker applies the users."""
         users = body.get("users")
         if not isinstance(users, list):
             raise ZendeskError(400, "InvalidValue", 'users is required: send {"users": [{...}, ...]}')
@@ -476,44 +492,93 @@ class ZendeskEmulation:
                                f"users has {len(users)} values; at most {MANY_MAX} are accepted per request, "
                                f"so send them in batches of {MANY_MAX}")
         base_url = self.base_url(request)
-        results = []
-        with self._write_lock:
-            ids = iter(self._next_ids("users", "zendesk_user", sum(1 for u in users if isinstance(u, dict))))
-            for index, fields in enumerate(users):
-                if not isinstance(fields, dict):
-                    results.append({"index": index, "error": "UserCreateError",
-                                    "details": "Each user must be a JSON object", "status": "Failed"})
-                    continue
-                key = str(fields.get("email") or fields.get("external_id") or fields.get("id") or "")
-                exists = self._exists(fields)
-                error = "UserUpdateError" if exists else "UserCreateError"
-                if key and self.ctx.faults.rejects(request.url.path, key):
-                    results.append({"index": index, "email": fields.get("email"), "error": error,
-                                    "details": f"Email: {key} was rejected by the sandbox's fault injection",
-                                    "status": "Failed"})
-                    continue
-                try:
-                    status, user = self.upsert_user(fields, base_url, lambda: next(ids))
-                except ValueError as exc:
-                    results.append({"index": index, "email": fields.get("email"), "error": error,
-                                    "details": str(exc), "status": "Failed"})
-                    continue
-                result = {"id": user["id"], "status": status, "action": "create" if status == "Created" else "update",
-                          "success": True}
-                if user.get("email"):
-                    result["email"] = user["email"]
-                if user.get("external_id") is not None:
-                    result["external_id"] = user["external_id"]
-                results.append(result)
+        path, method = request.url.path, request.method
+        # faults are decided now, in request order, so a test's rule fires on the request it targets
+        rejected = [isinstance(u, dict) and bool(k := str(u.get("email") or u.get("external_id") or u.get("id") or ""))
+                    and self.ctx.faults.rejects(path, k, method) for u in users]
+        failed = self.ctx.faults.take(path, ("job_failed",), method) is not None
         job_id = secrets.token_hex(16)
         now = int(time.time())
         job = {"id": job_id, "url": f"{base_url}/api/v2/job_statuses/{job_id}.json", "total": len(users),
-               "progress": len(users), "status": "completed", "job_type": "Bulk Create or Update Users",
-               "message": f"Completed at {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M:%S +0000}",
-               "results": results}
+               "progress": None, "status": "queued", "job_type": "Bulk Create or Update Users",
+               "message": None, "results": None}
         self.store.put(SYSTEM, "job_statuses", job_id, job, created=now, updated=now)
-        # the job runs in the background on Zendesk: the first answer is the queued job
-        return 200, {"job_status": {**job, "progress": None, "status": "queued", "message": None, "results": None}}
+        self.store.put(SYSTEM, "job_inputs", job_id, {"users": users, "base_url": base_url, "rejected": rejected,
+                                                       "failed": failed}, created=now, updated=now)
+        self.jobs.put(job_id)
+        return 200, {"job_status": job}
+
+    def _run_jobs(self) -> None:
+        """The background worker: each job waits in `queued`, then goes `working` (progress moves as users
+        are applied), then `completed` with one result per user, or `failed`."""
+        while True:
+            job_id = self.jobs.get()
+            try:
+                self._run_job(job_id)
+            except Exception:  # a broken job must not stop the worker; it stays visible as failed
+                log.exception("zendesk job %s failed", job_id)
+                job = self.store.get(SYSTEM, "job_statuses", job_id)
+                if job is not None:
+                    self.store.put(SYSTEM, "job_statuses", job_id,
+                                   {**job, "status": "failed", "message": "Internal error in the sandbox job"})
+
+    def _run_job(self, job_id: str) -> None:
+        job = self.store.get(SYSTEM, "job_statuses", job_id)
+        spec = self.store.get(SYSTEM, "job_inputs", job_id)
+        if job is None or spec is None or job["status"] in ("completed", "failed"):
+            return
+        time.sleep(self.job_seconds / 3)
+        users, total = spec["users"], len(spec["users"])
+        job = {**job, "status": "working", "progress": 0}
+        self.store.put(SYSTEM, "job_statuses", job_id, job)
+        if spec.get("failed"):
+            time.sleep(self.job_seconds / 3)
+            self.store.put(SYSTEM, "job_statuses", job_id, {
+                **job, "status": "failed", "message": "Failed: the job could not be processed "
+                "(the sandbox's fault injection failed it); nothing was changed"})
+            self.store.delete(SYSTEM, "job_inputs", job_id)
+            return
+        results: list[dict[str, Any]] = []
+        half = max(1, (total + 1) // 2)
+        for start in range(0, total, half):
+            with self._write_lock:
+                ids = iter(self._next_ids("users", "zendesk_user",
+                                          sum(1 for u in users[start:start + half] if isinstance(u, dict))))
+                for index in range(start, min(start + half, total)):
+                    results.append(self._apply_user(index, users[index], spec["rejected"][index], spec["base_url"], ids))
+            job = {**job, "progress": len(results)}
+            self.store.put(SYSTEM, "job_statuses", job_id, job)
+            if len(results) < total:
+                time.sleep(self.job_seconds / 3)
+        now = int(time.time())
+        self.store.put(SYSTEM, "job_statuses", job_id, {
+            **job, "status": "completed", "progress": total, "results": results,
+            "message": f"Completed at {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M:%S +0000}"})
+        self.store.delete(SYSTEM, "job_inputs", job_id)
+
+    def _apply_user(self, index: int, fields: Any, rejected: bool, base_url: str, ids) -> dict[str, Any]:
+        """One user of a bulk job: its result entry (`Created`/`Updated` with the id, or `Failed` with `index`)."""
+        if not isinstance(fields, dict):
+            return {"index": index, "error": "UserCreateError", "details": "Each user must be a JSON object",
+                    "status": "Failed"}
+        key = str(fields.get("email") or fields.get("external_id") or fields.get("id") or "")
+        error = "UserUpdateError" if self._exists(fields) else "UserCreateError"
+        if rejected:
+            return {"index": index, "email": fields.get("email"), "error": error,
+                    "details": f"Email: {key} was rejected by the sandbox's fault injection", "status": "Failed"}
+        try:
+            status, user = self.upsert_user(fields, base_url, lambda: next(ids))
+        except ValueError as exc:
+            return {"index": index, "email": fields.get("email"), "error": error, "details": str(exc),
+                    "status": "Failed"}
+        self.store.count_writes(SYSTEM, "users", [str(user["id"])])
+        result = {"id": user["id"], "status": status, "action": "create" if status == "Created" else "update",
+                  "success": True}
+        if user.get("email"):
+            result["email"] = user["email"]
+        if user.get("external_id") is not None:
+            result["external_id"] = user["external_id"]
+        return result
 
     def _exists(self, fields: dict[str, Any]) -> bool:
         if fields.get("id") is not None and self.store.get(SYSTEM, "users", str(fields["id"])):
@@ -744,7 +809,13 @@ def build(ctx: SandboxContext) -> Emulation:
     except ValueError:
         raise ValueError(f"GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY must be a whole number of seconds, "
                          f"not {raw!r}; unset it for Zendesk's one minute") from None
-    emu = ZendeskEmulation(ctx, delay)
+    raw_job = os.environ.get("GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS", "0.3")
+    try:
+        job_seconds = max(0.0, float(raw_job))
+    except ValueError:
+        raise ValueError(f"GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS must be a number of seconds, not {raw_job!r}; "
+                         "unset it for the default of 0.3") from None
+    emu = ZendeskEmulation(ctx, delay, job_seconds)
 
     def both(path: str, fn, methods: list[str], export: bool = False) -> list[Route]:
         endpoint = emu.handler(fn, export=export)

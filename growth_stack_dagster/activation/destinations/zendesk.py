@@ -1,0 +1,174 @@
+"""Zendesk Support users through `POST /api/v2/users/create_or_update_many` (at most 100 users a request).
+
+Zendesk answers with a queued job; the job goes `queued`, `working`, then `completed` (or `failed`), and
+`GET /api/v2/job_statuses/{id}` then holds one result per user (`Created`/`Updated` with the user's id, or
+`Failed` with `index`, `error` and `details`). A user is matched by its Zendesk id, else `external_id`, else
+email, so a customer whose email changed keeps their Zendesk user. Computed traits go into `user_fields`
+(map a column to `user_fields.<key>`; the user field must exist in Zendesk's admin). Auth is HTTP Basic
+`<agent email>/token:<api token>`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import requests
+import tenacity
+
+from growth_stack_dagster.activation.destinations import _http
+from growth_stack_dagster.activation.destinations.base import (
+    BatchRejected, DestinationUnavailable, FieldSpec, ObjectSpec, Record, RecordResult, SyncSpec,
+)
+
+MANY_MAX = 100
+JOB_DONE = ("completed", "failed", "killed")
+STANDARD_FIELDS = {
+    "name": FieldSpec("name", "string", "Name"),
+    "email": FieldSpec("email", "string", "Email"),
+    "external_id": FieldSpec("external_id", "string", "External id"),
+    "id": FieldSpec("id", "number", "Zendesk user id"),
+    "phone": FieldSpec("phone", "string", "Phone"),
+    "role": FieldSpec("role", "enumeration", "Role", options=("end-user", "agent", "admin")),
+    "organization_id": FieldSpec("organization_id", "number", "Organization"),
+    "tags": FieldSpec("tags", "json", "Tags"),
+    "notes": FieldSpec("notes", "string", "Notes"),
+    "details": FieldSpec("details", "string", "Details"),
+    "locale": FieldSpec("locale", "string", "Locale"),
+    "time_zone": FieldSpec("time_zone", "string", "Time zone"),
+}
+
+
+class UserFields(dict):
+    """Zendesk's standard user fields, plus any `user_fields.<key>` (custom user fields defined in Zendesk)."""
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (isinstance(name, str) and name.startswith("user_fields.")
+                                              and len(name) > len("user_fields."))
+
+
+def user_body(sync: SyncSpec, record: Record) -> dict[str, Any]:
+    """The user object for one record: standard fields at the top, `user_fields.x` nested; the known
+    Zendesk id (from an earlier create) first, so Zendesk matches on it before external_id or email."""
+    user: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for field, value in record.payload.items():
+        if field.startswith("user_fields."):
+            custom[field[len("user_fields."):]] = value
+        elif field == "id":
+            if value not in (None, ""):
+                user["id"] = int(value)
+        else:
+            user[field] = value
+    if record.destination_id and "id" not in user:
+        user["id"] = int(record.destination_id)
+    if sync.match_field in ("external_id", "email") and user.get(sync.match_field) in (None, ""):
+        user[sync.match_field] = record.key
+    if custom:
+        user["user_fields"] = custom
+    return user
+
+
+class Zendesk:
+    """The Zendesk Support API as a sync destination (object `users`)."""
+
+    name = "zendesk"
+    objects = {
+        "users": ObjectSpec(
+            name="users",
+            modes=frozenset({"upsert"}),
+            match_fields=("external_id", "email", "id"),
+            batch_size=MANY_MAX,
+            rate_limit=(200, 60.0),  # Support API, Team plan (the lowest): 200 requests a minute
+            fields=UserFields(STANDARD_FIELDS),
+            idempotent=True,
+        ),
+    }
+
+    def __init__(self, base_url: str, credential: str, session: requests.Session):
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        # `<agent email>/token:<api token>`, or the API token alone with the email in its own variable
+        user, sep, token = credential.rpartition(":")
+        if not sep or "/token" not in user:
+            user = os.environ.get("DESTINATIONS__ZENDESK__EMAIL", "growth-stack@sandbox.example") + "/token"
+            token = credential
+        self.session.auth = (user, token)
+        self.poll_wait = tenacity.wait_exponential(multiplier=0.2, min=0.2, max=5)
+        self.poll_timeout = float(os.environ.get("DESTINATIONS__ZENDESK__JOB_TIMEOUT", "600"))
+
+    def describe_fields(self, object_name: str) -> dict[str, FieldSpec] | None:
+        return UserFields(STANDARD_FIELDS)
+
+    def prepare(self, sync: SyncSpec) -> None:
+        """Nothing to create: custom user fields are defined by a Zendesk admin."""
+
+    def preview(self, sync: SyncSpec, records: list[Record]) -> list[dict[str, Any]]:
+        """The request body `send` would post for these records."""
+        return [{"users": [user_body(sync, r) for r in records[i:i + MANY_MAX]]}
+                for i in range(0, len(records), MANY_MAX)]
+
+    def send(self, sync: SyncSpec, records: list[Record]) -> list[RecordResult]:
+        """Create or update one batch of at most 100 users and follow the job to each user's result."""
+        results: list[RecordResult] = []
+        for body in self.preview(sync, records):
+            part = records[len(results):len(results) + len(body["users"])]
+            results += self._send_part(part, body)
+        return results
+
+    def _send_part(self, records: list[Record], body: dict[str, Any]) -> list[RecordResult]:
+        url = f"{self.base_url}/api/v2/users/create_or_update_many.json"
+        response = _http.request(self.session, "POST", url, "Zendesk", json=body,
+                                 credential_hint="DESTINATIONS__ZENDESK__ACCESS_TOKEN (<email>/token:<api token>)")
+        if response.status_code >= 400:
+            raise BatchRejected(f"Zendesk refused the batch (HTTP {response.status_code}): {_http.snippet(response)}")
+        job = (response.json() or {}).get("job_status") or {}
+        if not job.get("id"):
+            raise BatchRejected(f"Zendesk answered without a job status: {_http.snippet(response)}")
+        job = self.follow(job)
+        if job.get("status") != "completed":
+            reason = job.get("message") or job.get("status")
+            return [RecordResult(r.key, "retry", message=f"the Zendesk job {job.get('status')}: {reason}")
+                    for r in records]
+        return match_results(records, body["users"], job.get("results") or [])
+
+    def follow(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Poll `job_statuses/{id}` (backing off up to 5 s) until the job is completed or failed."""
+        url = f"{self.base_url}/api/v2/job_statuses/{job['id']}.json"
+
+        def poll() -> dict[str, Any]:
+            response = _http.request(self.session, "GET", url, "Zendesk")
+            if response.status_code >= 400:
+                raise DestinationUnavailable(f"Zendesk could not show job {job['id']} (HTTP {response.status_code}): "
+                                             f"{_http.snippet(response)}; its users are sent again next run.")
+            return response.json()["job_status"]
+
+        retrying = tenacity.Retrying(retry=tenacity.retry_if_result(lambda j: j.get("status") not in JOB_DONE),
+                                     wait=self.poll_wait, stop=tenacity.stop_after_delay(self.poll_timeout))
+        try:
+            return retrying(poll)
+        except tenacity.RetryError:
+            raise DestinationUnavailable(f"the Zendesk job {job['id']} did not finish within {self.poll_timeout:.0f} s; "
+                                         "its users are sent again on the next run.") from None
+
+
+def match_results(records: list[Record], users: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[RecordResult]:
+    """One RecordResult per record from a job's results: failures carry `index`; successes are in order
+    and name the user's id (kept as the destination id), email or external_id."""
+    out: dict[str, RecordResult] = {}
+    failed_at = {r["index"]: r for r in results if isinstance(r, dict) and "index" in r}
+    successes = [r for r in results if isinstance(r, dict) and "index" not in r]
+    succ = iter(successes)
+    for i, (record, user) in enumerate(zip(records, users, strict=True)):
+        if i in failed_at:
+            f = failed_at[i]
+            out[record.key] = RecordResult(record.key, "rejected",
+                                           message=f"{f.get('error', 'Failed')}: {f.get('details', '')}")
+            continue
+        result = next(succ, None)
+        if result is None:
+            out[record.key] = RecordResult(record.key, "retry", message="the Zendesk job returned no result for it")
+            continue
+        out[record.key] = RecordResult(record.key, "accepted",
+                                       destination_id=str(result["id"]) if result.get("id") is not None else None)
+    return [out[r.key] for r in records]
