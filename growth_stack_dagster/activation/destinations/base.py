@@ -34,6 +34,7 @@ class FieldSpec:
     label: str = ""
     options: tuple[str, ...] = ()  # allowed values of an enumeration
     custom: bool = False  # a field the sync creates on first run when the destination lacks it
+    unique: bool = False  # the destination keeps its values unique (HubSpot `hasUniqueValue`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,10 @@ class SyncSpec:
     rate_limit: tuple[int, float] | None = None  # None: the object's published limit
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # destination-specific (audience name, ...)
     source_file: str = ""  # the declaration's file, for error messages
+    custom_fields: tuple[FieldSpec, ...] = ()  # fields the sync creates on first run (`create:` in a mapping)
+    max_attempts: int = 5  # sends of one failing record (same payload) before it is only reported
+    destination_id_column: str | None = None  # model column holding a known destination id (e.g. hubspot_company_id)
+    label: str = ""  # the exposure's label, for people
 
 
 @dataclasses.dataclass
