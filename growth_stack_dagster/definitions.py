@@ -4,6 +4,7 @@ resources they share. Start here: each flow's `defs.py` lists its assets.
     capture/defs.py     collector event files -> `events` schema (daily partitions, file sensor)
     ingest/defs.py      dlt: HubSpot, Stripe, Facebook Ads, Zendesk, finance CSVs -> raw schemas
     transform/defs.py   dbt: staging, identity, customer 360, marketing, finance, activation models
+    activation/defs.py  reverse-ETL syncs declared in dbt_project/models/activation/syncs/
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
 from growth_stack_dagster import config
+from growth_stack_dagster.activation import defs as activation
 from growth_stack_dagster.capture import defs as capture
 from growth_stack_dagster.ingest import defs as ingest
 from growth_stack_dagster.instance import ensure_dagster_home
@@ -35,6 +37,7 @@ defs = dg.Definitions.merge(
     capture.defs,
     ingest.defs,
     transform.defs,
+    activation.defs,
     dg.Definitions(
         resources={
             "duckdb": DuckDBResource(database=str(config.warehouse_path())),

@@ -362,7 +362,8 @@ def run_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, home: Path 
         try:
             if plan.to_send:
                 dest.prepare(spec)
-            _send_plan(spec, obj, dest, plan_path, run_id, warehouse, home, result, log, fold_every_seconds)
+            _send_plan(spec, obj, dest, plan_path, run_id, warehouse, home, result, log, fold_every_seconds,
+                       plan.operations)
         finally:
             plan_path.unlink(missing_ok=True)
             state.fold_journal(warehouse, spec.name, home)
@@ -379,9 +380,10 @@ def run_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, home: Path 
 
 
 def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, home: Path, result: SyncResult,
-               log, fold_every_seconds: float) -> None:
+               log, fold_every_seconds: float, operations: dict[str, int]) -> None:
     if not plan_path.exists():
         return
+    opened: set[str] = set()
     jr = journal.Journal(spec.name, run_id, home)
     last_fold = time.monotonic()
     batch_no = 0
@@ -392,6 +394,10 @@ def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, h
                 jr.write([{"t": "result", "run_id": run_id, "key": r.key, "op": op, "status": "accepted",
                            "checksum": None, "at": now, "batch": f"{run_id}:f"} for r in records])
                 continue
+            if op not in opened and callable(getattr(dest, "open_session", None)):
+                # Destinations with upload sessions (Facebook) learn how many records this operation sends.
+                dest.open_session(spec, op, operations.get(op, 0))
+            opened.add(op)
             batch_no += 1
             batch_id = f"{run_id}:{batch_no}"
             idempotent = obj.idempotent and op not in NON_IDEMPOTENT_OPERATIONS

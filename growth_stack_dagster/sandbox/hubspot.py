@@ -1137,14 +1137,18 @@ class RollingWindow:
 class WriteCounts:
     """Writes each record received (create, update, upsert), for tests that check nothing is sent twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
         self._lock = threading.Lock()
+        self.store = store
         self.counts: dict[str, dict[str, int]] = {}
 
     def add(self, object_type: str, record_id: str) -> None:
+        """Count one applied write (also in the Store, read by `GET /_admin/writes`)."""
         with self._lock:
             per_type = self.counts.setdefault(object_type, {})
             per_type[record_id] = per_type.get(record_id, 0) + 1
+        if hasattr(self.store, "count_writes"):
+            self.store.count_writes(SYSTEM, object_type, [record_id])
 
 
 def build(ctx: SandboxContext) -> Emulation:
@@ -1152,7 +1156,7 @@ def build(ctx: SandboxContext) -> Emulation:
     crm = HubSpotCRM(ctx)
     scaled = int(WINDOW_REQUESTS * ctx.rate_limit_scale)
     window = RollingWindow(max(1, scaled), WINDOW_SECONDS) if ctx.rate_limit_scale > 0 else None
-    writes = WriteCounts()
+    writes = WriteCounts(ctx.store)
 
     def endpoint(handler):
         """Checks the bearer token and turns ApiError into its response."""
