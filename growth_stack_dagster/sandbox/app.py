@@ -137,6 +137,7 @@ def build_app(ctx: SandboxContext) -> Starlette:
             if rule.kind == "drop":
                 return DroppedConnection()
             if rule.kind == "slow":
+                await request.body()  # read before the wait: the write lands even if the client gives up
                 await asyncio.sleep(rule.delay)
             if rule.kind in ("apply_then_error", "apply_then_drop"):
                 applied = await call_next(request)

@@ -25,7 +25,7 @@ def request(session: requests.Session, method: str, url: str, destination: str,
         raise DestinationUnavailable(
             f"{destination} kept answering with errors or rate limits after every retry ({_reason(exc)}); "
             "the unsent records stay pending for the next run.") from exc
-    except (requests.ConnectionError, requests.Timeout) as exc:
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
         # a dropped connection or a timeout leaves the outcome unknown: the records are sent again next run
         raise DestinationUnavailable(
             f"{destination} did not answer ({type(exc).__name__}); whether the last batch landed is unknown, "
