@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import tenacity
 
 from growth_stack_dagster import config
 from growth_stack_dagster.activation import journal, state
@@ -317,16 +318,32 @@ def _iter_batches(spec: SyncSpec, path: Path, batch_size: int) -> Iterator[tuple
         yield current, pending, checksums
 
 
-def send_isolating(dest, spec: SyncSpec, records: list[Record]) -> list[RecordResult]:
+# A connection broken while the answer was read (urllib3's Retry has already given the request back).
+_BROKEN_ANSWER = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)
+
+
+def _send(dest, spec: SyncSpec, records: list[Record], idempotent: bool) -> list[RecordResult]:
+    """`dest.send`, sent again (tenacity: exponential backoff with jitter) when the answer was lost on a
+    broken connection, but only where sending twice changes nothing."""
+    if not idempotent:
+        return dest.send(spec, records)
+    retrying = tenacity.Retrying(retry=tenacity.retry_if_exception_type(_BROKEN_ANSWER),
+                                 wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.5),
+                                 stop=tenacity.stop_after_attempt(4), reraise=True)
+    return retrying(dest.send, spec, records)
+
+
+def send_isolating(dest, spec: SyncSpec, records: list[Record], idempotent: bool = True) -> list[RecordResult]:
     """Send one batch; when the destination refuses it whole, split it in halves until the bad records
     are alone, and reject only those."""
     try:
-        results = dest.send(spec, records)
+        results = _send(dest, spec, records, idempotent)
     except BatchRejected as exc:
         if len(records) == 1:
             return [RecordResult(key=records[0].key, status="rejected", message=str(exc)[:500])]
         middle = len(records) // 2
-        return send_isolating(dest, spec, records[:middle]) + send_isolating(dest, spec, records[middle:])
+        return (send_isolating(dest, spec, records[:middle], idempotent)
+                + send_isolating(dest, spec, records[middle:], idempotent))
     by_key = {r.key: r for r in results}
     # A record the destination did not answer for stays pending and is retried on the next run.
     return [by_key.get(r.key) or RecordResult(key=r.key, status="retry", message="no result from the destination")
@@ -405,7 +422,7 @@ def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, h
                        "batch": batch_id, "idempotent": idempotent, "max_attempts": spec.max_attempts, "at": now}
                       for r in records])
             try:
-                results = send_isolating(dest, spec, records)
+                results = send_isolating(dest, spec, records, idempotent)
             except (DestinationUnavailable, requests.RequestException) as exc:
                 result.status = "stopped"
                 result.message = (f"{spec.destination} stayed unavailable after retries ({type(exc).__name__}: "
