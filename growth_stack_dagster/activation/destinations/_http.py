@@ -7,6 +7,11 @@ import requests
 
 from growth_stack_dagster.activation.destinations.base import DestinationUnavailable
 
+class AnswerLost(DestinationUnavailable, requests.exceptions.ConnectionError):
+    """The connection broke or timed out before the answer: the batch may or may not have landed. It is
+    also a requests ConnectionError, so the engine may send an idempotent batch again at once."""
+
+
 # (connect, read) seconds: a destination that does not answer in time is retried by the session's Retry.
 DEFAULT_TIMEOUT = (10.0, 60.0)
 
@@ -27,7 +32,7 @@ def request(session: requests.Session, method: str, url: str, destination: str,
             "the unsent records stay pending for the next run.") from exc
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
         # a dropped connection or a timeout leaves the outcome unknown: the records are sent again next run
-        raise DestinationUnavailable(
+        raise AnswerLost(
             f"{destination} did not answer ({type(exc).__name__}); whether the last batch landed is unknown, "
             "so its records stay pending and are sent again on the next run.") from exc
     if response.status_code in (401, 403):

@@ -62,8 +62,6 @@ def user_body(sync: SyncSpec, record: Record) -> dict[str, Any]:
             user[field] = value
     if record.destination_id and "id" not in user:
         user["id"] = int(record.destination_id)
-    if sync.match_field in ("external_id", "email") and user.get(sync.match_field) in (None, ""):
-        user[sync.match_field] = record.key
     if custom:
         user["user_fields"] = custom
     return user
