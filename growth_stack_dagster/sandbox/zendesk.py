@@ -6,8 +6,9 @@ Serves under `/zendesk/api/v2/` (each path with or without `.json`):
   time-based `incremental/tickets.json` and `incremental/users.json` (`next_page`, `end_time`), with the
   real one-minute exclusion of recent changes and their own limit of 10 requests per minute;
 - users: list (cursor `page[size]`/`page[after]` or offset `page`/`per_page`), show, search by email or
-  external_id, `create_or_update`, `create_or_update_many` (at most 100, answered with a job status)
-  and `job_statuses/<id>` with per-user results;
+  external_id, `create_or_update`, `create_or_update_many`, `create_many` (an existing user fails) and
+  `destroy_many?ids=` (each at most 100, answered with a job status), and `job_statuses/<id>` with
+  per-user results;
 - tickets: create, list, show, update (`updated_at` moves, so the next export returns the ticket again).
 
 Auth is HTTP Basic `<email>/token:<api_token>` (or `Authorization: Bearer <token>`) with the sandbox
@@ -484,6 +485,23 @@ class ZendeskEmulation:
 
     def create_or_update_many(self, request: Request, body: dict[str, Any], agent: str) -> tuple[int, Any]:
         """Queue a bulk job as Zendesk does: the answer is the queued job; the worker applies the users."""
+        return self._queue_users(request, body, "create_or_update", "Bulk Create or Update Users")
+
+    def create_many(self, request: Request, body: dict[str, Any], agent: str) -> tuple[int, Any]:
+        """`users/create_many`: like create_or_update_many, but a user that already exists fails."""
+        return self._queue_users(request, body, "create", "Bulk Create Users")
+
+    def destroy_many(self, request: Request, body: Any, agent: str) -> tuple[int, Any]:
+        """`DELETE users/destroy_many?ids=1,2` (or `external_ids=`): a job deleting at most 100 users."""
+        params = request.query_params
+        by, raw = ("ids", params.get("ids")) if params.get("ids") else ("external_ids", params.get("external_ids"))
+        if not raw:
+            raise ZendeskError(400, "InvalidValue", "ids or external_ids is required (comma-separated)")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        users = [{"id": v} if by == "ids" else {"external_id": v} for v in values]
+        return self._queue_users(request, {"users": users}, "destroy", "Bulk Delete Users")
+
+    def _queue_users(self, request: Request, body: dict[str, Any], action: str, job_type: str) -> tuple[int, Any]:
         users = body.get("users")
         if not isinstance(users, list):
             raise ZendeskError(400, "InvalidValue", 'users is required: send {"users": [{...}, ...]}')
@@ -500,11 +518,10 @@ class ZendeskEmulation:
         job_id = secrets.token_hex(16)
         now = int(time.time())
         job = {"id": job_id, "url": f"{base_url}/api/v2/job_statuses/{job_id}.json", "total": len(users),
-               "progress": None, "status": "queued", "job_type": "Bulk Create or Update Users",
-               "message": None, "results": None}
+               "progress": None, "status": "queued", "job_type": job_type, "message": None, "results": None}
         self.store.put(SYSTEM, "job_statuses", job_id, job, created=now, updated=now)
         self.store.put(SYSTEM, "job_inputs", job_id, {"users": users, "base_url": base_url, "rejected": rejected,
-                                                       "failed": failed}, created=now, updated=now)
+                                                       "failed": failed, "action": action}, created=now, updated=now)
         self.jobs.put(job_id)
         return 200, {"job_status": job}
 
@@ -545,7 +562,8 @@ class ZendeskEmulation:
                 ids = iter(self._next_ids("users", "zendesk_user",
                                           sum(1 for u in users[start:start + half] if isinstance(u, dict))))
                 for index in range(start, min(start + half, total)):
-                    results.append(self._apply_user(index, users[index], spec["rejected"][index], spec["base_url"], ids))
+                    results.append(self._apply_user(index, users[index], spec["rejected"][index], spec["base_url"], ids,
+                                                    spec.get("action", "create_or_update")))
             job = {**job, "progress": len(results)}
             self.store.put(SYSTEM, "job_statuses", job_id, job)
             if len(results) < total:
@@ -556,13 +574,22 @@ class ZendeskEmulation:
             "message": f"Completed at {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M:%S +0000}"})
         self.store.delete(SYSTEM, "job_inputs", job_id)
 
-    def _apply_user(self, index: int, fields: Any, rejected: bool, base_url: str, ids) -> dict[str, Any]:
-        """One user of a bulk job: its result entry (`Created`/`Updated` with the id, or `Failed` with `index`)."""
+    def _apply_user(self, index: int, fields: Any, rejected: bool, base_url: str, ids,
+                    action: str = "create_or_update") -> dict[str, Any]:
+        """One user of a bulk job: its result entry (`Created`/`Updated`/`Deleted` with the id, or `Failed`
+        with `index`)."""
         if not isinstance(fields, dict):
             return {"index": index, "error": "UserCreateError", "details": "Each user must be a JSON object",
                     "status": "Failed"}
         key = str(fields.get("email") or fields.get("external_id") or fields.get("id") or "")
+        if action == "destroy":
+            return self._destroy_user(index, fields, rejected)
         error = "UserUpdateError" if self._exists(fields) else "UserCreateError"
+        if action == "create" and error == "UserUpdateError":
+            what = (f"Email: {fields['email']}" if isinstance(fields.get("email"), str)
+                    and self._find_user(email_key(fields["email"])) else f"External: {fields.get('external_id')}")
+            return {"index": index, "email": fields.get("email"), "error": "UserCreateError",
+                    "details": f"{what} is already being used by another user", "status": "Failed"}
         if rejected:
             return {"index": index, "email": fields.get("email"), "error": error,
                     "details": f"Email: {key} was rejected by the sandbox's fault injection", "status": "Failed"}
@@ -579,6 +606,20 @@ class ZendeskEmulation:
         if user.get("external_id") is not None:
             result["external_id"] = user["external_id"]
         return result
+
+    def _destroy_user(self, index: int, fields: dict[str, Any], rejected: bool) -> dict[str, Any]:
+        user = (self.store.get(SYSTEM, "users", str(fields["id"])) if fields.get("id") is not None
+                else self._find_user(f"external_id:{fields.get('external_id')}"))
+        if user is None or rejected:
+            reason = "rejected by the sandbox's fault injection" if rejected else "not found"
+            return {"index": index, "error": "UserDeleteError", "status": "Failed",
+                    "details": f"User {fields.get('id') or fields.get('external_id')}: {reason}"}
+        self.store.delete(SYSTEM, "users", str(user["id"]))
+        for key in ([email_key(user["email"])] if user.get("email") else []) + (
+                [f"external_id:{user['external_id']}"] if user.get("external_id") else []):
+            self.store.delete(SYSTEM, "user_keys", key)
+        self.store.count_writes(SYSTEM, "users", [str(user["id"])])
+        return {"id": user["id"], "action": "delete", "status": "Deleted", "success": True}
 
     def _exists(self, fields: dict[str, Any]) -> bool:
         if fields.get("id") is not None and self.store.get(SYSTEM, "users", str(fields["id"])):
@@ -828,6 +869,8 @@ def build(ctx: SandboxContext) -> Emulation:
         *both("incremental/tickets", lambda r, b, a: emu.export_by_time("tickets", r), ["GET"], export=True),
         *both("incremental/users", lambda r, b, a: emu.export_by_time("users", r), ["GET"], export=True),
         *both("users/create_or_update_many", emu.create_or_update_many, ["POST"]),
+        *both("users/create_many", emu.create_many, ["POST"]),
+        *both("users/destroy_many", emu.destroy_many, ["DELETE"]),
         *both("users/create_or_update", emu.create_or_update_user, ["POST"]),
         *both("users/search", emu.search_users, ["GET"]),
         *both("users/{id:int}", emu.show_user, ["GET"]),

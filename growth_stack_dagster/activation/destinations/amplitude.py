@@ -50,7 +50,7 @@ class Amplitude:
     objects = {
         "user_properties": ObjectSpec(
             name="user_properties",
-            modes=frozenset({"upsert", "mirror"}),
+            modes=frozenset({"upsert"}),  # Amplitude users are made by events, never by a sync
             match_fields=("user_id", "device_id"),
             batch_size=1000,
             rate_limit=(100, 1.0),

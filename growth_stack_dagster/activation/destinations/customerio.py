@@ -31,7 +31,9 @@ class CustomerIO:
     objects = {
         "people": ObjectSpec(
             name="people",
-            modes=frozenset({"upsert", "update", "mirror"}),
+            # no mirror: an identify cannot tell a new person from an existing one, so the sync could not
+            # know which people it created
+            modes=frozenset({"upsert", "update"}),
             match_fields=("id", "email"),
             batch_size=500,
             rate_limit=FAIR_USE_RATE,

@@ -74,7 +74,7 @@ class Zendesk:
     objects = {
         "users": ObjectSpec(
             name="users",
-            modes=frozenset({"upsert"}),
+            modes=frozenset({"upsert", "insert", "mirror"}),
             match_fields=("external_id", "email", "id"),
             batch_size=MANY_MAX,
             rate_limit=(200, 60.0),  # Support API, Team plan (the lowest): 200 requests a minute
@@ -102,22 +102,44 @@ class Zendesk:
         """Nothing to create: custom user fields are defined by a Zendesk admin."""
 
     def preview(self, sync: SyncSpec, records: list[Record]) -> list[dict[str, Any]]:
-        """The request body `send` would post for these records."""
-        return [{"users": [user_body(sync, r) for r in records[i:i + MANY_MAX]]}
-                for i in range(0, len(records), MANY_MAX)]
+        """The requests `send` would make for these records (method, path, body)."""
+        out = []
+        for i in range(0, len(records), MANY_MAX):
+            part = records[i:i + MANY_MAX]
+            if part[0].operation == "delete":
+                out.append({"method": "DELETE", "path": "/api/v2/users/destroy_many.json",
+                            "params": {"ids": ",".join(_user_id(r) or "?" for r in part)}})
+            else:
+                path = "create_many" if part[0].operation == "create" else "create_or_update_many"
+                out.append({"method": "POST", "path": f"/api/v2/users/{path}.json",
+                            "body": {"users": [user_body(sync, r) for r in part]}})
+        return out
 
     def send(self, sync: SyncSpec, records: list[Record]) -> list[RecordResult]:
-        """Create or update one batch of at most 100 users and follow the job to each user's result."""
-        results: list[RecordResult] = []
-        for body in self.preview(sync, records):
-            part = records[len(results):len(results) + len(body["users"])]
-            results += self._send_part(part, body)
-        return results
+        """Create (`create`: only new users), create-or-update, or delete (`delete`: only by a known Zendesk
+        id) one batch of at most 100 users, and follow the job to each user's result."""
+        if records and records[0].operation == "delete":
+            known = [r for r in records if _user_id(r)]
+            results = {r.key: RecordResult(r.key, "rejected", message="no Zendesk user id is known for this record, "
+                                           "so it cannot be deleted") for r in records if not _user_id(r)}
+            for i in range(0, len(known), MANY_MAX):
+                part = known[i:i + MANY_MAX]
+                response = _http.request(self.session, "DELETE", f"{self.base_url}/api/v2/users/destroy_many.json",
+                                         "Zendesk", params={"ids": ",".join(_user_id(r) for r in part)})
+                results.update({r.key: r for r in self._follow_answer(response, part, [{"id": _user_id(r)}
+                                                                                        for r in part])})
+            return [results[r.key] for r in records]
+        results_list: list[RecordResult] = []
+        for request in self.preview(sync, records):
+            part = records[len(results_list):len(results_list) + len(request["body"]["users"])]
+            response = _http.request(self.session, "POST", f"{self.base_url}{request['path']}", "Zendesk",
+                                     json=request["body"],
+                                     credential_hint="DESTINATIONS__ZENDESK__ACCESS_TOKEN (<email>/token:<api token>)")
+            results_list += self._follow_answer(response, part, request["body"]["users"])
+        return results_list
 
-    def _send_part(self, records: list[Record], body: dict[str, Any]) -> list[RecordResult]:
-        url = f"{self.base_url}/api/v2/users/create_or_update_many.json"
-        response = _http.request(self.session, "POST", url, "Zendesk", json=body,
-                                 credential_hint="DESTINATIONS__ZENDESK__ACCESS_TOKEN (<email>/token:<api token>)")
+    def _follow_answer(self, response: requests.Response, records: list[Record],
+                       users: list[dict[str, Any]]) -> list[RecordResult]:
         if response.status_code >= 400:
             raise BatchRejected(f"Zendesk refused the batch (HTTP {response.status_code}): {_http.snippet(response)}")
         job = (response.json() or {}).get("job_status") or {}
@@ -128,7 +150,7 @@ class Zendesk:
             reason = job.get("message") or job.get("status")
             return [RecordResult(r.key, "retry", message=f"the Zendesk job {job.get('status')}: {reason}")
                     for r in records]
-        return match_results(records, body["users"], job.get("results") or [])
+        return match_results(records, users, job.get("results") or [])
 
     def follow(self, job: dict[str, Any]) -> dict[str, Any]:
         """Poll `job_statuses/{id}` (backing off up to 5 s) until the job is completed or failed."""
@@ -148,6 +170,11 @@ class Zendesk:
         except tenacity.RetryError:
             raise DestinationUnavailable(f"the Zendesk job {job['id']} did not finish within {self.poll_timeout:.0f} s; "
                                          "its users are sent again on the next run.") from None
+
+
+def _user_id(record: Record) -> str | None:
+    value = record.destination_id or record.payload.get("id")
+    return str(value) if value not in (None, "") else None
 
 
 def match_results(records: list[Record], users: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[RecordResult]:
