@@ -37,6 +37,7 @@ def test_the_window_allows_its_limit_then_answers_hubspots_429_with_retry_after(
     assert write_counts(slow_hubspot)["rate_limited"] == 7
 
 
+@pytest.mark.slow  # waits out a 10-second window on purpose
 def test_a_sync_at_the_declared_rate_causes_no_429(slow_hubspot, gs_home):
     import dataclasses
 
