@@ -378,7 +378,13 @@ def run_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, home: Path 
         log(f"{spec.name}: " + ", ".join(f"{v} {k}" for k, v in plan.counts.items()) + f"; {plan.to_send} to send")
         try:
             if plan.to_send:
-                dest.prepare(spec)
+                try:
+                    dest.prepare(spec)
+                except (DestinationUnavailable, requests.RequestException) as exc:
+                    result.status = "stopped"
+                    result.message = (f"Could not prepare {spec.destination} {spec.object} for {spec.name}: "
+                                      f"{str(exc)[:300]}")
+                    plan_path.unlink(missing_ok=True)
             _send_plan(spec, obj, dest, plan_path, run_id, warehouse, home, result, log, fold_every_seconds,
                        plan.operations)
         finally:

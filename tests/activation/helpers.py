@@ -79,3 +79,20 @@ def add_fault(sandbox_url: str, **spec) -> int:
     r = requests.post(f"{sandbox_url}/_admin/faults", json=spec, timeout=10)
     r.raise_for_status()
     return r.json()["id"]
+
+
+COMPANY_COLUMNS = ("company_domain varchar, hubspot_company_id varchar, company_name varchar, customer_count bigint, "
+                   "high_value_customer_count bigint, lifetime_value decimal(18,2)")
+
+
+def write_companies(rows: list[dict], warehouse: Path | None = None) -> Path:
+    """Replace activation.sync_hubspot__companies in the warehouse with `rows`."""
+    warehouse = warehouse or config.warehouse_path()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema if not exists activation")
+        con.execute(f"create or replace table activation.sync_hubspot__companies ({COMPANY_COLUMNS})")
+        for r in rows:
+            con.execute("insert into activation.sync_hubspot__companies values (?, ?, ?, ?, ?, ?)",
+                        [r["company_domain"], r.get("hubspot_company_id"), r.get("company_name"), r["customer_count"],
+                         r["high_value_customer_count"], r["lifetime_value"]])
+    return warehouse
