@@ -62,19 +62,18 @@ def test_an_invalid_declaration_fails_at_load_with_file_and_field(manifest, edit
     assert words in message
 
 
-def test_the_code_location_refuses_to_load_an_invalid_declaration(manifest, tmp_path, monkeypatch):
-    import importlib
+def test_loading_reads_the_manifest_dbt_parse_wrote_and_refuses_an_invalid_declaration(manifest, tmp_path,
+                                                                                         monkeypatch):
+    # activation/defs.py calls load_syncs() at import, so this error stops the code location from loading.
     import json
 
     import growth_stack_dagster.activation.declarations as declarations
-    import growth_stack_dagster.activation.defs as activation_defs
 
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(_broken(manifest, lambda d: d.update(primary_key="last_name"))))
     monkeypatch.setattr(declarations, "manifest_path", lambda: path)
-    try:
-        with pytest.raises(DeclarationError, match=r"hubspot_contacts_traits.yml: `meta.sync.primary_key`"):
-            importlib.reload(activation_defs)
-    finally:
-        monkeypatch.undo()
-        importlib.reload(activation_defs)
+    with pytest.raises(DeclarationError, match=r"hubspot_contacts_traits.yml: `meta.sync.primary_key`"):
+        declarations.load_syncs()
+    path.unlink()
+    with pytest.raises(DeclarationError, match="run `make dbt-parse`"):
+        declarations.load_syncs()
