@@ -69,7 +69,8 @@ class CustomerIO:
             op["action"] = "delete"
             return op
         op["action"] = "identify"
-        attributes = {k: v for k, v in record.payload.items() if not (k == sync.match_field and k == "id")}
+        # matched on `id`, the id is the identifier itself, not an attribute to set
+        attributes = {k: v for k, v in record.payload.items() if not (sync.match_field == "id" and k == "id")}
         if record.operation == "update" or sync.mode == "update":
             attributes["_update"] = True  # never creates a person
         op["attributes"] = attributes
