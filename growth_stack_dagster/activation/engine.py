@@ -13,6 +13,7 @@ mapping) and compared with the checksum the destination last accepted, kept in `
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import decimal
@@ -21,6 +22,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -402,14 +404,62 @@ def run_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, home: Path 
     return result
 
 
+@dataclasses.dataclass
+class _Batch:
+    op: str
+    records: list[Record]
+    checksums: dict[str, str]
+    batch_id: str
+    idempotent: bool
+    future: Future | None = None
+    results: list[RecordResult] | None = None
+
+
 def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, home: Path, result: SyncResult,
                log, fold_every_seconds: float, operations: dict[str, int]) -> None:
+    """Send the planned batches: intent journalled before each send, results after. Destinations that
+    declare `max_concurrency` > 1 get that many batches in flight (one operation at a time)."""
     if not plan_path.exists():
         return
     opened: set[str] = set()
     jr = journal.Journal(spec.name, run_id, home)
     last_fold = time.monotonic()
     batch_no = 0
+    workers = max(1, int(getattr(dest, "max_concurrency", 1)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{spec.name}") if workers > 1 else None
+    inflight: collections.deque[_Batch] = collections.deque()
+
+    def finish(batch: _Batch) -> bool:
+        """Journal one batch's results; False when the destination stayed unavailable."""
+        try:
+            results = batch.future.result() if batch.future is not None else batch.results
+        except (DestinationUnavailable, requests.RequestException) as exc:
+            result.status = "stopped"
+            result.message = (f"{spec.destination} stayed unavailable after retries ({type(exc).__name__}: "
+                              f"{str(exc)[:300]}); the unsent records are sent by the next run.")
+            return False
+        done = time.time()
+        lines = []
+        for r in results:
+            lines.append({"t": "result", "run_id": run_id, "key": r.key, "op": batch.op, "status": r.status,
+                          "checksum": batch.checksums.get(r.key), "destination_id": r.destination_id,
+                          "message": r.message or None, "at": done, "batch": batch.batch_id})
+            if r.status == "accepted":
+                result.accepted += 1
+            elif r.status == "rejected":
+                result.rejected += 1
+                reason = (r.message or "rejected").split(":")[0][:80]
+                result.rejection_reasons[reason] = result.rejection_reasons.get(reason, 0) + 1
+        result.sent += len(batch.records)
+        jr.write(lines)
+        return True
+
+    def drain(keep: int) -> bool:
+        ok = True
+        while len(inflight) > keep:
+            ok = finish(inflight.popleft()) and ok
+        return ok
+
     try:
         for op, records, checksums in _iter_batches(spec, plan_path, effective_batch_size(spec, obj)):
             now = time.time()
@@ -417,43 +467,40 @@ def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, h
                 jr.write([{"t": "result", "run_id": run_id, "key": r.key, "op": op, "status": "accepted",
                            "checksum": None, "at": now, "batch": f"{run_id}:f"} for r in records])
                 continue
-            if op not in opened and callable(getattr(dest, "open_session", None)):
-                # Destinations with upload sessions (Facebook) learn how many records this operation sends.
-                dest.open_session(spec, op, operations.get(op, 0))
-            opened.add(op)
+            if op not in opened:
+                if not drain(0):  # one operation at a time: the previous one is finished first
+                    break
+                if callable(getattr(dest, "open_session", None)):
+                    # Destinations with upload sessions (Facebook) learn how many records this operation sends.
+                    dest.open_session(spec, op, operations.get(op, 0))
+                opened.add(op)
             batch_no += 1
-            batch_id = f"{run_id}:{batch_no}"
-            idempotent = obj.idempotent and op not in NON_IDEMPOTENT_OPERATIONS
+            batch = _Batch(op, records, checksums, f"{run_id}:{batch_no}",
+                           obj.idempotent and op not in NON_IDEMPOTENT_OPERATIONS)
             jr.write([{"t": "intent", "run_id": run_id, "key": r.key, "op": op, "checksum": checksums[r.key],
-                       "batch": batch_id, "idempotent": idempotent, "max_attempts": spec.max_attempts, "at": now}
-                      for r in records])
-            try:
-                results = send_isolating(dest, spec, records, idempotent)
-            except (DestinationUnavailable, requests.RequestException) as exc:
-                result.status = "stopped"
-                result.message = (f"{spec.destination} stayed unavailable after retries ({type(exc).__name__}: "
-                                  f"{str(exc)[:300]}); the unsent records are sent by the next run.")
-                log(result.message)
-                return
-            done = time.time()
-            lines = []
-            for r in results:
-                lines.append({"t": "result", "run_id": run_id, "key": r.key, "op": op, "status": r.status,
-                              "checksum": checksums.get(r.key), "destination_id": r.destination_id,
-                              "message": r.message or None, "at": done, "batch": batch_id})
-                if r.status == "accepted":
-                    result.accepted += 1
-                elif r.status == "rejected":
-                    result.rejected += 1
-                    reason = (r.message or "rejected").split(":")[0][:80]
-                    result.rejection_reasons[reason] = result.rejection_reasons.get(reason, 0) + 1
-            result.sent += len(records)
-            jr.write(lines)
+                       "batch": batch.batch_id, "idempotent": batch.idempotent, "max_attempts": spec.max_attempts,
+                       "at": now} for r in records])
+            if pool is not None:
+                batch.future = pool.submit(send_isolating, dest, spec, records, batch.idempotent)
+            else:
+                try:
+                    batch.results = send_isolating(dest, spec, records, batch.idempotent)
+                except (DestinationUnavailable, requests.RequestException) as exc:
+                    batch.future = Future()
+                    batch.future.set_exception(exc)
+            inflight.append(batch)
+            if not drain(workers - 1):
+                break
             if time.monotonic() - last_fold > fold_every_seconds:
                 jr.roll()
                 state.fold_journal(warehouse, spec.name, home)
                 last_fold = time.monotonic()
+        drain(0)
+        if result.status == "stopped":
+            log(result.message)
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
         jr.close()
 
 

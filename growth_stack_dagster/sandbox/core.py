@@ -6,6 +6,7 @@ An emulation module (`hubspot.py`, `stripe.py`, ...) exposes `build(ctx: Sandbox
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 
@@ -93,15 +94,33 @@ class Store:
         """Bulk insert-or-replace of (id, data, created, updated) rows; returns the count."""
         batch = [(system, collection, str(i), c, u, orjson.dumps(d).decode()) for i, d, c, u in rows]
         with self._lock:
-            self._db.execute("BEGIN")
+            outer = self._db.in_transaction  # inside `transaction()`: its commit covers these rows
+            if not outer:
+                self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO objects (system, collection, id, created, updated, data) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT (system, collection, id) DO UPDATE SET "
                 "data = excluded.data, updated = excluded.updated, created = excluded.created",
                 batch,
             )
-            self._db.execute("COMMIT")
+            if not outer:
+                self._db.execute("COMMIT")
         return len(batch)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the store and commit every write inside once (a batch of 100 records, one commit)."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def get(self, system: str, collection: str, obj_id: str) -> dict[str, Any] | None:
         with self._lock:

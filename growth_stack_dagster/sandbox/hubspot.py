@@ -1333,7 +1333,7 @@ def build(ctx: SandboxContext) -> Emulation:
                     raise bad_request(f"Duplicate values for {prop} found in batch input: {repeated}",
                                       context={prop: repeated})
             results, errors = [], []
-            with crm._lock:
+            with crm._lock, ctx.store.transaction():  # one commit per batch
                 # HubSpot refuses the whole batch when one record already exists (409, nothing created).
                 for values, _ in checked:
                     crm.check_unique(object_type, values, None)
@@ -1353,7 +1353,7 @@ def build(ctx: SandboxContext) -> Emulation:
                         crm.validate_properties(object_type, (i or {}).get("properties"))) for i in inputs]
             refuse_duplicate_ids([object_id for object_id, _, _ in checked])
             results, errors, missing = [], [], []
-            with crm._lock:
+            with crm._lock, ctx.store.transaction():  # one commit per batch
                 for object_id, id_property, values in checked:
                     rejected = rejection(path, ctx.faults, object_id)
                     if rejected:
@@ -1390,7 +1390,7 @@ def build(ctx: SandboxContext) -> Emulation:
                                 crm.validate_properties(object_type, item.get("properties"))))
             refuse_duplicate_ids([crm._unique_key(object_id) for object_id, _, _ in checked])
             results, errors = [], []
-            with crm._lock:
+            with crm._lock, ctx.store.transaction():  # one commit per batch
                 for object_id, id_property, values in checked:
                     rejected = rejection(path, ctx.faults, object_id)
                     if rejected:

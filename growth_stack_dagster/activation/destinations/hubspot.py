@@ -66,6 +66,8 @@ class HubSpot:
     """The HubSpot CRM destination (`Destination` protocol)."""
 
     name = "hubspot"
+    # Batches in flight at once (the rate limiter still paces requests): hides each request's latency.
+    max_concurrency = 4
     objects = {
         "contacts": ObjectSpec(name="contacts", modes=_MODES, match_fields=("email", "hs_object_id"),
                                batch_size=BATCH_MAX, rate_limit=RATE_LIMIT, fields=CONTACT_FIELDS, idempotent=True),
