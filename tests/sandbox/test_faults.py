@@ -4,11 +4,30 @@ connection, and per-record write counts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import requests
 
+from tests.servers import run_server
+
 CIO = ("site_1", "sk_test_sandbox")
 BEARER = {"Authorization": "Bearer sk_test_sandbox"}
+
+
+@pytest.fixture(scope="module")
+def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("gs_home")
+    with run_server("sandbox", "/_admin/health", {"GROWTH_STACK_HOME": str(home)},
+                    log_path=home / "sandbox.log") as (url, _):
+        yield url
+
+
+@pytest.fixture
+def sandbox_url(module_sandbox: str) -> str:
+    """One sandbox for the module, reset (objects, faults, write counts) before each test."""
+    requests.post(f"{module_sandbox}/_admin/reset", timeout=10).raise_for_status()
+    return module_sandbox
 
 
 def put_person(sandbox: str, pid: str, **attrs) -> requests.Response:
