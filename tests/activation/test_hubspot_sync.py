@@ -225,3 +225,25 @@ def test_mirror_deletes_only_what_it_created(hubspot, gs_home):
     got = hubspot_contacts(hubspot)
     assert set(got) == {r["email"] for r in rows[:3]} | {"made.by.hand@shop.test"}
     assert got["made.by.hand@shop.test"]["id"] == existing["id"]
+
+
+def test_insert_only_never_sends_a_create_twice_after_applied_then_5xx(hubspot, gs_home):
+    # Creates are not idempotent: a batch whose answer was lost is reported, never sent again.
+    spec = dataclasses.replace(engine.resolve(SYNC), name="hubspot_contacts_insert", mode="insert")
+    rows = [contact_row(i) for i in range(150)]
+    write_contacts(rows)
+    add_fault(hubspot, prefix="/hubspot/crm/v3/objects/contacts/batch/create", method="POST",
+              kind="apply_then_error", status=502, count=1)
+    first = engine.run_sync(spec)
+    assert first.status == "stopped"
+    second = engine.run_sync(spec)
+    assert second.status == "success"
+    writes = write_counts(hubspot)["writes"]
+    assert len(hubspot_contacts(hubspot)) == 150 and set(writes.values()) == {1}
+    assert second.counts["failed"] == 100  # the batch whose outcome was unknown, reported with what to do
+    with duckdb.connect(str(gs_home / "warehouse.duckdb"), read_only=True) as con:
+        errors = con.execute("select distinct last_error from activation_state.records where sync = ? "
+                             "and failed_checksum is not null", [spec.name]).fetchall()
+    assert len(errors) == 1 and "not sent again" in errors[0][0] and "sync reset" in errors[0][0]
+    third = engine.run_sync(spec)
+    assert third.sent == 0
