@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import requests
 import tenacity
 
@@ -260,8 +261,13 @@ def plan_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, sample: in
                                   f"with dbt (`dbt build -s {spec.model}`) before syncing {spec.name}.")
             con.execute("set preserve_insertion_order = false")
             has_state = state.state_exists(con)
-            con.execute(f"create temp table diff as {diff_sql(spec, has_state, full_resync)}",
-                        [spec.name] if has_state else [])
+            try:
+                con.execute(f"create temp table diff as {diff_sql(spec, has_state, full_resync)}",
+                            [spec.name] if has_state else [])
+            except duckdb.BinderException as exc:
+                raise LookupError(f"{MODEL_SCHEMA}.{spec.model} in the warehouse does not match the declaration "
+                                  f"{spec.source_file} ({str(exc).splitlines()[0]}); rebuild the model with dbt "
+                                  f"(`dbt build -s {spec.model}`) or fix the mapping.") from None
             counts, operations = _counts(con, spec)
             rows = []
             if sample:

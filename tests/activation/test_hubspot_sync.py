@@ -247,3 +247,11 @@ def test_insert_only_never_sends_a_create_twice_after_applied_then_5xx(hubspot, 
     assert len(errors) == 1 and "not sent again" in errors[0][0] and "sync reset" in errors[0][0]
     third = engine.run_sync(spec)
     assert third.sent == 0
+
+
+def test_a_model_without_a_mapped_column_gets_a_sentence_saying_what_to_do(hubspot, gs_home):
+    warehouse = write_contacts([contact_row(1)])
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table activation.sync_hubspot__contacts drop column margin")
+    with pytest.raises(LookupError, match=r"does not match the declaration .*dbt build -s sync_hubspot__contacts"):
+        engine.plan_sync(SYNC)
