@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import signal
+import subprocess
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +21,10 @@ import requests
 
 from growth_stack_dagster import config
 from growth_stack_dagster.activation import declarations, engine
-from tests.activation.destination_cases import CASES, ZENDESK_AUTH, fb_audience, sha, writes, zendesk_user
+from tests.activation.destination_cases import (
+    CASES, ZENDESK_AUTH, add_fault, fb_audience, sha, writes, zendesk_user,
+)
+from tests.servers import CLI, REPO
 
 
 @pytest.fixture
@@ -152,3 +159,33 @@ def test_zendesk_mirror_never_deletes_a_user_it_did_not_create(sandbox: str) -> 
         assert requests.get(f"{sandbox}/zendesk/api/v2/users/{user_id}.json", auth=ZENDESK_AUTH,
                             timeout=10).status_code == 200
     assert writes(sandbox, "zendesk", "users") == {str(i): 2 for i in created.values()}  # create, delete
+
+
+@pytest.mark.slow  # about 20 s: the engine's own SIGKILL test (HubSpot) runs in the default suite
+def test_a_zendesk_sync_killed_mid_run_resumes_without_losing_or_resending_accepted_users(sandbox: str, gs_home) -> None:
+    rows = people(700)
+    write_models(rows)
+    # each bulk request takes a while, so the process dies with some jobs accepted and one in flight
+    add_fault(sandbox, prefix="/zendesk/api/v2/users/create_or_update_many", method="POST", kind="slow", delay=0.4,
+              count=-1)
+    proc = subprocess.Popen([*CLI, "sync", "run", "zendesk_users_traits"], cwd=REPO,
+                            env={**os.environ, "GROWTH_STACK_HOME": str(gs_home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(writes(sandbox, "zendesk", "users")) < 250:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = writes(sandbox, "zendesk", "users")
+    assert 250 <= len(before) < 700
+    requests.delete(f"{sandbox}/_admin/faults", timeout=10).raise_for_status()
+
+    result = engine.run_sync("zendesk_users_traits")
+    assert (result.status, result.rejected) == ("success", 0)
+    time.sleep(0.5)  # a job the killed run queued may still be finishing
+    after = writes(sandbox, "zendesk", "users")
+    assert len(after) == 700 and all(zendesk_user(sandbox, r["user_id"]) for r in rows[::50])
+    # only the batch in flight at the kill (100 users) may have been written twice; nothing was lost
+    assert max(after.values()) <= 2 and sum(1 for n in after.values() if n == 2) <= 100
+    assert result.sent <= 700 - len(before) + 100
+    assert engine.run_sync("zendesk_users_traits").sent == 0
