@@ -376,6 +376,8 @@ def run_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, home: Path 
         leftover = state.fold_journal(warehouse, spec.name, home)
         if leftover:
             log(f"folded {leftover} record results journalled by an interrupted run")
+        for stale in journal.sync_dir(spec.name, home).glob("plan-*.parquet"):
+            stale.unlink(missing_ok=True)  # left by a killed run; this run plans afresh
         plan_path = journal.sync_dir(spec.name, home) / f"plan-{run_id}.parquet"
         requests_, per = effective_rate_limit(spec, obj)
         limiter = RequestRateLimiter(requests_, per, key=spec.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,17 +46,19 @@ def sync_lock(sync_name: str, home: Path | None = None) -> Iterator[None]:
 
 
 class Journal:
-    """Append-only, fsynced JSONL segments named `journal-<run_id>-<segment>.jsonl`."""
+    """Append-only, fsynced JSONL segments named `journal-<run_id>-<token>-<segment>.jsonl`."""
 
     def __init__(self, sync_name: str, run_id: str, home: Path | None = None):
         self.dir = sync_dir(sync_name, home)
         self.run_id = run_id
+        # A retried Dagster step keeps its run id: the token keeps its segments apart from the first try's.
+        self.token = uuid.uuid4().hex[:8]
         self.segment = 0
         self._handle = None
 
     @property
     def path(self) -> Path:
-        return self.dir / f"journal-{self.run_id}-{self.segment:05d}.jsonl"
+        return self.dir / f"journal-{self.run_id}-{self.token}-{self.segment:05d}.jsonl"
 
     def write(self, lines: list[dict[str, Any]]) -> None:
         """Append lines and make them durable before returning."""
@@ -87,7 +90,7 @@ def segments(sync_name: str, home: Path | None = None) -> list[Path]:
 
 
 def segment_id(path: Path) -> str:
-    """`<run_id>-<segment>` of a segment file."""
+    """`<run_id>-<token>-<segment>` of a segment file."""
     return path.stem.removeprefix("journal-")
 
 

@@ -255,3 +255,14 @@ def test_a_model_without_a_mapped_column_gets_a_sentence_saying_what_to_do(hubsp
         con.execute("alter table activation.sync_hubspot__contacts drop column margin")
     with pytest.raises(LookupError, match=r"does not match the declaration .*dbt build -s sync_hubspot__contacts"):
         engine.plan_sync(SYNC)
+
+
+def test_a_retried_step_with_the_same_run_id_loses_nothing(hubspot, gs_home):
+    # Dagster retries a step under the same run id: its journal must not be mistaken for the folded one.
+    rows = [contact_row(i) for i in range(30)]
+    write_contacts(rows)
+    assert engine.run_sync(SYNC, run_id="dagster-run-1").accepted == 30
+    rows[0]["is_high_value"] = True
+    write_contacts(rows)
+    assert engine.run_sync(SYNC, run_id="dagster-run-1").accepted == 1
+    assert engine.plan_sync(SYNC).counts["unchanged"] == 30
