@@ -8,7 +8,7 @@ Serves under `/zendesk/api/v2/` (each path with or without `.json`):
 - users: list (cursor `page[size]`/`page[after]` or offset `page`/`per_page`), show, search by email or
   external_id, `create_or_update`, `create_or_update_many`, `create_many` (an existing user fails) and
   `destroy_many?ids=` (each at most 100, answered with a job status), and `job_statuses/<id>` with
-  per-user results;
+  per-user results; custom user fields: list and create `user_fields` (type, title, unique key);
 - tickets: create, list, show, update (`updated_at` moves, so the next export returns the ticket again).
 
 Auth is HTTP Basic `<email>/token:<api_token>` (or `Authorization: Bearer <token>`) with the sandbox
@@ -63,6 +63,9 @@ DEFAULT_EXPORT_DELAY = 60
 SEQ_END = 2**62  # a cursor seq past every row: "everything at this second was served"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROLES = ("end-user", "agent", "admin")
+USER_FIELD_TYPES = ("text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "dropdown", "lookup",
+                    "multiselect")
+USER_FIELD_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("urgent", "high", "normal", "low")
 TICKET_TYPES = ("problem", "incident", "question", "task")
@@ -692,6 +695,38 @@ class ZendeskEmulation:
         users = [found] if found else []
         return 200, {"users": users, "next_page": None, "previous_page": None, "count": len(users)}
 
+    def list_user_fields(self, request: Request, body: Any, agent: str) -> tuple[int, Any]:
+        """`GET user_fields`: the account's custom user fields, in creation order."""
+        fields = [json.loads(d) for (d,) in self.store.query(
+            "SELECT data FROM objects WHERE system=? AND collection='user_fields' ORDER BY seq", (SYSTEM,))]
+        return 200, {"user_fields": fields, "next_page": None, "previous_page": None, "count": len(fields)}
+
+    def create_user_field(self, request: Request, body: dict[str, Any], agent: str) -> tuple[int, Any]:
+        """`POST user_fields`: a custom user field (`type`, `title`, `key`); the key must be new."""
+        spec = body.get("user_field")
+        if not isinstance(spec, dict):
+            raise ZendeskError(400, "InvalidValue", 'user_field is required: send {"user_field": {...}}')
+        ftype, title, key = spec.get("type"), spec.get("title"), spec.get("key")
+        if ftype not in USER_FIELD_TYPES:
+            raise invalid_record("type", f"Type: {ftype} is not one of {', '.join(USER_FIELD_TYPES)}", "InvalidValue")
+        if not isinstance(title, str) or not title.strip():
+            raise invalid_record("title", "Title: cannot be blank", "BlankValue")
+        if not isinstance(key, str) or not USER_FIELD_KEY.match(key):
+            raise invalid_record("key", "Key: must be letters, digits and underscores, starting with a letter",
+                                 "InvalidValue")
+        now = int(time.time())
+        with self._write_lock:
+            if self.store.get(SYSTEM, "user_fields_by_key", key) is not None:
+                raise invalid_record("key", f"Key: {key} has already been taken", "DuplicateValue")
+            field_id = self._next_ids("user_fields", "zendesk_user_field", 1)[0]
+            field = {"url": f"{self.base_url(request)}/api/v2/user_fields/{field_id}.json", "id": field_id,
+                     "type": ftype, "key": key, "title": title, "raw_title": title,
+                     "description": str(spec.get("description") or ""), "position": 0, "active": True,
+                     "system": False, "created_at": zd_time(now), "updated_at": zd_time(now)}
+            self.store.put(SYSTEM, "user_fields", str(field_id), field, created=now, updated=now)
+            self.store.put(SYSTEM, "user_fields_by_key", key, {"id": field_id}, created=now, updated=now)
+        return 201, {"user_field": field}
+
     def show_job_status(self, request: Request, body: Any, agent: str) -> tuple[int, Any]:
         return 200, {"job_status": self._get("job_statuses", request.path_params["id"])}
 
@@ -878,6 +913,8 @@ def build(ctx: SandboxContext) -> Emulation:
         *both("users", emu.list_users, ["GET"]),
         *both("users", emu.create_user, ["POST"]),
         *both("job_statuses/{id}", emu.show_job_status, ["GET"]),
+        *both("user_fields", emu.list_user_fields, ["GET"]),
+        *both("user_fields", emu.create_user_field, ["POST"]),
         *both("tickets/{id:int}", emu.show_ticket, ["GET"]),
         *both("tickets/{id:int}", emu.update_ticket, ["PUT"]),
         *both("tickets", emu.list_tickets, ["GET"]),

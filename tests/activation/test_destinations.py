@@ -205,3 +205,25 @@ def test_webhook_with_the_wrong_secret_is_refused(sandbox: str, monkeypatch: pyt
     with pytest.raises(DestinationUnavailable, match="credential"):
         case.destination(sandbox).send(case.spec, [case.record(1, True)])
     assert requests.get(f"{sandbox}/webhook/_sandbox/webhook_records/records", timeout=10).json()["data"] == []
+
+
+def test_zendesk_creates_the_declared_user_fields_it_lacks_once(sandbox: str) -> None:
+    from growth_stack_dagster.activation import declarations
+
+    spec = declarations.load_syncs()["zendesk_users_traits"]
+    fields_url = f"{sandbox}/zendesk/api/v2/user_fields.json"
+    made_by_admin = requests.post(fields_url, auth=ZENDESK_AUTH, timeout=10, json={"user_field": {
+        "type": "text", "key": "customer_type", "title": "Segment (made by an admin)"}})
+    assert made_by_admin.status_code == 201
+    dest = CASES["zendesk"].destination(sandbox)
+    dest.prepare(spec)
+    dest.prepare(spec)  # idempotent
+    fields = requests.get(fields_url, auth=ZENDESK_AUTH, timeout=10).json()["user_fields"]
+    by_key = {f["key"]: f for f in fields}
+    assert len(fields) == len(by_key) == 6
+    assert by_key["is_high_value"]["type"] == "checkbox" and by_key["lifetime_value"]["type"] == "decimal"
+    assert by_key["account_manager"]["title"] == "Account manager"
+    assert by_key["customer_type"]["title"] == "Segment (made by an admin)"  # left as the admin made it
+    taken = requests.post(fields_url, auth=ZENDESK_AUTH, timeout=10, json={"user_field": {
+        "type": "text", "key": "account_manager", "title": "Again"}})
+    assert taken.status_code == 422 and taken.json()["details"]["key"][0]["error"] == "DuplicateValue"

@@ -39,6 +39,11 @@ STANDARD_FIELDS = {
 }
 
 
+# a declaration's field type -> the Zendesk user field type created for it
+USER_FIELD_TYPES = {"bool": "checkbox", "number": "decimal", "date": "date", "datetime": "text", "string": "text",
+                    "enumeration": "text", "json": "textarea"}
+
+
 class UserFields(dict):
     """Zendesk's standard user fields, plus any `user_fields.<key>` (custom user fields defined in Zendesk)."""
 
@@ -99,7 +104,33 @@ class Zendesk:
         return UserFields(STANDARD_FIELDS)
 
     def prepare(self, sync: SyncSpec) -> None:
-        """Nothing to create: custom user fields are defined by a Zendesk admin."""
+        """Create the custom user fields the sync declares (`create:` on a `user_fields.<key>` mapping) and
+        Zendesk lacks; fields that exist are left as they are. Idempotent."""
+        wanted = [f for f in sync.custom_fields if f.name.startswith("user_fields.")]
+        if not wanted:
+            return
+        url = f"{self.base_url}/api/v2/user_fields.json"
+        existing: set[str] = set()
+        next_url: str | None = url
+        while next_url:
+            response = _http.request(self.session, "GET", next_url, "Zendesk")
+            if response.status_code >= 400:
+                raise DestinationUnavailable(f"Zendesk could not list the user fields (HTTP {response.status_code}): "
+                                             f"{_http.snippet(response)}")
+            page = response.json()
+            existing |= {f["key"] for f in page.get("user_fields", [])}
+            next_url = page.get("next_page")
+        for field in wanted:
+            key = field.name[len("user_fields."):]
+            if key in existing:
+                continue
+            body = {"user_field": {"type": USER_FIELD_TYPES.get(field.type, "text"), "key": key,
+                                   "title": field.label or key, "description": f"Synced by Growth Stack ({sync.name})"}}
+            response = _http.request(self.session, "POST", url, "Zendesk", json=body)
+            if response.status_code >= 400:
+                raise DestinationUnavailable(f"Zendesk refused to create the user field {key!r} (HTTP "
+                                             f"{response.status_code}): {_http.snippet(response)}; create it in "
+                                             "Zendesk's admin (People > User fields) or fix the declaration.")
 
     def preview(self, sync: SyncSpec, records: list[Record]) -> list[dict[str, Any]]:
         """The requests `send` would make for these records (method, path, body)."""
