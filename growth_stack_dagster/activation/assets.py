@@ -19,7 +19,7 @@ from growth_stack_dagster.activation.destinations.base import SyncSpec
 GROUP = "activation"
 DEFAULT_MAX_REJECTION_RATE = 0.05
 # Destinations that stay down are retried by Dagster, with growing pauses, before the run fails.
-SYNC_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL,
+SYNC_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL,
                                    jitter=dg.Jitter.PLUS_MINUS)
 
 
