@@ -150,6 +150,10 @@ def test_zendesk_mirror_never_deletes_a_user_it_did_not_create(sandbox: str) -> 
     pre = requests.get(f"{sandbox}/zendesk/api/v2/users/9001.json", auth=ZENDESK_AUTH, timeout=10).json()["user"]
     assert pre["name"] == "Made by support" and pre.get("user_fields") in ({}, None)
     created = {r["user_id"]: zendesk_user(sandbox, r["user_id"])["id"] for r in rows[1:]}
+    with duckdb.connect(str(config.warehouse_path()), read_only=True) as con:
+        [(error,)] = con.execute("select last_error from activation_state.records where sync = ? and "
+                                 "last_error is not null", [spec.name]).fetchall()
+    assert "already being used" in error and "@" not in error  # the reason, never the person's email
 
     write_models([])  # everyone leaves the model
     second = engine.run_sync(spec)

@@ -3,6 +3,8 @@ that turns exhausted retries into `DestinationUnavailable`, and error text that 
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from growth_stack_dagster.activation.destinations.base import DestinationUnavailable
@@ -46,9 +48,18 @@ def request(session: requests.Session, method: str, url: str, destination: str,
     return response
 
 
+EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
+
+
+def redact(text: str) -> str:
+    """`text` with email addresses replaced, so an API's error message can be logged and stored in the
+    row log without the record's personal data."""
+    return EMAIL.sub("<email>", text)
+
+
 def snippet(response: requests.Response, limit: int = 300) -> str:
-    """The start of an error answer, for messages (APIs echo no credential in their error bodies)."""
-    text = response.text.strip().replace("\n", " ")
+    """The start of an error answer, emails redacted, for messages (APIs echo no credential in their errors)."""
+    text = redact(response.text.strip().replace("\n", " "))
     return text[:limit] + ("..." if len(text) > limit else "")
 
 

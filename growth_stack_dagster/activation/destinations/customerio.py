@@ -117,7 +117,8 @@ class CustomerIO:
         for error in errors or []:
             if isinstance(error, dict) and isinstance(error.get("batch_index"), int):
                 field = f" ({error['field']})" if error.get("field") else ""
-                by_index[error["batch_index"]] = f"{error.get('reason', 'invalid')}{field}: {error.get('message', '')}"
+                by_index[error["batch_index"]] = _http.redact(
+                    f"{error.get('reason', 'invalid')}{field}: {error.get('message', '')}")
         return {record.key: (RecordResult(record.key, "rejected", message=by_index[i]) if i in by_index
                              else RecordResult(record.key, "accepted"))
                 for i, (record, _) in enumerate(chunk)}

@@ -117,7 +117,7 @@ class Webhook:
         except ValueError:
             answer = {}
         listed = answer.get("rejected") if isinstance(answer, dict) else None
-        rejected = {str(r.get("key")): str(r.get("message") or "rejected by the receiver")
+        rejected = {str(r.get("key")): _http.redact(str(r.get("message") or "rejected by the receiver"))
                     for r in (listed if isinstance(listed, list) else []) if isinstance(r, dict)}
         if response.status_code >= 300 and not rejected:
             raise BatchRejected(f"the webhook endpoint refused the batch (HTTP {response.status_code}): "

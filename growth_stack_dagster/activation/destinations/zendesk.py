@@ -219,7 +219,7 @@ def match_results(records: list[Record], users: list[dict[str, Any]], results: l
         if i in failed_at:
             f = failed_at[i]
             out[record.key] = RecordResult(record.key, "rejected",
-                                           message=f"{f.get('error', 'Failed')}: {f.get('details', '')}")
+                                           message=_http.redact(f"{f.get('error', 'Failed')}: {f.get('details', '')}"))
             continue
         result = next(succ, None)
         if result is None:
