@@ -76,6 +76,9 @@ class Zendesk:
     """The Zendesk Support API as a sync destination (object `users`)."""
 
     name = "zendesk"
+    # a bulk job takes seconds on Zendesk: the engine keeps this many batches (jobs) in flight at once,
+    # well under Zendesk's queue of 30 jobs per account
+    max_concurrency = 4
     objects = {
         "users": ObjectSpec(
             name="users",
