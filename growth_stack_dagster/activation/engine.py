@@ -19,6 +19,8 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -252,6 +254,8 @@ def plan_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, sample: in
         raise FileNotFoundError(f"The warehouse {warehouse} does not exist yet: build the models first "
                                 "(`growth-stack run` or the dbt assets).")
 
+    spill_dir = (plan_file.parent if plan_file is not None else Path(tempfile.gettempdir())) / "duckdb_spill"
+
     def read() -> tuple[dict[str, int], dict[str, int], list[dict[str, Any]]]:
         with state.connect(warehouse, read_only=True) as con:
             exists = con.execute("select count(*) from information_schema.tables where table_schema = ? "
@@ -259,7 +263,10 @@ def plan_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, sample: in
             if not exists:
                 raise LookupError(f"The model {MODEL_SCHEMA}.{spec.model} is not in the warehouse yet: build it "
                                   f"with dbt (`dbt build -s {spec.model}`) before syncing {spec.name}.")
+            # Bounded memory whatever the model's size: DuckDB spills the diff to disk past this.
             con.execute("set preserve_insertion_order = false")
+            con.execute(f"set memory_limit = {_lit(os.environ.get('ACTIVATION__PLAN_MEMORY_LIMIT', '256MB'))}")
+            con.execute(f"set temp_directory = {_lit(str(spill_dir))}")
             has_state = state.state_exists(con)
             try:
                 con.execute(f"create temp table diff as {diff_sql(spec, has_state, full_resync)}",
