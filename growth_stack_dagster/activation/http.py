@@ -5,7 +5,8 @@ timeouts back off exponentially with jitter. Where the destination is not idempo
 may have been applied (a 5xx or a read timeout after the body went out) is not sent again: only 429s
 and connection failures are retried. Settings come from the environment:
 `ACTIVATION__RETRIES` (6), `ACTIVATION__BACKOFF_FACTOR` (0.5 s), `ACTIVATION__BACKOFF_MAX` (30 s),
-`ACTIVATION__CONNECT_TIMEOUT` (5 s), `ACTIVATION__READ_TIMEOUT` (60 s), `ACTIVATION__RATE_MARGIN` (0.5 s).
+`ACTIVATION__CONNECT_TIMEOUT` (5 s), `ACTIVATION__READ_TIMEOUT` (60 s), `ACTIVATION__RATE_MARGIN` (0.5 s),
+`ACTIVATION__RATE_HEADROOM` (0.97 of the declared requests per window).
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class RequestRateLimiter:
     bucket with a full burst would."""
 
     def __init__(self, requests_: int, per_seconds: float, key: str = "destination", margin: float | None = None):
-        self.item = RateLimitItemPerSecond(int(requests_), max(1, int(round(per_seconds))))
+        # A few requests of headroom per window absorb requests the server counts late (queued behind others).
+        headroom = _env_float("ACTIVATION__RATE_HEADROOM", 0.97)
+        self.item = RateLimitItemPerSecond(max(1, int(requests_ * headroom)), max(1, int(round(per_seconds))))
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._key = key
         self._lock = threading.Lock()
