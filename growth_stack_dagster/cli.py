@@ -17,6 +17,7 @@ _COMMANDS = {
     "simulate": "growth_stack_dagster.simulate.command:simulate_command",
     "init": "growth_stack_dagster.instance:init_command",
     "run": "growth_stack_dagster.run_all:run_command",
+    "console": "growth_stack_dagster.console.command:console_command",
     "sync": "growth_stack_dagster.activation.command:sync_command",
 }
 

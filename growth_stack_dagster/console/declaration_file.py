@@ -131,7 +131,7 @@ def render_declaration(existing: str | None, *, name: str, model: str, sync: dic
     }
     if existing is None:
         doc = CommentedMap({"version": 2, "exposures": CommentedSeq([_fresh(exposure_values)])})
-        doc.yaml_set_start_comment(f"The sync {name}: {model} -> {sync.get('destination')} {sync.get('object')}. "
+        doc.yaml_set_start_comment(f"The sync {name}: {model} -> {sync.get('destination')} {sync.get('object')}.\n"
                                    "Written by the console's mapping page; edit it here or there.")
         out = io.StringIO()
         yaml.dump(doc, out)

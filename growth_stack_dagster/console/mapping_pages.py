@@ -36,6 +36,21 @@ NAV = [("/syncs", "Syncs"), ("/queries", "Query")]
 
 # ------------------------------------------------------------------------------------------------ helpers
 
+def _friendly(handler):
+    """A page that fails shows a sentence, never a stack trace; the operator's log has the details."""
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence for a page
+            log.exception("console page %s failed", request.url.path)
+            from growth_stack_dagster.console.mapping import _short
+
+            return _render(request, "mapping_message.html", status_code=500, title="Something went wrong",
+                           message=f"This page could not be shown: {_short(exc)}. The console's log has the details.")
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
 def _render(request: Request, template: str, status_code: int = 200, **context) -> Response:
     from growth_stack_dagster.console.app import render
 
@@ -420,9 +435,9 @@ def _save_model(project: Path, sql: str, preview, values: dict[str, str]) -> dic
 
 
 ROUTES = [
-    Route("/syncs", syncs_list, name="syncs"),
-    Route("/syncs/edit", sync_edit, methods=["GET", "POST"], name="sync_edit"),
-    Route("/syncs/saved", sync_saved, name="sync_saved"),
-    Route("/syncs/run", sync_run, methods=["POST"], name="sync_run"),
-    Route("/queries", queries, methods=["GET", "POST"], name="queries"),
+    Route("/syncs", _friendly(syncs_list), name="syncs"),
+    Route("/syncs/edit", _friendly(sync_edit), methods=["GET", "POST"], name="sync_edit"),
+    Route("/syncs/saved", _friendly(sync_saved), name="sync_saved"),
+    Route("/syncs/run", _friendly(sync_run), methods=["POST"], name="sync_run"),
+    Route("/queries", _friendly(queries), methods=["GET", "POST"], name="queries"),
 ]
