@@ -1,8 +1,9 @@
 """The analyst's path (issue 14 §3): in a copy of the dbt project, add a `sync_*` model (SQL and YAML) and
 its sync declaration, run `dbt parse`, and the code location, loaded as Dagster loads it, has the model's
 asset and the sync's asset downstream of it, with no Python change. Then materialize both with the
-`dagster` CLI against a real DuckDB file and a real sandbox, and read the people back from Customer.io's
-API. The scorecard exposure is in dbt's lineage and is not taken for a sync."""
+`dagster` CLI against a real DuckDB file and a real sandbox: the Dagster instance records both
+materializations, the model's dbt tests and the sync's checks passed, and the people read back from
+Customer.io's API are the model's. The scorecard exposure is in dbt's lineage and is not taken for a sync."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 import requests
@@ -159,7 +161,7 @@ def project_copy(tmp_path: Path) -> Path:
 
 
 def test_an_analyst_adds_a_model_and_its_sync_and_dagster_runs_both(
-        project_copy: Path, gs_home: Path, sandbox_url: str) -> None:
+        project_copy: Path, gs_home: Path, sandbox_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     (project_copy / "models" / "activation" / "sync_customerio__vip_people.sql").write_text(MODEL_SQL)
     (project_copy / "models" / "activation" / "_sync_customerio__vip_people.yml").write_text(MODEL_YAML)
     (project_copy / "models" / "activation" / "syncs" / "customerio_vip_tier.yml").write_text(DECLARATION)
@@ -192,6 +194,23 @@ def test_an_analyst_adds_a_model_and_its_sync_and_dagster_runs_both(
     write_people(gs_home / "warehouse.duckdb")
     run("dagster-asset-materialize", [DAGSTER, "asset", "materialize", "-m", "growth_stack_dagster.definitions",
                                       "--select", f'key:"{MODEL_KEY}" or key:"{SYNC_KEY}"'], env)
+
+    # what the UI shows: both materialized in one run, the model's dbt tests and the sync's checks passed
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    with dg.DagsterInstance.get() as instance:
+        (run_record,) = instance.get_run_records()
+        assert run_record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        assert instance.get_latest_materialization_event(dg.AssetKey.from_user_string(MODEL_KEY)) is not None
+        synced = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(SYNC_KEY))
+        metadata = {k: v.value for k, v in synced.asset_materialization.metadata.items()}
+        assert (metadata["rows_added"], metadata["rows_sent"], metadata["rows_rejected"]) == (3, 3, 0)
+        checks = {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data.passed
+                  for e in instance.all_logs(run_record.dagster_run.run_id,
+                                             of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)}
+    assert checks == {"unique_sync_customerio__vip_people_customerio_id": True,
+                      "not_null_sync_customerio__vip_people_customerio_id": True,
+                      "not_null_sync_customerio__vip_people_vip_tier": True,
+                      "rejection_rate": True, "not_stale": True}
 
     with duckdb.connect(str(gs_home / "warehouse.duckdb"), read_only=True) as con:
         built = con.execute("select customerio_id, vip_tier from activation.sync_customerio__vip_people "
