@@ -131,9 +131,11 @@ def write_people(warehouse: Path) -> None:
 
 
 def run(name: str, args: list[str], env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess:
-    """Run a command as the analyst would; its output is kept in `<GROWTH_STACK_HOME>/<name>.log`."""
+    """Run a command as the analyst would; its output is kept in `<GROWTH_STACK_HOME>/<name>.log`. It runs in
+    GROWTH_STACK_HOME, away from a `.env` that `make demo` may have left in the repository root."""
     started = time.monotonic()
-    result = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(args, env={**os.environ, **env}, cwd=env["GROWTH_STACK_HOME"], capture_output=True,
+                            text=True, timeout=timeout)
     took = time.monotonic() - started
     print(f"{name}: {took:.1f} s")
     log = Path(env["GROWTH_STACK_HOME"]) / f"{name}.log"
