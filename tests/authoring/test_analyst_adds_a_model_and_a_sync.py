@@ -25,7 +25,7 @@ import requests
 from growth_stack_dagster import config
 from growth_stack_dagster.activation import declarations
 
-# dbt parse, two loads of the code location and one dbt build: slow on a loaded 2-core machine.
+# dbt parse, a load of the code location per command and per step, one dbt build: minutes on a loaded 2-core machine.
 pytestmark = pytest.mark.timeout(900)
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
