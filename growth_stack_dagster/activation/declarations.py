@@ -14,7 +14,6 @@ from growth_stack_dagster.activation.destinations.base import (
     FIELD_TYPES, MODES, NULL_POLICIES, ON_REMOVAL, FieldMapping, FieldSpec, SyncSpec,
 )
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 SYNC_FOLDER = ("activation", "syncs")
 _KNOWN_KEYS = {"destination", "object", "mode", "primary_key", "match_field", "mappings", "on_removal",
                "trigger", "batch_size", "rate_limit", "max_attempts", "options", "destination_id_column"}
@@ -27,7 +26,9 @@ class DeclarationError(ValueError):
 
 def manifest_path() -> Path:
     """dbt's manifest, written by `make dbt-parse` (`dbt parse`)."""
-    return DBT_PROJECT_DIR / "target" / "manifest.json"
+    from growth_stack_dagster import config
+
+    return config.dbt_project_dir() / "target" / "manifest.json"
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:
