@@ -81,26 +81,28 @@ def new_customer_id(node_key: str, attempt: int = 0) -> str:
 
 
 def stitch(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, out_table: str,
-           previous_sql: str | None = None, dropped_sql: str | None = None) -> tuple[StitchStats, list[Change]]:
+           previous_sql: str | None = None, dropped_sql: str | None = None,
+           temporary: bool = False) -> tuple[StitchStats, list[Change]]:
     """Write `out_table` (OUT_COLUMNS, one row per node) and return the stats and the id changes.
 
     nodes_sql selects `(node_key VARCHAR, first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ)`, one row
     per identifier; edges_sql selects `(key_a, key_b, link_id, first_seen_at)`, both keys among the nodes;
     previous_sql selects the previous build's `(node_key, customer_id)`, one row per node_key (None on
     the first build); dropped_sql optionally selects `(node_key, reason)` of identifiers that were taken
-    out of the graph (e.g. blocked), used to explain splits. `previous_customer_id` is the node's id in
+    out of the graph (e.g. blocked), used to explain splits; `temporary` makes `out_table` a temp table.
+    `previous_customer_id` is the node's id in
     the previous map; `change_*` describe the merge or split that moved it, NULL when it did not move.
     Raises IdentityGraphError when a link names an identifier that is not a node.
     """
     try:
-        return _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql)
+        return _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary)
     finally:
         for table in _TEMP_TABLES:
             con.execute(f"drop table if exists {table}")
         con.execute("drop view if exists _st_labels_arrow")
 
 
-def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql):
+def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary):
     # Integer ids in scan order; ages are compared on (first_seen_at, node_key) where needed.
     con.execute(f"""
         create or replace temp table _st_nodes as
@@ -209,7 +211,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql):
         con.executemany("insert into _st_changes values (?, ?, ?, ?, ?, ?)",
                         [dataclasses.astuple(c) for c in changes])
     con.execute(f"""
-        create or replace table {out_table} as
+        create or replace {"temp " if temporary else ""}table {out_table} as
         select a.node_key, ids.customer_id, a.prev_id as previous_customer_id,
                c.change_type, c.changed_at, c.link_id as change_link_id, c.reason as change_reason
         from _st_assign a

@@ -3,6 +3,7 @@ file under a temporary GROWTH_STACK_HOME."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -37,7 +38,8 @@ def home(dbt_work: Path) -> Path:
     return folder
 
 
-def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY) -> subprocess.CompletedProcess:
+def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY,
+              dbt_vars: dict | None = None) -> subprocess.CompletedProcess:
     """`dbt build --select <selection>` into `home/warehouse.duckdb`; target and logs under `work`.
 
     Raises AssertionError with dbt's output when the build fails.
@@ -46,7 +48,7 @@ def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY) -> subpro
     result = subprocess.run(
         [str(DBT), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
          "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-         "--select", *selection],
+         "--select", *selection, *(["--vars", json.dumps(dbt_vars)] if dbt_vars else [])],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, f"dbt build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
