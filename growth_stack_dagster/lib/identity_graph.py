@@ -38,8 +38,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 # Temporary tables are prefixed `_st_` and dropped before `stitch` returns.
-_TEMP_TABLES = ("_st_nodes", "_st_labels", "_st_assign", "_st_prev", "_st_groups", "_st_claims", "_st_founders",
-                "_st_fixed", "_st_ids", "_st_changes", "_st_merge_nodes", "_st_split_ids")
+_TEMP_TABLES = ("_st_nodes", "_st_labels", "_st_prev_map", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
+                "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
+                "_st_moved", "_st_labels", "_st_tie_rows")
 
 OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
                "change_link_id", "change_reason")
@@ -99,17 +100,84 @@ def stitch(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, out_t
     finally:
         for table in _TEMP_TABLES:
             con.execute(f"drop table if exists {table}")
-        con.execute("drop view if exists _st_labels_arrow")
+        for table in _TEMP_TABLES:
+            con.execute(f"drop view if exists {table}_arrow")
+
+
+_I64_MAX = np.iinfo(np.int64).max
+_U64_MAX = np.iinfo(np.uint64).max
+
+
+class _Tiebreak:
+    """md5_number_upper(node_key) per node, computed in DuckDB only for nodes that tie on first_seen_at."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, n: int):
+        self.con = con
+        self.values = np.zeros(n, dtype=np.uint64)
+        self.known = np.zeros(n, dtype=bool)
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        missing = np.unique(rows[~self.known[rows]])
+        if len(missing):
+            _register(self.con, "_st_tie_rows", {"i": missing.astype(np.int32)})
+            found = self.con.execute("""
+                select n.i, md5_number_upper(n.node_key) as h from _st_nodes n semi join _st_tie_rows r using (i)
+            """).fetchnumpy()
+            self.values[found["i"]] = found["h"]
+            self.known[found["i"]] = True
+        return self.values[rows]
+
+
+def _group_argmin(groups: np.ndarray, ages: np.ndarray, tiebreak: _Tiebreak, count: int,
+                  rows: np.ndarray | None = None) -> np.ndarray:
+    """Per group 0..count-1, the row with the smallest (age, md5 of its key); -1 for an empty group.
+
+    `groups` and `ages` are parallel arrays; `rows` names their nodes (default 0..len-1).
+    """
+    rows = np.arange(len(groups)) if rows is None else rows
+    oldest = np.full(count, _I64_MAX, dtype=np.int64)
+    np.minimum.at(oldest, groups, ages)
+    candidate = ages == oldest[groups]
+    tied = np.bincount(groups[candidate], minlength=count) > 1
+    out = np.full(count, -1, dtype=np.int64)
+    alone = candidate & ~tied[groups]
+    out[groups[alone]] = rows[alone]
+    contested = np.nonzero(candidate & tied[groups])[0]
+    if len(contested):
+        g, r = groups[contested], rows[contested]
+        h = tiebreak.of(r)
+        smallest = np.full(count, _U64_MAX, dtype=np.uint64)
+        np.minimum.at(smallest, g, h)
+        win = h == smallest[g]
+        out[g[win]] = r[win]
+    return out
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]) -> None:
+    """Copy numpy columns into the temp table `name`."""
+    con.register(f"{name}_arrow", pa.table({k: pa.array(v) for k, v in columns.items()}))
+    con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
+    con.unregister(f"{name}_arrow")
 
 
 def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary):
-    # Integer ids in scan order; ages are compared on (first_seen_at, node_key) where needed.
+    # Integer ids in scan order. An identifier's age is (first_seen_at, md5 of its key): compared in numpy.
     con.execute(f"""
         create or replace temp table _st_nodes as
         select node_key, first_seen_at, last_seen_at, (row_number() over () - 1)::integer as i
         from ({nodes_sql}) where node_key is not null
     """)
-    n = con.execute("select count(*) from _st_nodes").fetchone()[0]
+    n = con.execute("select count(*) from _st_nodes").fetchall()[0][0]
+    cols = con.execute("""
+        select i, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t from _st_nodes
+    """).fetchnumpy()
+    # A scan returns the rows in the order they were numbered (insertion order is kept), which lets the
+    # output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
+    in_scan_order = bool(np.array_equal(cols["i"], np.arange(n, dtype=cols["i"].dtype)))
+    age = np.empty(n, dtype=np.int64)
+    age[cols["i"]] = cols["t"]
+    tiebreak = _Tiebreak(con, n)
+    del cols
     arrays = con.execute(f"""
         select na.i as a, nb.i as b
         from ({edges_sql}) e
@@ -122,7 +190,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
             select e.key_a, e.key_b from ({edges_sql}) e
             where e.key_a not in (select node_key from _st_nodes) or e.key_b not in (select node_key from _st_nodes)
             limit 1
-        """).fetchone()
+        """).fetchall()[0]
         raise IdentityGraphError(
             f"The link {key_a!r} - {key_b!r} names an identifier that is not among the nodes; "
             "every side of a link must also be selected by nodes_sql.")
@@ -131,132 +199,158 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     graph = coo_matrix((np.ones(edge_count, dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
     del arrays, a, b
     components, labels = connected_components(graph, directed=False)
+    labels = labels.astype(np.int32)
     del graph
-    labels_table = pa.table({"i": pa.array(np.arange(n, dtype=np.int32)), "component": pa.array(labels.astype(np.int32))})
-    con.register("_st_labels_arrow", labels_table)
-    con.execute("create or replace temp table _st_labels as select * from _st_labels_arrow")
-    con.unregister("_st_labels_arrow")
-    del labels_table, labels
 
+    # The previous map as integer codes: code -> previous customer id in _st_prev_ids.
     previous = f"({previous_sql})" if previous_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as customer_id where false)"
     con.execute(f"""
-        create or replace temp table _st_assign as
-        select n.i, n.node_key, n.first_seen_at, l.component, p.customer_id as prev_id
-        from _st_nodes n
-        join _st_labels l using (i)
-        left join (select node_key, customer_id from {previous} where customer_id is not null) p using (node_key)
+        create or replace temp table _st_prev_map as
+        select n.i, p.customer_id from _st_nodes n
+        join (select node_key, customer_id from {previous} where customer_id is not null) p using (node_key)
     """)
+    con.execute("""
+        create or replace temp table _st_prev_ids as
+        select customer_id, (row_number() over () - 1)::integer as code
+        from (select distinct customer_id from _st_prev_map)
+    """)
+    pairs = con.execute("select m.i, c.code from _st_prev_map m join _st_prev_ids c using (customer_id)").fetchnumpy()
+    codes = con.execute("select count(*) from _st_prev_ids").fetchall()[0][0]
+    code = np.full(n, -1, dtype=np.int32)
+    code[pairs["i"]] = pairs["code"]
+    del pairs
+
+    with_code = np.nonzero(code >= 0)[0]
+    coded, coded_labels = code[with_code], labels[with_code]
     # The home of a previous id: the component of its oldest current identifier.
-    con.execute("""
-        create or replace temp table _st_prev as
-        select prev_id, arg_min(component, (first_seen_at, node_key)) as home
-        from _st_assign where prev_id is not null group by prev_id
-    """)
-    # A group is what one previous customer has in one component: at home, or a part split off.
-    con.execute("""
-        create or replace temp table _st_groups as
-        select a.component, a.prev_id, p.home = a.component as is_home,
-               min((a.first_seen_at, a.node_key)) as oldest,
-               arg_min(a.node_key, (a.first_seen_at, a.node_key)) as oldest_key
-        from _st_assign a join _st_prev p using (prev_id)
-        group by a.component, a.prev_id, p.home
-    """)
-    # The oldest group wins its component: a previous id at home keeps its id, a part split off is
-    # named after its oldest identifier. New identifiers never rename a component that has a group.
-    con.execute("""
-        create or replace temp table _st_claims as
-        select component, count(*) as groups,
-               arg_min(prev_id, oldest) as winner_prev, arg_min(is_home, oldest) as winner_is_home,
-               arg_min(oldest_key, oldest) as winner_key
-        from _st_groups group by component
-    """)
+    home = labels[_group_argmin(coded, age[with_code], tiebreak, codes, with_code)] if codes else \
+        np.empty(0, dtype=np.int32)
+    # A component's winner: its oldest identifier that had a previous id. If that id is at home here,
+    # the component keeps it; if the identifier was split off from elsewhere, the component is named
+    # after it. New identifiers never rename a component that holds a previous customer's identifiers.
+    winner = _group_argmin(coded_labels, age[with_code], tiebreak, components, with_code)
+    first = _group_argmin(labels, age, tiebreak, components)
+    has_winner = winner >= 0
+    winner_code = np.full(components, -1, dtype=np.int32)
+    winner_code[has_winner] = code[winner[has_winner]]
+    keeps = has_winner.copy()
+    keeps[has_winner] = home[winner_code[has_winner]] == np.nonzero(has_winner)[0]
+    founder = np.where(keeps, -1, np.where(has_winner, winner, first))
+    _register(con, "_st_comp", {"component": np.arange(components, dtype=np.int32),
+                                "kept_code": np.where(keeps, winner_code, -1).astype(np.int32),
+                                "founder": founder.astype(np.int32)})
     con.execute("""
         create or replace temp table _st_founders as
-        select component, winner_key as founder from _st_claims where not winner_is_home
-        union all
-        select a.component, arg_min(a.node_key, (a.first_seen_at, a.node_key))
-        from _st_assign a anti join _st_claims c using (component)
-        group by a.component
+        select c.component, n.node_key as founder from _st_comp c join _st_nodes n on n.i = c.founder
+        where c.founder >= 0
     """)
     # Rarely a new id equals one a previous customer keeps: name it after the founder's key plus #k.
     clashes = con.execute("""
         select component, founder from _st_founders
-        where md5(founder) in (select prev_id from _st_prev) order by founder
+        where md5(founder) in (select customer_id from _st_prev_ids) order by founder
     """).fetchall()
     con.execute("create or replace temp table _st_fixed (component integer, customer_id varchar)")
     if clashes:
-        taken = {r[0] for r in con.execute("select prev_id from _st_prev").fetchall()}
+        taken = {r[0] for r in con.execute("select customer_id from _st_prev_ids").fetchall()}
         fixed = []
-        for component, founder in clashes:
+        for component, key in clashes:
             attempt = 1
-            while (candidate := new_customer_id(founder, attempt)) in taken or con.execute(
-                    "select count(*) from _st_founders where md5(founder) = ?", [candidate]).fetchone()[0]:
+            while (candidate := new_customer_id(key, attempt)) in taken or con.execute(
+                    "select count(*) from _st_founders where md5(founder) = ?", [candidate]).fetchall()[0][0]:
                 attempt += 1
             taken.add(candidate)
             fixed.append((component, candidate))
         con.executemany("insert into _st_fixed values (?, ?)", fixed)
     con.execute("""
         create or replace temp table _st_ids as
-        select component, winner_prev as customer_id from _st_claims where winner_is_home
+        select c.component, p.customer_id from _st_comp c join _st_prev_ids p on p.code = c.kept_code
         union all
         select f.component, coalesce(x.customer_id, md5(f.founder))
         from _st_founders f left join _st_fixed x using (component)
     """)
 
-    changes = _merges(con, edges_sql) + _splits(con, previous, dropped_sql)
+    # Previous ids at home in a component whose id is another: merged. Identifiers away from home: split.
+    home_component = home if codes else np.empty(0, dtype=np.int32)
+    kept_code_of = np.where(keeps, winner_code, -1)
+    loses = np.nonzero(kept_code_of[home_component] != np.arange(codes))[0] if codes else np.empty(0, dtype=np.int64)
+    merge_components = np.unique(home_component[loses])
+    away = with_code[coded_labels != home_component[coded]] if codes else np.empty(0, dtype=np.int64)
+    changes = _merges(con, edges_sql, merge_components, labels, code, home_component, winner_code) + \
+        _splits(con, previous, dropped_sql, away, code, labels)
     con.execute("""create or replace temp table _st_changes (change_type varchar, old_customer_id varchar,
                    customer_id varchar, changed_at timestamptz, link_id varchar, reason varchar)""")
     if changes:
         con.executemany("insert into _st_changes values (?, ?, ?, ?, ?, ?)",
                         [dataclasses.astuple(c) for c in changes])
+    # Per node: its component, whether it had a previous id, and whether it moved to another id.
+    had_prev = code >= 0
+    moved = had_prev & (kept_code_of[labels] != code)
+    moved_rows = np.nonzero(moved)[0]
+    _register(con, "_st_moved_rows", {"i": moved_rows.astype(np.int32), "code": code[moved_rows],
+                                      "component": labels[moved_rows]})
+    con.execute("""
+        create or replace temp table _st_moved as
+        select r.i, p.customer_id as previous_customer_id, c.change_type, c.changed_at,
+               c.link_id as change_link_id, c.reason as change_reason
+        from _st_moved_rows r
+        join _st_prev_ids p on p.code = r.code
+        join _st_ids ids on ids.component = r.component
+        left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
+    """)
+    labels_table = pa.table({"i": pa.array(np.arange(n, dtype=np.int32)), "component": pa.array(labels),
+                             "had_prev": pa.array(had_prev), "moved": pa.array(moved)})
+    con.register("_st_labels_arrow", labels_table)
+    line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
     con.execute(f"""
         create or replace {"temp " if temporary else ""}table {out_table} as
-        select a.node_key, ids.customer_id, a.prev_id as previous_customer_id,
-               c.change_type, c.changed_at, c.link_id as change_link_id, c.reason as change_reason
-        from _st_assign a
-        join _st_ids ids using (component)
-        left join _st_changes c
-            on c.old_customer_id = a.prev_id and c.customer_id = ids.customer_id
+        select n.node_key, ids.customer_id,
+               case when l.moved then m.previous_customer_id when l.had_prev then ids.customer_id end
+                   as previous_customer_id,
+               m.change_type, m.changed_at, m.change_link_id, m.change_reason
+        from _st_nodes n
+        {line_up}
+        join _st_ids ids on ids.component = l.component
+        left join _st_moved m on m.i = n.i
     """)
-    kept, new = con.execute("""
-        select (select count(*) from _st_claims where winner_is_home), (select count(*) from _st_founders)
-    """).fetchone()
-    stats = StitchStats(nodes=n, edges=edge_count, components=components, kept=kept, new=new,
+    con.unregister("_st_labels_arrow")
+    stats = StitchStats(nodes=n, edges=edge_count, components=components, kept=int(keeps.sum()),
+                        new=int(components - keeps.sum()),
                         merged=sum(c.change_type == "merge" for c in changes),
                         split=sum(c.change_type == "split" for c in changes))
     return stats, changes
 
 
-def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str) -> list[Change]:
+def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, merge_components: np.ndarray, labels: np.ndarray,
+            code: np.ndarray, home_component: np.ndarray, winner_code: np.ndarray) -> list[Change]:
     """The merges of this build, each with the link that joined the old id to its survivor.
 
-    In every component with several groups (previous customers at home or parts split off), links are
-    replayed in time order (first_seen_at, then link_id) over the groups' identifiers; the link at which
-    a previous customer's identifiers first connect to the winning group is the one that merged it.
+    In every component where a previous id at home lost to an older group, links are replayed in time
+    order (first_seen_at, then link_id) over the identifiers, those of one previous customer starting as
+    one set; the link at which a previous customer's set first connects to the winner's is the one that
+    merged it.
     """
-    merged = con.execute("""
-        select g.component, g.prev_id, ids.customer_id
-        from _st_groups g
-        join _st_claims c using (component)
-        join _st_ids ids using (component)
-        where c.groups > 1 and g.is_home and g.prev_id <> ids.customer_id
-        order by 1, 2
-    """).fetchall()
-    if not merged:
+    if len(merge_components) == 0:
         return []
+    in_merge = np.zeros(len(winner_code), dtype=bool)
+    in_merge[merge_components] = True
+    rows = np.nonzero(in_merge[labels])[0]
+    component, prev = labels[rows], code[rows]
+    has_prev = prev >= 0
+    in_winner = has_prev & (prev == winner_code[component])
+    at_home = np.zeros(len(rows), dtype=bool)
+    at_home[has_prev] = home_component[prev[has_prev]] == component[has_prev]
+    _register(con, "_st_merge_rows", {"i": rows.astype(np.int32), "component": component, "code": prev,
+                                      "in_winner": in_winner, "at_home": at_home})
     con.execute("""
         create or replace temp table _st_merge_nodes as
-        select a.node_key, a.component, a.prev_id, a.prev_id = c.winner_prev as in_winner,
-               p.home = a.component as at_home
-        from _st_assign a
-        join _st_claims c on c.component = a.component and c.groups > 1
-        left join _st_prev p on p.prev_id = a.prev_id
-        where a.component in (select component from _st_groups g
-                              join _st_ids ids using (component)
-                              where g.is_home and g.prev_id <> ids.customer_id)
+        select n.node_key, r.component, p.customer_id as prev_id, r.in_winner, r.at_home, ids.customer_id
+        from _st_merge_rows r
+        join _st_nodes n using (i)
+        join _st_ids ids using (component)
+        left join _st_prev_ids p on p.code = r.code
     """)
-    nodes = con.execute("select node_key, component, prev_id, in_winner, at_home from _st_merge_nodes").fetchall()
+    nodes = con.execute("select node_key, component, prev_id, in_winner, at_home, customer_id from _st_merge_nodes").fetchall()
     links = con.execute(f"""
         select e.key_a, e.key_b, e.link_id, e.first_seen_at
         from ({edges_sql}) e semi join _st_merge_nodes m on m.node_key = e.key_a
@@ -265,17 +359,20 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str) -> list[Change]:
     parent: dict[str, str] = {}
     holds: dict[str, set[str]] = {}  # root -> previous ids at home in its set, "" for the winning group
     first_of_group: dict[tuple[int, str], str] = {}
-    for node_key, component, prev_id, in_winner, at_home in nodes:
+    survivor_of_old: dict[str, str] = {}
+    for node_key, component_id, prev_id, winning, home, customer_id in nodes:
         parent[node_key] = node_key
         if prev_id is None:
             continue
         # The identifiers of one previous customer in one component start as one set: they were one customer.
-        group = (component, prev_id)
+        group = (component_id, prev_id)
         if group in first_of_group:
             parent[node_key] = first_of_group[group]
-        else:
-            first_of_group[group] = node_key
-            holds[node_key] = {""} if in_winner else ({prev_id} if at_home else set())
+            continue
+        first_of_group[group] = node_key
+        holds[node_key] = {""} if winning else ({prev_id} if home else set())
+        if home and not winning:
+            survivor_of_old[prev_id] = customer_id
 
     def find(x: str) -> str:
         while parent[x] != x:
@@ -283,7 +380,6 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str) -> list[Change]:
             x = parent[x]
         return x
 
-    survivor_of_old = {old: customer_id for _, old, customer_id in merged}
     changes: list[Change] = []
     for key_a, key_b, link_id, first_seen_at in links:
         ra, rb = find(key_a), find(key_b)
@@ -302,30 +398,29 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str) -> list[Change]:
     return sorted(changes, key=lambda c: (c.customer_id, c.old_customer_id))
 
 
-def _splits(con: duckdb.DuckDBPyConnection, previous: str, dropped_sql: str | None) -> list[Change]:
+def _splits(con: duckdb.DuckDBPyConnection, previous: str, dropped_sql: str | None, away: np.ndarray,
+            code: np.ndarray, labels: np.ndarray) -> list[Change]:
     """Identifiers of a previous customer found outside its home: split off to their new customer."""
+    if len(away) == 0:
+        return []
+    _register(con, "_st_split_rows", {"code": code[away], "component": labels[away]})
     rows = con.execute("""
-        select a.prev_id, ids.customer_id, count(*) as identifiers
-        from _st_assign a
-        join _st_prev p using (prev_id)
-        join _st_ids ids on ids.component = a.component
-        where a.component <> p.home
+        select p.customer_id, ids.customer_id, count(*) as identifiers
+        from _st_split_rows r
+        join _st_prev_ids p on p.code = r.code
+        join _st_ids ids on ids.component = r.component
         group by all
         order by 1, 2
     """).fetchall()
-    if not rows:
-        return []
-    changed_at = con.execute("select max(coalesce(last_seen_at, first_seen_at)) from _st_nodes").fetchone()[0]
-    split_ids = sorted({r[0] for r in rows})
+    changed_at = con.execute("select max(coalesce(last_seen_at, first_seen_at)) from _st_nodes").fetchall()[0][0]
     dropped = f"({dropped_sql})" if dropped_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as reason where false)"
-    con.execute("create or replace temp table _st_split_ids (customer_id varchar)")
-    con.executemany("insert into _st_split_ids values (?)", [(x,) for x in split_ids])
     removed: dict[str, list[str]] = {}
     for customer_id, node_key, reason in con.execute(f"""
         select p.customer_id, p.node_key, d.reason
         from {previous} p
-        semi join _st_split_ids s on s.customer_id = p.customer_id
+        semi join (select distinct s.customer_id from _st_split_rows r join _st_prev_ids s on s.code = r.code) x
+            on x.customer_id = p.customer_id
         anti join _st_nodes n on n.node_key = p.node_key
         left join {dropped} d on d.node_key = p.node_key
         order by 1, 2

@@ -3,6 +3,7 @@ file under a temporary GROWTH_STACK_HOME."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -26,6 +27,21 @@ IDENTITY = ["+path:models/marts/identity"]
 def dbt_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One target folder for the session's builds, so dbt parses the project once (partial parsing)."""
     return tmp_path_factory.mktemp("dbt_work")
+
+
+# The simulated company the ground-truth and persistence tests share (simulated and loaded once).
+COMPANY_CUSTOMERS, COMPANY_DAYS, COMPANY_SEED, COMPANY_AS_OF = 40, 40, 7, dt.date(2026, 3, 2)
+
+
+@pytest.fixture(scope="session")
+def simulated_company(dbt_work: Path) -> Path:
+    """A folder with `warehouse.duckdb` (raw tables only, from the real loaders) and `simulation/`."""
+    from tests.dbt.company import simulate_company
+
+    folder = dbt_work / "company"
+    folder.mkdir()
+    simulate_company(folder, COMPANY_CUSTOMERS, COMPANY_DAYS, COMPANY_SEED, COMPANY_AS_OF)
+    return folder
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ gives the ids the successive builds gave)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 
 import duckdb
@@ -289,3 +290,13 @@ def test_a_link_to_an_unknown_identifier_is_refused():
     con.execute("create table edges as select 'a' as key_a, 'b' as key_b, 'l1' as link_id, now() as first_seen_at")
     with pytest.raises(IdentityGraphError, match="'a' - 'b' names an identifier that is not among the nodes"):
         stitch(con, "select * from nodes", "select * from edges", "out")
+
+
+def test_identifiers_first_seen_together_are_ordered_by_the_md5_of_their_key():
+    g = Graph()
+    keys = [f"user_id:u{i}" for i in range(6)]
+    for key in keys:
+        g.link("email:shared-moment@x.io", key, 3)
+    ids = g.build()
+    fingerprint = {k: int.from_bytes(hashlib.md5(k.encode()).digest()[:8], "little") for k in [*keys, "email:shared-moment@x.io"]}
+    assert set(ids.values()) == {new_customer_id(min(fingerprint, key=fingerprint.get))}
