@@ -38,7 +38,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 # Temporary tables are prefixed `_st_` and dropped before `stitch` returns.
-_TEMP_TABLES = ("_st_nodes", "_st_labels", "_st_prev_map", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
+_TEMP_TABLES = ("_st_nodes", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
                 "_st_moved", "_st_labels", "_st_tie_rows")
 
@@ -164,13 +164,12 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     # Integer ids in scan order. An identifier's age is (first_seen_at, md5 of its key): compared in numpy.
     con.execute(f"""
         create or replace temp table _st_nodes as
-        select node_key, first_seen_at, last_seen_at, (row_number() over () - 1)::integer as i
+        select node_key, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t,
+               (row_number() over () - 1)::integer as i
         from ({nodes_sql}) where node_key is not null
     """)
     n = con.execute("select count(*) from _st_nodes").fetchall()[0][0]
-    cols = con.execute("""
-        select i, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t from _st_nodes
-    """).fetchnumpy()
+    cols = con.execute("select i, t from _st_nodes").fetchnumpy()
     # A scan returns the rows in the order they were numbered (insertion order is kept), which lets the
     # output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
     in_scan_order = bool(np.array_equal(cols["i"], np.arange(n, dtype=cols["i"].dtype)))
@@ -181,11 +180,11 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     arrays = con.execute(f"""
         select na.i as a, nb.i as b
         from ({edges_sql}) e
-        left join _st_nodes na on na.node_key = e.key_a
-        left join _st_nodes nb on nb.node_key = e.key_b
+        join _st_nodes na on na.node_key = e.key_a
+        join _st_nodes nb on nb.node_key = e.key_b
     """).fetchnumpy()
     a, b = arrays["a"], arrays["b"]
-    if np.ma.is_masked(a) or np.ma.is_masked(b):
+    if len(a) != con.execute(f"select count(*) from ({edges_sql}) e where key_a is not null and key_b is not null").fetchall()[0][0]:
         key_a, key_b = con.execute(f"""
             select e.key_a, e.key_b from ({edges_sql}) e
             where e.key_a not in (select node_key from _st_nodes) or e.key_b not in (select node_key from _st_nodes)
@@ -206,16 +205,15 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     previous = f"({previous_sql})" if previous_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as customer_id where false)"
     con.execute(f"""
-        create or replace temp table _st_prev_map as
-        select n.i, p.customer_id from _st_nodes n
-        join (select node_key, customer_id from {previous} where customer_id is not null) p using (node_key)
-    """)
-    con.execute("""
         create or replace temp table _st_prev_ids as
         select customer_id, (row_number() over () - 1)::integer as code
-        from (select distinct customer_id from _st_prev_map)
+        from (select distinct customer_id from {previous} where customer_id is not null)
     """)
-    pairs = con.execute("select m.i, c.code from _st_prev_map m join _st_prev_ids c using (customer_id)").fetchnumpy()
+    pairs = con.execute(f"""
+        select n.i, c.code from _st_nodes n
+        join {previous} p using (node_key)
+        join _st_prev_ids c using (customer_id)
+    """).fetchnumpy()
     codes = con.execute("select count(*) from _st_prev_ids").fetchall()[0][0]
     code = np.full(n, -1, dtype=np.int32)
     code[pairs["i"]] = pairs["code"]
@@ -277,12 +275,15 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     merge_components = np.unique(home_component[loses])
     away = with_code[coded_labels != home_component[coded]] if codes else np.empty(0, dtype=np.int64)
     changes = _merges(con, edges_sql, merge_components, labels, code, home_component, winner_code) + \
-        _splits(con, previous, dropped_sql, away, code, labels)
+        _splits(con, nodes_sql, previous, dropped_sql, away, code, labels)
     con.execute("""create or replace temp table _st_changes (change_type varchar, old_customer_id varchar,
                    customer_id varchar, changed_at timestamptz, link_id varchar, reason varchar)""")
     if changes:
-        con.executemany("insert into _st_changes values (?, ?, ?, ?, ?, ?)",
-                        [dataclasses.astuple(c) for c in changes])
+        con.register("_st_changes_arrow", pa.Table.from_pylist([dataclasses.asdict(c) for c in changes], schema=pa.schema([
+            ("change_type", pa.string()), ("old_customer_id", pa.string()), ("customer_id", pa.string()),
+            ("changed_at", pa.timestamp("us", tz="UTC")), ("link_id", pa.string()), ("reason", pa.string())])))
+        con.execute("insert into _st_changes select * from _st_changes_arrow")
+        con.unregister("_st_changes_arrow")
     # Per node: its component, whether it had a previous id, and whether it moved to another id.
     had_prev = code >= 0
     moved = had_prev & (kept_code_of[labels] != code)
@@ -298,19 +299,30 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         join _st_ids ids on ids.component = r.component
         left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
     """)
-    labels_table = pa.table({"i": pa.array(np.arange(n, dtype=np.int32)), "component": pa.array(labels),
-                             "had_prev": pa.array(had_prev), "moved": pa.array(moved)})
+    # customer_id and previous_customer_id per node as dictionary columns over the components' ids (and
+    # the moved nodes' previous ids), lined up with the nodes: no join over every node.
+    component_ids = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
+    moved_previous = con.sql("""
+        select p.customer_id from _st_moved_rows r join _st_prev_ids p on p.code = r.code order by r.i
+    """).to_arrow_table().column(0)
+    dictionary = pa.chunked_array([*component_ids.chunks, *moved_previous.chunks], type=pa.string()).combine_chunks()
+    previous_index = np.where(had_prev, labels, -1).astype(np.int32)
+    previous_index[moved_rows] = components + np.arange(len(moved_rows), dtype=np.int32)
+    labels_table = pa.table({
+        "i": pa.array(np.arange(n, dtype=np.int32)),
+        "customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary),
+        "previous_customer_id": pa.DictionaryArray.from_arrays(
+            pa.array(previous_index, mask=previous_index < 0), dictionary),
+    })
     con.register("_st_labels_arrow", labels_table)
     line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
     con.execute(f"""
         create or replace {"temp " if temporary else ""}table {out_table} as
-        select n.node_key, ids.customer_id,
-               case when l.moved then m.previous_customer_id when l.had_prev then ids.customer_id end
-                   as previous_customer_id,
+        select n.node_key, cast(l.customer_id as varchar) as customer_id,
+               cast(l.previous_customer_id as varchar) as previous_customer_id,
                m.change_type, m.changed_at, m.change_link_id, m.change_reason
         from _st_nodes n
         {line_up}
-        join _st_ids ids on ids.component = l.component
         left join _st_moved m on m.i = n.i
     """)
     con.unregister("_st_labels_arrow")
@@ -398,8 +410,8 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, merge_components: np
     return sorted(changes, key=lambda c: (c.customer_id, c.old_customer_id))
 
 
-def _splits(con: duckdb.DuckDBPyConnection, previous: str, dropped_sql: str | None, away: np.ndarray,
-            code: np.ndarray, labels: np.ndarray) -> list[Change]:
+def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropped_sql: str | None,
+            away: np.ndarray, code: np.ndarray, labels: np.ndarray) -> list[Change]:
     """Identifiers of a previous customer found outside its home: split off to their new customer."""
     if len(away) == 0:
         return []
@@ -412,7 +424,7 @@ def _splits(con: duckdb.DuckDBPyConnection, previous: str, dropped_sql: str | No
         group by all
         order by 1, 2
     """).fetchall()
-    changed_at = con.execute("select max(coalesce(last_seen_at, first_seen_at)) from _st_nodes").fetchall()[0][0]
+    changed_at = con.execute(f"select max(coalesce(last_seen_at, first_seen_at)) from ({nodes_sql})").fetchall()[0][0]
     dropped = f"({dropped_sql})" if dropped_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as reason where false)"
     removed: dict[str, list[str]] = {}
