@@ -7,13 +7,16 @@ seen), the links between them (edges) and, optionally, the id map of the previou
 the connected components with `scipy.sparse.csgraph.connected_components` once the keys are mapped
 to integers in DuckDB, and gives every component a `customer_id` by these rules:
 
-- An identifier's "age" is (first_seen_at, node_key): the oldest identifier is the one seen first,
-  ties broken by its key, so the order never depends on the wall clock or on build order.
+- An identifier's "age" is (first_seen_at, md5 of its node_key): the oldest identifier is the one seen
+  first, ties broken by the first 8 bytes of the md5 of its key (DuckDB's `md5_number_upper`), so the
+  order never depends on the wall clock or on build order.
 - A previous customer id lives on in the component that holds its oldest current identifier (its
   home). Gaining identifiers never renames a customer.
-- A component that is home to several previous ids is a merge: the id whose oldest identifier is the
-  oldest survives; each other id is recorded as merged into it, with the link (first seen the
-  earliest, in time order) that joined it to the survivor.
+- In a component, the oldest identifier that had a previous id decides: if its previous id is at home
+  here, the component keeps that id; if it was split off from a customer whose home is elsewhere, the
+  component is named after it (as if the merge had come first and the split after).
+- Every other previous id at home in the component is merged into the component's id, recorded with
+  the link that joined it, replaying the component's links in time order.
 - Identifiers of a previous id found outside its home split off: they take the id of their new
   component, recorded as a split.
 - A component with no previous id (a new customer, or a part split off) is named after its oldest

@@ -189,5 +189,28 @@ def test_ids_stay_stable_across_ten_builds_of_a_growing_company(home: Path, dbt_
         assert len(people) == 1, (old, new, people)
     dbt_in_process(dbt_work, "test", "--select", *IDENTITY_MODELS)
 
-    dbt_in_process(dbt_work, "run", "--select", "int_identity_components+", "--vars", '{"identity_rebuild": true}')
+    dbt_in_process(dbt_work, "run", "--select", *IDENTITY_MODELS, "--vars", '{"identity_rebuild": true}')
     assert customers(home) == previous
+
+
+def test_a_guest_checkout_buyer_with_eight_stripe_customers_is_one_high_value_customer(
+        home: Path, dbt_work: Path, monkeypatch) -> None:
+    """Bob checks out as a guest eight times (eight Stripe customers, eight paid invoices of 120.00), is 35
+    (HubSpot date of birth 1990-05-01) and visits the shop every week: one customer, high-value."""
+    monkeypatch.setenv("GROWTH_STACK_HOME", str(home))
+    monkeypatch.chdir(REPO)
+    raw.day1_events(home / "events")
+    raw.load_events(home, raw.DAY1)
+    raw.day1_saas_tables(home)
+    add_guest_checkouts(home)
+    # as_of Wednesday 2026-02-11: the 4 complete weeks before it start on Jan 12, 19, 26 and Feb 2
+    for day in ("2026-01-13", "2026-01-20", "2026-01-27", "2026-02-03"):
+        raw.write_events(home / "events", "web", day, [
+            raw.message(day, 3600, type="page", anonymousId="a-bob", userId="u_bob", name="Home")])
+        raw.load_events(home, day)
+    dbt_in_process(dbt_work, "run", "--select", "+customer_traits", "--vars", '{"as_of": "2026-02-11"}')
+    got = customers(home)
+    bob = got[("user_id", "u_bob")]
+    assert {got[("stripe_customer_id", f"cus_bob{k}")] for k in range(1, 9)} == {bob}
+    assert query(home, "select is_high_value from marts.customer_traits where customer_id = ?", bob) == [(True,)]
+    assert query(home, "select count(*) from marts.customer_traits where is_high_value") == [(1,)]

@@ -21,7 +21,8 @@ def model(dbt, session):
     views = {"_identity_links": links, "_identity_identifiers": identifiers, "_identity_blocked": blocked}
     for name, relation in views.items():
         relation.create_view(name, replace=True)
-    rebuild = str(dbt.config.get("identity_rebuild") or "").lower() in ("true", "1", "yes")
+    rebuild_var = dbt.config.get("identity_rebuild", False)
+    rebuild = str(rebuild_var).lower() in ("true", "1", "yes")
     previous_sql = None
     if dbt.is_incremental and not rebuild:
         session.execute(f"create or replace temp table _identity_previous as select node_key, customer_id from {dbt.this}")
