@@ -17,6 +17,7 @@ _COMMANDS = {
     "simulate": "growth_stack_dagster.simulate.command:simulate_command",
     "init": "growth_stack_dagster.instance:init_command",
     "run": "growth_stack_dagster.run_all:run_command",
+    "ingest": "growth_stack_dagster.ingest.command:ingest_command",
 }
 
 

@@ -24,13 +24,14 @@ from pathlib import Path
 
 CLOSED_SUFFIX = ".jsonl"
 OPEN_SUFFIX = ".jsonl.open"
-_SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SOURCE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _PARTITION_RE = re.compile(r"source=([^/]+)/date=(\d{4}-\d{2}-\d{2})/[^/]+\.jsonl$")
 
 
 def check_source_name(source: str) -> str:
     """Return `source` if it is a valid source name, else raise ValueError."""
-    if not _SOURCE_RE.match(source):
+    # fullmatch: `$` would also accept a trailing newline, which would then name a folder
+    if not isinstance(source, str) or not _SOURCE_RE.fullmatch(source):
         raise ValueError(
             f"source name {source!r} must be lower-case letters, digits, '_' or '-' (at most 64)."
         )

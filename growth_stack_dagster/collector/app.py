@@ -69,9 +69,15 @@ class CollectorSettings:
         standard = signatures.split_secrets(config.standard_webhook_secret())
         for secret in standard:
             signatures.standard_webhook_key(secret)  # fail at startup, not on the first webhook
+        write_keys = config.write_keys()
+        for source in write_keys.values():  # a source names a folder: refuse a bad one at startup
+            try:
+                check_source_name(source)
+            except ValueError as exc:
+                raise ValueError(f"GROWTH_STACK_WRITE_KEYS: {exc} Rename that source.") from None
         return cls(
             events_dir=config.events_dir(),
-            write_keys=config.write_keys(),
+            write_keys=write_keys,
             stripe_secrets=signatures.split_secrets(config.stripe_webhook_secret()),
             customerio_keys=signatures.split_secrets(config.customerio_webhook_signing_key()),
             standard_secrets=standard,
@@ -199,9 +205,8 @@ def build_app(settings: CollectorSettings) -> Callable:
             status, body = 503, _unavailable_body(exc)
             extra = ((b"retry-after", str(exc.retry_after).encode()),)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
-        if origin is not None:  # CORS for browsers (credentials allowed, so echo the origin)
-            headers += [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true"),
-                        (b"vary", b"Origin")]
+        if origin is not None:  # CORS for browsers: any origin, no credentials (write keys are not cookies)
+            headers.append((b"access-control-allow-origin", b"*"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -274,7 +279,7 @@ def build_app(settings: CollectorSettings) -> Callable:
         finally:
             await writer.close()
 
-    middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_credentials=True,
+    middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_credentials=False,
                              allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"], max_age=86400)]
     framework = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 

@@ -121,6 +121,26 @@ def serve(app_factory: Callable[[], object], host: str, port: int, workers: int,
     sock.close()
 
 
+def development_credentials_in_use() -> list[str]:
+    """Names of the collector's credential variables that still hold a built-in development value
+    (a write key or webhook secret from `config`, also when it is one of several)."""
+    from growth_stack_dagster import config
+    from growth_stack_dagster.collector.signatures import split_secrets
+
+    in_use = []
+    if set(config.write_keys()) & set(config.parse_write_keys(config.DEFAULT_WRITE_KEYS)):
+        in_use.append("GROWTH_STACK_WRITE_KEYS")
+    # A secret list in rotation ("new,old") still trusts the development value if it holds it.
+    secrets = {
+        "STRIPE_WEBHOOK_SECRET": (config.stripe_webhook_secret(), config.DEFAULT_STRIPE_WEBHOOK_SECRET),
+        "CUSTOMERIO_WEBHOOK_SIGNING_KEY": (config.customerio_webhook_signing_key(),
+                                           config.DEFAULT_CUSTOMERIO_WEBHOOK_SIGNING_KEY),
+        "GROWTH_STACK_WEBHOOK_SECRET": (config.standard_webhook_secret(), config.DEFAULT_STANDARD_WEBHOOK_SECRET),
+    }
+    in_use += [name for name, (value, default) in secrets.items() if default in split_secrets(value)]
+    return in_use
+
+
 def default_workers() -> int:
     """`$GROWTH_STACK_COLLECTOR_WORKERS`, else one per CPU (at most 4)."""
     env = os.environ.get("GROWTH_STACK_COLLECTOR_WORKERS")
@@ -132,7 +152,10 @@ def default_workers() -> int:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=None, type=int,
               help="Worker processes. Default: $GROWTH_STACK_COLLECTOR_WORKERS or one per CPU (max 4).")
-def collector_command(host: str, port: int, workers: int | None) -> None:
+@click.option("--allow-development-keys", is_flag=True,
+              help="Listen on a non-loopback address even though built-in development write keys or "
+                   "webhook secrets are in use (throwaway machines only).")
+def collector_command(host: str, port: int, workers: int | None, allow_development_keys: bool) -> None:
     """Accept Segment/RudderStack tracking calls and signed webhooks; append them durably to
     event files under $GROWTH_STACK_HOME/events.
 
@@ -141,7 +164,15 @@ def collector_command(host: str, port: int, workers: int | None) -> None:
     CUSTOMERIO_WEBHOOK_SIGNING_KEY, GROWTH_STACK_WEBHOOK_SECRET (comma-separated during a rotation).
     Files close after GROWTH_STACK_COLLECTOR_FILE_SECONDS (5) or GROWTH_STACK_COLLECTOR_FILE_MB (64);
     requests get 503 while free disk is below GROWTH_STACK_COLLECTOR_MIN_FREE_MB (100).
+    Refuses a non-loopback --host while any of these is still a development default.
     """
+    from growth_stack_dagster.bind import refuse_public_bind
+
+    if not allow_development_keys:  # checked before anything is created or bound
+        try:
+            refuse_public_bind(host, development_credentials_in_use(), "--allow-development-keys")
+        except ValueError as exc:  # a malformed GROWTH_STACK_WRITE_KEYS
+            raise click.ClickException(str(exc)) from None
     from growth_stack_dagster.collector.app import CollectorSettings, build_app
     from growth_stack_dagster.collector.writer import recover_open_files
 

@@ -14,7 +14,7 @@ import dlt
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from growth_stack_dagster.ingest.pipelines import (
-    LOADER_FILE_FORMAT, SOURCES, build_source, bulk_load_gc, make_pipeline, pipeline_name,
+    SOURCES, build_source, bulk_load_gc, make_pipeline, pipeline_name, run_options,
 )
 from growth_stack_dagster.ingest.translator import IngestTranslator
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS
@@ -39,22 +39,31 @@ def rows_loaded_by_table(pipeline: dlt.Pipeline, table: str) -> dict[str, int]:
     return out
 
 
+class IngestRunConfig(dg.Config):
+    """Run configuration of a source's load (Launchpad: `ops: {<source>_raw: {config: {full_reload: true}}}`)."""
+
+    full_reload: bool = False  # empty the source's tables and cursors and read everything again
+
+
 def run_source(context: dg.AssetExecutionContext, dlt_resource: DagsterDltResource,
-               source_name: str) -> Iterator[dg.MaterializeResult]:
-    """Load the (selected tables of the) source; one result per table with `rows_loaded`
-    (0 when nothing was new) and `rows_loaded_by_table` (the table and its child tables)."""
+               source_name: str, full_reload: bool = False) -> Iterator[dg.MaterializeResult]:
+    """Load the (selected tables of the) source, in full when `full_reload` or
+    `$GROWTH_STACK_FULL_RELOAD` asks; one result per table with `rows_loaded` (0 when nothing was
+    new), `rows_loaded_by_table` (the table and its child tables) and `full_reload`."""
     pipeline = make_pipeline(source_name)
     source = build_source(source_name)
+    options = run_options(source_name, full_reload)
     with bulk_load_gc():
         results = list(dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                        dagster_dlt_translator=TRANSLATOR, loader_file_format=LOADER_FILE_FORMAT))
+                                        dagster_dlt_translator=TRANSLATOR, **options))
     for result in results:
         table = result.asset_key.path[-1]
         by_table = rows_loaded_by_table(pipeline, table)
         yield dg.MaterializeResult(
             asset_key=result.asset_key,
             metadata={**(result.metadata or {}), "rows_loaded": dg.MetadataValue.int(by_table[table]),
-                      "rows_loaded_by_table": dg.MetadataValue.json(by_table)},
+                      "rows_loaded_by_table": dg.MetadataValue.json(by_table),
+                      "full_reload": dg.MetadataValue.bool("refresh" in options)},
         )
 
 
@@ -68,8 +77,9 @@ def _source_assets(source_name: str) -> dg.AssetsDefinition:
         op_tags=WRITER_TAGS,
         pool=WAREHOUSE_POOL,
     )
-    def _assets(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator[dg.MaterializeResult]:
-        yield from run_source(context, dlt, source_name)
+    def _assets(context: dg.AssetExecutionContext, dlt: DagsterDltResource,
+                config: IngestRunConfig) -> Iterator[dg.MaterializeResult]:
+        yield from run_source(context, dlt, source_name, full_reload=config.full_reload)
 
     _assets.__doc__ = f"Raw {source_name} tables loaded by dlt."
     return _assets

@@ -7,6 +7,7 @@ Plain functions (no Dagster): the assets call them, and so can a script or a tes
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,11 +77,32 @@ def build_source(source_name: str, **overrides: Any) -> DltSource:
     return SOURCES[source_name](**overrides)
 
 
-def load_source(source_name: str, **overrides: Any) -> LoadInfo:
-    """Run one source's pipeline to the warehouse; raises when a load job failed."""
+FULL_RELOAD_ENV = "GROWTH_STACK_FULL_RELOAD"
+
+
+def full_reload_requested(source_name: str, requested: bool = False) -> bool:
+    """True when this run of `source_name` must reload in full: `requested` (a CLI flag or Dagster run
+    config), or `$GROWTH_STACK_FULL_RELOAD` naming the source (comma-separated names, or `all`)."""
+    named = {n.strip().lower() for n in os.environ.get(FULL_RELOAD_ENV, "").split(",") if n.strip()}
+    return requested or source_name in named or "all" in named
+
+
+def run_options(source_name: str, full_reload: bool = False) -> dict[str, Any]:
+    """Keyword arguments of `pipeline.run` for one load: Parquet load files, and for a full reload
+    dlt's `refresh="drop_data"`, which empties the source's tables and resets its cursors in the
+    same load, so every object is read again and nothing stale survives."""
+    options: dict[str, Any] = {"loader_file_format": LOADER_FILE_FORMAT}
+    if full_reload_requested(source_name, full_reload):
+        options["refresh"] = "drop_data"
+    return options
+
+
+def load_source(source_name: str, full_reload: bool = False, **overrides: Any) -> LoadInfo:
+    """Run one source's pipeline to the warehouse (in full when `full_reload`, see `run_options`);
+    raises when a load job failed."""
     pipeline = make_pipeline(source_name)
     with bulk_load_gc():
-        info = pipeline.run(build_source(source_name, **overrides), loader_file_format=LOADER_FILE_FORMAT)
+        info = pipeline.run(build_source(source_name, **overrides), **run_options(source_name, full_reload))
     info.raise_on_failed_jobs()
     return info
 

@@ -9,8 +9,8 @@ Serves any Graph version (`/facebook/v21.0/...`):
   `POST|DELETE <audience_id>/users` with `payload={"schema", "data"}` of SHA-256 hashes (at most
   10,000 per request). Member hashes are kept so `approximate_count_*` reads back exact counts.
 
-Auth is the `access_token` parameter (query or form) or `Authorization: Bearer`, equal to the sandbox
-token. Errors use the Graph error object (`{"error": {"message", "type", "code", "fbtrace_id"}}`), and
+Auth is the `access_token` parameter (query or form) or an `Authorization: Bearer` (or `OAuth`)
+header, equal to the sandbox token. Errors use the Graph error object (`{"error": {"message", "type", "code", "fbtrace_id"}}`), and
 throttling answers like the Business Use Case limit for ads_management (code 80004, HTTP 400, with the
 `x-business-use-case-usage` header).
 """
@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from growth_stack_dagster.sandbox.core import Emulation, SandboxContext, bearer_token
+from growth_stack_dagster.sandbox.core import Emulation, SandboxContext
 
 SYSTEM = "facebook"
 DEFAULT_ACCOUNT_ID = "1000"
@@ -437,6 +437,13 @@ async def _request_params(request: Request) -> dict[str, Any]:
     return params
 
 
+def graph_header_token(request: Request) -> str | None:
+    """The token of an `Authorization` header as the Graph API takes it: `Bearer <token>` or
+    `OAuth <token>` (keeps the token out of URLs, and so out of access logs)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() in ("bearer", "oauth") and token.strip() else None
+
+
 # --------------------------------------------------------------------------- the emulation
 class FacebookEmulation:
     def __init__(self, ctx: SandboxContext):
@@ -469,7 +476,7 @@ class FacebookEmulation:
         return JSONResponse(body, headers=headers)
 
     def _authenticate(self, request: Request, params: dict[str, Any]) -> None:
-        token = params.get("access_token") or bearer_token(request)
+        token = params.get("access_token") or graph_header_token(request)
         if not token:
             raise GraphError("An access token is required to request this resource.", 104)
         if token != self.ctx.token:

@@ -66,6 +66,7 @@ LIST_MAX = 100
 LIST_WITH_HISTORY_MAX = 50
 SEARCH_MAX = 200
 SEARCH_CAP = 10_000
+SEARCH_MAX_GROUPS, SEARCH_MAX_GROUP_FILTERS, SEARCH_MAX_FILTERS = 5, 10, 25
 OWNERS_MAX = 500
 ASSOC_PAGE_MAX = 500
 BUCKETS = 4096
@@ -675,7 +676,17 @@ class HubSpotCRM:
             for to_type in OBJECT_TYPES:
                 for to_id, _ in self.associations_of(object_type, record_id, to_type):
                     self.remove_association(object_type, record_id, to_type, to_id)
+                    self.touch_record(to_type, to_id, iso)
             return True
+
+    def touch_record(self, object_type: str, record_id: str, iso: str) -> None:
+        """Move a live record's last-modified date to `iso`, as HubSpot does when it recalculates the
+        record's association counts (`num_associated_*`) after the other side was deleted."""
+        record = self.get_record(object_type, record_id)
+        if record is not None:
+            record["properties"][UPDATED_PROP[object_type]] = iso
+            record["updatedAt"] = iso
+            self.save_record(object_type, record, None)
 
     # ---------------------------------------------------------------- rendering
     def render(self, object_type: str, record: dict[str, Any], properties: list[str] | None = None,
@@ -1060,16 +1071,19 @@ def filter_sql(crm: HubSpotCRM, object_type: str, flt: dict[str, Any]) -> tuple[
 
 def search_sql(crm: HubSpotCRM, object_type: str, body: dict[str, Any]) -> tuple[str, list[Any], str]:
     """(where, params, order by) for a search request body."""
+    # HubSpot's limits since August 2024: 5 filterGroups, 10 filters per group, 25 filters in all.
     groups = body.get("filterGroups") or []
-    if not isinstance(groups, list) or len(groups) > 5:
-        raise bad_request("A search accepts at most 5 filterGroups.")
-    if sum(len(g.get("filters") or []) for g in groups) > 18:
-        raise bad_request("A search accepts at most 18 filters in total across its filterGroups.")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise bad_request("Invalid input JSON: `filterGroups` must be a list of objects with `filters`.")
+    if len(groups) > SEARCH_MAX_GROUPS:
+        raise bad_request(f"A search accepts at most {SEARCH_MAX_GROUPS} filterGroups.")
+    if sum(len(g.get("filters") or []) for g in groups) > SEARCH_MAX_FILTERS:
+        raise bad_request(f"A search accepts at most {SEARCH_MAX_FILTERS} filters in total across its filterGroups.")
     clauses, params = [], []
     for group in groups:
         filters = group.get("filters") or []
-        if len(filters) > 6:
-            raise bad_request("A filterGroup accepts at most 6 filters.")
+        if len(filters) > SEARCH_MAX_GROUP_FILTERS:
+            raise bad_request(f"A filterGroup accepts at most {SEARCH_MAX_GROUP_FILTERS} filters.")
         parts = []
         for flt in filters:
             sql, p = filter_sql(crm, object_type, flt)

@@ -222,5 +222,38 @@ def test_association_reads_go_in_batches_of_100_and_follow_paging() -> None:
     # 249 live contacts in batches of 100; contact 0's second association page joins the last batch
     assert [len(c) for c in client.calls] == [100, 100, 50]
     assert client.calls[-1][-1] == {"id": "0", "after": "p2"}
-    assert len(out) == 250 and {"contact_id": "0", "company_id": "7", "type_id": 1, "category": None,
-                                "label": None} in out
+    associations = [r for r in out if not r.get("association_removed")]
+    assert len(associations) == 250 and {"contact_id": "0", "company_id": "7", "type_id": 1, "category": None,
+                                         "label": None} in associations
+    # the archived contact gets a removal marker: dlt's hard delete drops its stored associations
+    assert [r for r in out if r.get("association_removed")] == [
+        {"contact_id": "5", "company_id": "", "type_id": 0, "association_removed": True}]
+
+
+def test_hubspot_until_filter_agrees_on_text_and_parsed_timestamps() -> None:
+    from growth_stack_dagster.ingest.sources.hubspot import _iso_ms, _modified_ms_of, _modified_not_after
+
+    until = 1_767_225_660_000  # 2026-01-01T00:01:00.000Z
+    assert _iso_ms(until) == "2026-01-01T00:01:00.000Z" and _iso_ms(until - 1) == "2026-01-01T00:00:59.999Z"
+    cases = {("2026-01-01T00:01:00.000Z", None): True, ("2026-01-01T00:01:00.001Z", None): False,
+             ("2026-01-01T00:00:59.999Z", None): True, ("2026-01-01T00:01:00Z", None): True,
+             ("2026-01-01T00:01:01+00:00", None): False,
+             ("2026-01-01T00:00:00.000Z", "2026-01-01T00:02:00.000Z"): False}
+    for (updated, archived), expected in cases.items():
+        obj = {"updatedAt": updated, "archivedAt": archived}
+        assert _modified_not_after(obj, until, _iso_ms(until)) is expected, obj
+        assert (_modified_ms_of(obj) <= until) is expected, obj
+
+
+def test_full_reload_is_asked_by_flag_or_by_naming_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    from growth_stack_dagster.ingest.pipelines import full_reload_requested, run_options
+
+    monkeypatch.delenv("GROWTH_STACK_FULL_RELOAD", raising=False)
+    assert not full_reload_requested("hubspot") and "refresh" not in run_options("hubspot")
+    assert full_reload_requested("hubspot", True) and run_options("hubspot", True)["refresh"] == "drop_data"
+    monkeypatch.setenv("GROWTH_STACK_FULL_RELOAD", " Stripe , hubspot")
+    assert full_reload_requested("hubspot") and full_reload_requested("stripe")
+    assert not full_reload_requested("zendesk")
+    monkeypatch.setenv("GROWTH_STACK_FULL_RELOAD", "all")
+    assert all(full_reload_requested(name) for name in ("hubspot", "finance", "facebook_ads"))
+    assert run_options("finance")["loader_file_format"] == "parquet"

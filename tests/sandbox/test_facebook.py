@@ -321,3 +321,23 @@ def test_user_payload_validation() -> None:
         validate_user_payload({"schema": "EMAIL_SHA256", "data": ["0" * 64] * 10_001})
     with pytest.raises(GraphError, match="unsupported keys"):
         validate_user_payload({"schema": "EMAIL_PLAIN", "data": ["x"]})
+
+
+def test_the_token_in_an_authorization_header_pages_without_any_url_holding_it(sandbox_url: str) -> None:
+    seed(sandbox_url, "campaigns", CAMPAIGNS)
+    url = f"{graph(sandbox_url)}/act_1000/campaigns"
+    for scheme in ("Bearer", "OAuth"):  # the Graph API takes either scheme
+        headers = {"Authorization": f"{scheme} {TOKEN}"}
+        first = requests.get(url, params={"fields": "id,name", "limit": 1}, headers=headers, timeout=10)
+        assert first.status_code == 200, first.text
+        rows, nexts, body = list(first.json()["data"]), [], first.json()
+        while body.get("paging", {}).get("next"):
+            nexts.append(body["paging"]["next"])
+            body = requests.get(nexts[-1], headers=headers, timeout=10).json()
+            rows += body["data"]
+        assert [r["id"] for r in rows] == [c["id"] for c in CAMPAIGNS]
+        assert len(nexts) == 2 and not any(TOKEN in n or "access_token" in n for n in nexts)
+    wrong = requests.get(url, headers={"Authorization": "Bearer EAAB-not-it"}, timeout=10)
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == 190
+    basic = requests.get(url, headers={"Authorization": f"Basic {TOKEN}"}, timeout=10)
+    assert basic.status_code == 400 and basic.json()["error"]["code"] == 104

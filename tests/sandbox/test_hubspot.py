@@ -461,3 +461,73 @@ def test_state_survives_a_sandbox_restart(gs_home: Path) -> None:
         hs.crm.contacts.basic_api.update(contact.id, SimplePublicObjectInput(properties={"nps_score": "9"}))
         newer = hs.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "n@ex.com"}))
         assert int(newer.id) > int(company.id)
+
+
+def _searching(sandbox_url: str):
+    """POST a contacts search, waiting out the search endpoints' own 429s as HubSpot asks (Retry-After)."""
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=Retry(
+        total=20, status_forcelist=[429], respect_retry_after_header=True, allowed_methods=None)))
+    session.headers["Authorization"] = f"Bearer {TOKEN}"
+
+    def search(body: dict, object_type: str = "contacts") -> requests.Response:
+        return session.post(f"{sandbox_url}/hubspot/crm/v3/objects/{object_type}/search", json=body, timeout=30)
+    return search
+
+
+def test_search_filters_sorts_pages_and_limits_as_hubspot_does(sandbox_url: str) -> None:
+    t0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z in epoch ms
+    # contact i modified at t0 + (i // 2) ms: pairs of ties; companies use hs_lastmodifieddate
+    seed(sandbox_url, "contacts", [
+        {"id": str(700 + i), "properties": {"email": f"t{i}@ex.com"}, "createdAt": iso(t0 - 1000),
+         "updatedAt": iso(t0 + i // 2), "archived": False} for i in range(12)])
+    seed(sandbox_url, "companies", [
+        {"id": str(800 + i), "properties": {"name": f"Co {i}"}, "createdAt": iso(t0 - 1000),
+         "updatedAt": iso(t0 + 10 * i), "archived": False} for i in range(3)])
+    search = _searching(sandbox_url)
+
+    def ids(body: dict, object_type: str = "contacts") -> list[str]:
+        r = search(body, object_type)
+        assert r.status_code == 200, r.text
+        return [o["id"] for o in r.json()["results"]]
+
+    def where(*filters: tuple[str, str, object], sort: str = "lastmodifieddate", direction: str = "ASCENDING",
+              **extra) -> dict:
+        return {"filterGroups": [{"filters": [
+            {"propertyName": p, "operator": op, **({"highValue": v[1], "value": v[0]} if op == "BETWEEN" else
+                                                    {"value": v})} for p, op, v in filters]}],
+                "sorts": [{"propertyName": sort, "direction": direction}], "limit": 100, **extra}
+
+    every = [str(700 + i) for i in range(12)]
+    assert ids(where(("lastmodifieddate", "GTE", str(t0)))) == every  # ascending, ties by creation
+    assert ids(where(("lastmodifieddate", "GT", str(t0 + 2)))) == every[6:]
+    assert ids(where(("lastmodifieddate", "LT", str(t0 + 2)))) == every[:4]
+    assert ids(where(("lastmodifieddate", "LTE", iso(t0 + 2)))) == every[:6]  # ISO values work too
+    assert ids(where(("lastmodifieddate", "EQ", str(t0 + 3)))) == every[6:8]
+    assert ids(where(("lastmodifieddate", "BETWEEN", (str(t0 + 1), str(t0 + 2))))) == every[2:6]
+    assert ids(where(("lastmodifieddate", "GTE", str(t0)), ("lastmodifieddate", "LTE", str(t0 + 1)))) == every[:4]
+    assert ids(where(("lastmodifieddate", "GTE", str(t0)), direction="DESCENDING"))[:2] == every[-2:][::-1]
+    # within one instant, keyset on the id: the way past a tie larger than a page
+    assert ids(where(("lastmodifieddate", "EQ", str(t0 + 4)), ("hs_object_id", "GT", "708"),
+                     sort="hs_object_id")) == ["709"]
+    assert ids(where(("hs_lastmodifieddate", "GT", str(t0 + 5)), sort="hs_lastmodifieddate"),
+               "companies") == ["801", "802"]
+    # paging with `after` (an offset) and `total`
+    first = search(where(("lastmodifieddate", "GTE", str(t0)), limit=5)).json()
+    assert first["total"] == 12 and first["paging"]["next"]["after"] == "5"
+    second = search(where(("lastmodifieddate", "GTE", str(t0)), limit=5, after="5")).json()
+    assert [o["id"] for o in second["results"]] == every[5:10]
+    last = search(where(("lastmodifieddate", "GTE", str(t0)), limit=5, after="10")).json()
+    assert [o["id"] for o in last["results"]] == every[10:] and "paging" not in last
+
+    # HubSpot's limits since 2024: 5 groups, 10 filters per group, 25 in all, 200 per page, 10,000 results
+    flt = {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(t0)}
+    assert search({"filterGroups": [{"filters": [flt] * 5}] * 5, "limit": 1}).status_code == 200
+    for body in ({"filterGroups": [{"filters": [flt]}] * 6},
+                 {"filterGroups": [{"filters": [flt] * 11}]},
+                 {"filterGroups": [{"filters": [flt] * 9}] * 3},
+                 {"limit": 201},
+                 {"after": "10000", "limit": 1}):
+        r = search(body)
+        assert r.status_code == 400 and r.json()["category"] == "VALIDATION_ERROR", body
+    assert search({"filterGroups": [{"filters": [flt] * 10}], "limit": 1}).status_code == 200

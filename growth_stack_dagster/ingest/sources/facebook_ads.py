@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import dlt
-from dlt.sources.helpers.rest_client.auth import APIKeyAuth
+from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 
 from requests import Response
@@ -68,12 +68,13 @@ def facebook_ads_source(base_url: str = dlt.config.value, api_key: str = dlt.sec
                         start_date: str = "2024-01-01", attribution_window_days: int = 3,
                         page_size: int = 100) -> Any:
     """Campaigns and daily campaign insights of `account_id` from `base_url`
-    (https://graph.facebook.com in production) with an access token (`api_key`).
+    (https://graph.facebook.com in production) with an access token (`api_key`, sent as
+    `Authorization: Bearer`, so no request URL carries it).
 
     Tables: campaigns, campaign_insights.
     """
-    client = rest_client(base_url, APIKeyAuth(name="access_token", api_key=api_key, location="query"),
-                         retry_condition=is_transient_graph_error)
+    # The token goes in the Authorization header, never the query string: request URLs end up in logs.
+    client = rest_client(base_url, BearerTokenAuth(api_key), retry_condition=is_transient_graph_error)
     account = account_id if account_id.startswith("act_") else f"act_{account_id}"
     prefix = f"/{api_version}/{account}"
 
