@@ -149,7 +149,7 @@ def test_a_merge_and_a_split_are_recorded_and_ids_persist(home: Path, dbt_work: 
                          "(linked to 12 distinct user_id values, more than the cap of 10)")
 
     # Nothing new: nothing moves and nothing is recorded twice; --full-refresh keeps the map and the history.
-    dbt_in_process(dbt_work, "build", "--select", *IDENTITY_MODELS, "--full-refresh")
+    dbt_in_process(dbt_work, "run", "--select", *IDENTITY_MODELS, "--full-refresh")
     assert customers(home) == third
     assert merge_history(home) == history
 
