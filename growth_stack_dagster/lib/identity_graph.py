@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 # Temporary tables are prefixed `_st_` and dropped before `stitch` returns.
 _TEMP_TABLES = ("_st_nodes", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
-                "_st_moved", "_st_labels", "_st_tie_rows")
+                "_st_moved", "_st_labels", "_st_tie_rows", "_st_split_codes", "_st_split_current")
 
 OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
                "change_link_id", "change_reason")
@@ -430,14 +430,26 @@ def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropp
     changed_at = con.execute(f"select max(coalesce(last_seen_at, first_seen_at)) from ({nodes_sql})").fetchall()[0][0]
     dropped = f"({dropped_sql})" if dropped_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as reason where false)"
+    # The split customers' identifiers that left the graph: their previous rows minus their current nodes.
+    split_codes = np.unique(code[away])
+    current = np.nonzero(np.isin(code, split_codes))[0]
+    _register(con, "_st_split_codes", {"code": split_codes})
+    _register(con, "_st_split_current", {"i": current.astype(np.int32)})
     removed: dict[str, list[str]] = {}
     for customer_id, node_key, reason in con.execute(f"""
-        select p.customer_id, p.node_key, d.reason
-        from {previous} p
-        semi join (select distinct s.customer_id from _st_split_rows r join _st_prev_ids s on s.code = r.code) x
-            on x.customer_id = p.customer_id
-        anti join _st_nodes n on n.node_key = p.node_key
-        left join {dropped} d on d.node_key = p.node_key
+        with split_ids as (
+            select p.customer_id from _st_prev_ids p semi join _st_split_codes s on s.code = p.code
+        ),
+        current_keys as (
+            select n.node_key from _st_nodes n semi join _st_split_current c on c.i = n.i
+        ),
+        previous_rows as (
+            select p.customer_id, p.node_key from {previous} p semi join split_ids s on s.customer_id = p.customer_id
+        )
+        select r.customer_id, r.node_key, d.reason
+        from previous_rows r
+        anti join current_keys k on k.node_key = r.node_key
+        left join {dropped} d on d.node_key = r.node_key
         order by 1, 2
     """).fetchall():
         removed.setdefault(customer_id, []).append(f"{node_key} left the identity graph" + (f" ({reason})" if reason else ""))
