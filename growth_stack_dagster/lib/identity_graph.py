@@ -207,20 +207,20 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     # The previous map as integer codes: code -> previous customer id in _st_prev_ids.
     previous = f"({previous_sql})" if previous_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as customer_id where false)"
-    # Dictionary-encoded in Arrow (one pass) rather than a distinct and a second join over the ids.
-    previous_rows = con.sql(f"""
-        select n.i, p.customer_id from _st_nodes n
-        join (select node_key, customer_id from {previous} where customer_id is not null) p using (node_key)
-    """).to_arrow_table()
-    encoded = previous_rows.column("customer_id").combine_chunks().dictionary_encode()
-    codes = len(encoded.dictionary)
+    con.execute(f"""
+        create or replace temp table _st_prev_ids as
+        select customer_id, (row_number() over () - 1)::integer as code
+        from (select distinct customer_id from {previous} where customer_id is not null)
+    """)
+    pairs = con.execute(f"""
+        select n.i, c.code from _st_nodes n
+        join {previous} p using (node_key)
+        join _st_prev_ids c using (customer_id)
+    """).fetchnumpy()
+    codes = con.execute("select count(*) from _st_prev_ids").fetchall()[0][0]
     code = np.full(n, -1, dtype=np.int32)
-    code[previous_rows.column("i").to_numpy()] = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    con.register("_st_prev_ids_arrow", pa.table({"customer_id": encoded.dictionary.cast(pa.string()),
-                                                 "code": pa.array(np.arange(codes, dtype=np.int32))}))
-    con.execute("create or replace temp table _st_prev_ids as select * from _st_prev_ids_arrow")
-    con.unregister("_st_prev_ids_arrow")
-    del previous_rows, encoded
+    code[pairs["i"]] = pairs["code"]
+    del pairs
 
     with_code = np.nonzero(code >= 0)[0]
     coded, coded_labels = code[with_code], labels[with_code]
