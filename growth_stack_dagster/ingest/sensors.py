@@ -10,7 +10,7 @@ import dagster as dg
 
 from growth_stack_dagster import config
 from growth_stack_dagster.ingest.schedules import ingest_jobs
-from growth_stack_dagster.ingest.sources.finance import changed_files
+from growth_stack_dagster.ingest.sources.finance import RATES_GLOB, changed_files
 
 
 def new_finance_exports(drop_dir: Path, cursor: str | None) -> tuple[list[str], str]:
@@ -19,7 +19,7 @@ def new_finance_exports(drop_dir: Path, cursor: str | None) -> tuple[list[str], 
     The cursor is JSON `{file name: modification time in ns}` of every export seen so far.
     """
     seen: dict[str, int] = json.loads(cursor) if cursor else {}
-    files = changed_files(drop_dir, seen)
+    files = changed_files(drop_dir, seen) + changed_files(drop_dir, seen, RATES_GLOB)
     for path in files:
         seen[path.name] = path.stat().st_mtime_ns
     return [p.name for p in files], json.dumps(seen, sort_keys=True)
@@ -28,11 +28,12 @@ def new_finance_exports(drop_dir: Path, cursor: str | None) -> tuple[list[str], 
 @dg.sensor(job=ingest_jobs["finance"], minimum_interval_seconds=60,
            default_status=dg.DefaultSensorStatus.RUNNING)
 def finance_drop_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    """Request a finance load when `sku_costs_*.csv` files arrive or change in the drop folder."""
+    """Request a finance load when `sku_costs_*.csv` or `exchange_rates_*.csv` files arrive or change
+    in the drop folder."""
     drop_dir = config.finance_drop_dir()
     names, cursor = new_finance_exports(drop_dir, context.cursor)
     if not names:
-        return dg.SkipReason(f"no new sku_costs_*.csv export in {drop_dir}")
+        return dg.SkipReason(f"no new sku_costs_*.csv or exchange_rates_*.csv export in {drop_dir}")
     run_key = hashlib.sha256(cursor.encode()).hexdigest()[:16]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=run_key, tags={"growth_stack/finance_files": ",".join(names)[:200]})],

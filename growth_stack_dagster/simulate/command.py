@@ -10,13 +10,18 @@ import click
 from growth_stack_dagster import config
 
 
-def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | dt.datetime | None:
+    """A date (YYYY-MM-DD), or a moment (YYYY-MM-DDTHH:MM:SSZ, UTC without an offset) as an aware datetime."""
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        if len(value.strip()) == 10:
+            return dt.date.fromisoformat(value.strip())
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.") from None
+        raise click.BadParameter(f"{value!r} is not a date or a moment; write it as YYYY-MM-DD or "
+                                 "YYYY-MM-DDTHH:MM:SSZ.") from None
 
 
 @click.command("simulate")
@@ -24,7 +29,9 @@ def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--days", default=120, show_default=True, type=click.IntRange(min=1), help="Days of history before --as-of.")
 @click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same company.")
 @click.option("--as-of", "as_of", default=None, callback=_parse_day,
-              help="The simulated 'today' (YYYY-MM-DD); history covers the --days before it. Default: today (UTC).")
+              help="The simulated 'today' (YYYY-MM-DD), or the moment the ground truth holds at "
+                   "(YYYY-MM-DDTHH:MM:SSZ; a date alone means 00:00 UTC); history covers the --days before "
+                   "it. Default: today (UTC).")
 @click.option("--sandbox-url", default=None, help="The SaaS sandbox to seed. Default: $GROWTH_STACK_SANDBOX_URL.")
 @click.option("--no-sandbox", is_flag=True, help="Do not seed the sandbox; only write event files and the ground truth.")
 @click.option("--collector-url", default=None,
@@ -32,7 +39,7 @@ def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) ->
                    "today's traffic is written to today's event files.")
 @click.option("--no-collector", is_flag=True, help="Write today's traffic to the event files instead of the collector.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
-def simulate_command(customers: int, days: int, seed: int, as_of: dt.date | None, sandbox_url: str | None,
+def simulate_command(customers: int, days: int, seed: int, as_of: dt.date | dt.datetime | None, sandbox_url: str | None,
                      no_sandbox: bool, collector_url: str | None, no_collector: bool, progress: bool | None) -> None:
     """Generate the example eCommerce company deterministically from --seed: web and app events,
     CRM, payments, email, ads and support data, SKU cost files, and the ground truth
@@ -42,7 +49,9 @@ def simulate_command(customers: int, days: int, seed: int, as_of: dt.date | None
     from growth_stack_dagster.simulate.sinks import SinkError
 
     today = dt.datetime.now(dt.timezone.utc).date()
-    params = SimParams(customers=customers, days=days, seed=seed, as_of=as_of or today)
+    moment = as_of.astimezone(dt.timezone.utc) if isinstance(as_of, dt.datetime) else None
+    day = moment.date() if moment else (as_of or today)
+    params = SimParams(customers=customers, days=days, seed=seed, as_of=day, as_of_at=moment)
     if days < 35:
         click.echo(f"Note: with --days {days} (< 35) nobody can be high-value: the activity criterion "
                    "looks at the 4 complete weeks before --as-of.", err=True)
@@ -65,4 +74,5 @@ def simulate_command(customers: int, days: int, seed: int, as_of: dt.date | None
                                            for s, cols in seeded.items()))
     click.echo("Event files: " + ", ".join(f"{s} {n} lines" for s, n in summary["event_files"]["lines"].items()))
     click.echo(f"Today: {summary['today']['messages']} messages, {summary['today']['note']}.")
-    click.echo(f"Ground truth: {summary['ground_truth']}")
+    click.echo(f"Ground truth: {summary['ground_truth']} (traits as of {params.moment.isoformat()}: build "
+               f"with GROWTH_STACK_AS_OF={params.moment.strftime('%Y-%m-%dT%H:%M:%SZ')} to compare)")

@@ -41,12 +41,21 @@ class SimParams:
     days: int
     seed: int
     as_of: dt.date
+    # The moment (UTC) the ground truth's traits hold at, on the as_of day; None: 00:00 UTC of as_of.
+    as_of_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
+        if self.as_of_at is not None and self.as_of_at.astimezone(dt.timezone.utc).date() != self.as_of:
+            raise ValueError(f"--as-of {self.as_of_at.isoformat()} must fall on the simulated day {self.as_of}.")
         if self.customers < 0:
             raise ValueError(f"--customers must be 0 or more, not {self.customers}.")
         if self.days < 1:
             raise ValueError(f"--days must be at least 1, not {self.days}.")
+
+    @property
+    def moment(self) -> dt.datetime:
+        """The point in time the ground truth holds at (what dbt's `as_of` must be to compare)."""
+        return self.as_of_at.astimezone(dt.timezone.utc) if self.as_of_at else m.as_of_moment(self.as_of)
 
     @property
     def history_start(self) -> dt.date:
@@ -272,9 +281,13 @@ class _Person:
     def _dob(self) -> dt.date:
         rng = self.rng
         if self.segment == "high_value" or (self.segment == "near_miss" and self.intended_miss != "age"):
+            if rng.random() < 0.2:  # a 25th or 45th birthday on as_of: just inside the range
+                return m.birthday_dob(rng.choice((m.HIGH_VALUE_MIN_AGE, m.HIGH_VALUE_MAX_AGE)), self.p.as_of)
             age = rng.randint(m.HIGH_VALUE_MIN_AGE, m.HIGH_VALUE_MAX_AGE)
-        elif self.intended_miss == "age":  # just outside the range, on either side
+        elif self.intended_miss == "age":  # just outside the range, on either side, half on the birthday
             age = rng.choice((m.HIGH_VALUE_MIN_AGE - 1, m.HIGH_VALUE_MAX_AGE + 1))
+            if rng.random() < 0.5:
+                return m.birthday_dob(age, self.p.as_of)
         else:
             age = rng.randint(18, 74)
         return m.dob_for_age(rng, age, self.p.as_of)
@@ -326,20 +339,26 @@ class _Person:
         lo = max(self.id_off, self.today - 365)
         if lo > last_hist:
             return []
-        if self.segment == "high_value" or (self.segment == "near_miss" and self.intended_miss != "orders"):
-            count, exact = rng.randint(5, 8), False
-        elif self.intended_miss == "orders":  # four orders, or five summing to exactly 100.00
-            exact = rng.random() < 0.5
-            count = 5 if exact else 4
+        targeted_orders = self.segment == "high_value" or (self.segment == "near_miss" and self.intended_miss != "orders")
+        # Each near-miss on the orders criterion stands on one boundary of the rule.
+        variant = rng.choices(("exact_100", "six_90", "four", "year_ago"), (1, 1, 1, 2))[0] \
+            if self.intended_miss == "orders" else None
+        # Some high-value people qualify only through a purchase 1 second inside the year.
+        just_inside = self.segment == "high_value" and rng.random() < 0.25
+        fixed_items = {"exact_100": (m.EXACT_TWENTY_SKU, 5), "six_90": (m.NINETY_SKU, 5)}.get(variant)
+        if targeted_orders:
+            count = 4 if just_inside else rng.randint(5, 8)
+        elif variant:
+            count = {"exact_100": 5, "six_90": 6, "four": 4, "year_ago": 4}[variant]
         elif rng.random() < 0.6:
-            count, exact = min(9, 1 + int(rng.expovariate(1 / 1.2))), False
+            count = min(9, 1 + int(rng.expovariate(1 / 1.2)))
         else:
             return []
         orders = []
         days = sorted(rng.randint(lo, last_hist) for _ in range(count))
         for k, off in enumerate(days):
-            if exact:
-                items = [(next(p for p in self.retail if p.sku == m.EXACT_TWENTY_SKU), 1)]
+            if fixed_items:  # five mugs of 20.00 (exactly 100.00), or five tees of 18.00 (90.00)
+                items = [(next(p for p in self.retail if p.sku == fixed_items[0]), fixed_items[1])]
                 coupon = None
             else:
                 items = [(rng.choice(self.retail), rng.choices((1, 2, 3), (75, 20, 5))[0])
@@ -353,10 +372,18 @@ class _Person:
             s.checkout = order
             sessions.append(s)
             orders.append(order)
-        if self.segment != "regular" and self.intended_miss != "orders":
-            # Guarantee the "orders" criterion: enough money even with small baskets and coupons.
-            while sum(self._order_total(o) for o in orders) <= m.HIGH_VALUE_MIN_TOTAL_CENTS:
-                orders[-1]["items"].append((rng.choice(self.retail), 1))
+        if targeted_orders or variant in ("four", "year_ago"):
+            # Every purchase over 100.00 on its own, even with a small basket and a coupon.
+            for order in orders:
+                while self._order_total(order) <= m.HIGH_VALUE_MIN_ORDER_CENTS:
+                    order["items"].append((rng.choice(self.retail), 1))
+        if just_inside or variant == "year_ago":
+            # One more purchase over 100.00 at as_of - 365 days + 1 s (inside the year), or exactly at
+            # as_of - 365 days or 1 s before it (outside). Bought by phone long ago: only Stripe has it.
+            shift = 1 if just_inside else (0, -1)[self.index % 2]
+            paid = self.p.moment - m.HIGH_VALUE_YEAR + dt.timedelta(seconds=shift)
+            prod = max(self.retail, key=lambda p: p.unit_amount)
+            orders.append({"off": None, "items": [(prod, 1)], "coupon": None, "paid_ms": m.datetime_to_ms(paid)})
         return orders
 
     @staticmethod
@@ -627,14 +654,18 @@ class _Person:
         for seq, order in enumerate(orders, start=1):
             invoice = self._invoice(order, customer_id, email, f"{prefix}-{seq:04d}")
             self.out.seeds.append(("stripe", "invoices", invoice))
-            self.invoices.append((m.ms_to_date(order["paid_ms"]), invoice["total"]))
+            # Stripe keeps paid_at to the second
+            self.invoices.append((m.ms_to_datetime(order["paid_ms"] // 1000 * 1000), invoice["total"]))
             paid_s = order["paid_ms"] // 1000
             event = {"id": "evt_" + m.rand_b62(rng, 24), "object": "event", "api_version": STRIPE_API_VERSION,
                      "created": paid_s, "data": {"object": invoice}, "livemode": False, "pending_webhooks": 1,
                      "request": {"id": None, "idempotency_key": None}, "type": "invoice.paid"}
             received = order["paid_ms"] + rng.randint(500, 4_000)
-            self.out.events.append(("stripe", m.ms_to_date(received).isoformat(),
-                                    _envelope(event["id"], received, orjson.dumps(event).decode())))
+            # Stripe's webhooks reach the collector only since it exists (the history's first day); an
+            # older purchase is only in Stripe's API, as when a shop installs the stack.
+            if m.ms_to_date(received) >= self.p.history_start:
+                self.out.events.append(("stripe", m.ms_to_date(received).isoformat(),
+                                        _envelope(event["id"], received, orjson.dumps(event).decode())))
 
     def _invoice(self, order: dict[str, Any], customer_id: str, email: str, number: str) -> dict[str, Any]:
         rng = self.rng
@@ -772,7 +803,7 @@ class _Person:
         return email
 
     def _truth(self) -> dict[str, Any]:
-        criteria = m.high_value_criteria(self.invoices, self.dob, self.page_days, self.p.as_of)
+        criteria = m.high_value_criteria(self.invoices, self.dob, self.page_days, self.p.moment)
         is_hv = all(criteria.values())
         return {
             "person_key": f"person_{self.n:07d}", "kind": self.kind, "segment": self.segment,
@@ -788,7 +819,7 @@ class _Person:
             "devices": [{"anonymous_id": d.anonymous_id, "source": d.kind} for d in self.devices],
             "customer_type": ("wholesale" if self.wholesale else "retail") if "hubspot_contact_id" in self.ids else None,
             "date_of_birth": self.dob.isoformat() if self.dob and "hubspot_contact_id" in self.ids else None,
-            "as_of": self.p.as_of.isoformat(),
+            "as_of": self.p.moment.isoformat(),
             "high_value_criteria": criteria,
             "is_high_value": is_hv,
             "near_miss_criterion": m.near_miss_criterion(criteria),

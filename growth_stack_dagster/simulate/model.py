@@ -19,7 +19,8 @@ _EPOCH = dt.date(1970, 1, 1)
 
 HIGH_VALUE_CRITERIA = ("orders", "age", "activity")
 HIGH_VALUE_MIN_ORDERS = 5
-HIGH_VALUE_MIN_TOTAL_CENTS = 10_000  # the sum must be *more* than 100.00
+HIGH_VALUE_MIN_ORDER_CENTS = 10_000  # each purchase must be *more* than 100.00 on its own
+HIGH_VALUE_YEAR = dt.timedelta(days=365)
 HIGH_VALUE_MIN_AGE, HIGH_VALUE_MAX_AGE = 25, 45
 HIGH_VALUE_WEEKS = 4
 # The oldest day the activity criterion can look at is as_of - 34 (a Monday as_of's 4th week back).
@@ -127,26 +128,49 @@ def activity_weeks(as_of: dt.date) -> list[tuple[dt.date, dt.date]]:
 
 # ----------------------------------------------------------------------------- high value
 
-def high_value_criteria(
-    invoices: list[tuple[dt.date, int]], dob: dt.date | None, page_view_days: set[dt.date] | list[dt.date],
-    as_of: dt.date,
-) -> dict[str, bool]:
-    """Which of the three high-value criteria (contract) a person meets on `as_of`.
+def as_of_moment(day: dt.date) -> dt.datetime:
+    """The point in time a simulation's ground truth holds at when only its date is given: 00:00 UTC."""
+    return dt.datetime.combine(day, dt.time(), dt.timezone.utc)
 
-    invoices: (paid date UTC, total in cents) of their paid Stripe invoices; dob: HubSpot
-    `date_of_birth` or None; page_view_days: UTC dates of their page views.
-    orders: >= 5 invoices paid in [as_of - 365 days, as_of) summing to more than 100.00;
-    age: 25..45 inclusive on as_of; activity: a page view in each of the 4 complete weeks before as_of.
+
+def high_value_criteria(
+    invoices: list[tuple[dt.datetime, int]], dob: dt.date | None, page_view_days: set[dt.date] | list[dt.date],
+    as_of: dt.datetime,
+) -> dict[str, bool]:
+    """Which of the three high-value criteria (contract) a person meets at the moment `as_of` (UTC).
+
+    invoices: (paid at, total in cents) of their paid Stripe invoices; dob: HubSpot `date_of_birth` or
+    None; page_view_days: UTC dates of their page views.
+    orders: >= 5 invoices paid in (as_of - 365 days, as_of] each of whose own total is over 100.00;
+    age: 25..45 inclusive on as_of's UTC date; activity: a page view in each of the 4 complete
+    Monday-Sunday weeks before the week that contains as_of.
     """
-    start = as_of - dt.timedelta(days=365)
-    recent = [total for day, total in invoices if start <= day < as_of]
-    orders = len(recent) >= HIGH_VALUE_MIN_ORDERS and sum(recent) > HIGH_VALUE_MIN_TOTAL_CENTS
-    age = dob is not None and HIGH_VALUE_MIN_AGE <= age_on(dob, as_of) <= HIGH_VALUE_MAX_AGE
+    day = as_of.astimezone(dt.timezone.utc).date()
+    start = as_of - HIGH_VALUE_YEAR
+    over = [total for paid, total in invoices if start < paid <= as_of and total > HIGH_VALUE_MIN_ORDER_CENTS]
+    orders = len(over) >= HIGH_VALUE_MIN_ORDERS
+    age = dob is not None and HIGH_VALUE_MIN_AGE <= age_on(dob, day) <= HIGH_VALUE_MAX_AGE
     days = set(page_view_days)
     activity = all(
-        any(lo + dt.timedelta(days=k) in days for k in range(7)) for lo, _hi in activity_weeks(as_of)
+        any(lo + dt.timedelta(days=k) in days for k in range(7)) for lo, _hi in activity_weeks(day)
     )
     return {"orders": orders, "age": age, "activity": activity}
+
+
+def ms_to_datetime(ms: int) -> dt.datetime:
+    """Epoch milliseconds as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+
+
+def datetime_to_ms(moment: dt.datetime) -> int:
+    """An aware datetime as epoch milliseconds."""
+    return round(moment.timestamp() * 1000)
+
+
+def birthday_dob(age: int, day: dt.date) -> dt.date:
+    """A birth date whose `age`-th birthday is `day` (when `day` is 29 February and that birth year had
+    none: 28 February, who turned `age` the day before)."""
+    return _shift_years(day, -age)
 
 
 def near_miss_criterion(criteria: dict[str, bool]) -> str | None:
@@ -208,8 +232,10 @@ _CATEGORIES = {
 }
 _ADJECTIVES = ["Classic", "Organic", "Vintage", "Everyday", "Trail", "Studio", "Harbor", "Summit"]
 
-# MUG001 costs exactly 20.00: five of them make an "orders" near-miss at exactly 100.00.
+# MUG001 costs exactly 20.00: five of them make an "orders" near-miss at exactly 100.00; five TEE001
+# (18.00) make a purchase of 90.00.
 EXACT_TWENTY_SKU = "MUG001"
+NINETY_SKU = "TEE001"
 
 
 @functools.lru_cache(maxsize=1)

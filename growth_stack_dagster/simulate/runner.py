@@ -133,7 +133,7 @@ def run_simulation(
 
     summary = {
         "params": {"customers": params.customers, "days": params.days, "seed": params.seed,
-                   "as_of": params.as_of.isoformat(), "history_start": params.history_start.isoformat()},
+                   "as_of": params.as_of.isoformat(), "as_of_at": params.moment.isoformat(), "history_start": params.history_start.isoformat()},
         "people": {"total": params.customers, "by_kind": dict(sorted(kinds.items())),
                    "by_segment": dict(sorted(segments.items())), "high_value": high_value,
                    "near_miss": dict(sorted(near_miss.items()))},

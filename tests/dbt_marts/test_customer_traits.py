@@ -3,9 +3,12 @@ the customer 360, the computed traits and the activation contract, checked row b
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
+import re
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -17,16 +20,27 @@ pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
+def _build(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("gs_marts")
     company.write_events(home / "events")
     company.load_events(home)
     company.create_api_tables(home / "warehouse.duckdb")
-    result = company.dbt_build(home, "+customer_traits+", company.AS_OF, home)
+    result = company.dbt_build(home, "+customer_traits+ +exec_daily_metrics +customer_revenue_by_currency "
+                                     "+customer_trait_discards+", company.AS_OF, home)
     assert result.returncode == 0, result.stdout[-6000:]
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    yield con
+    yield con, result
     con.close()
+
+
+@pytest.fixture(scope="module")
+def built(_build):
+    return _build[1]
+
+
+@pytest.fixture(scope="module")
+def warehouse(_build):
+    return _build[0]
 
 
 def _customer_of(con: duckdb.DuckDBPyConnection, identifier_type: str, value: str) -> str:
@@ -43,26 +57,63 @@ def _traits(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     return {name: by_id[_customer_of(con, "anonymous_id", p["anonymous_id"])] for name, p in company.PEOPLE.items()}
 
 
-def test_only_ann_is_high_value_and_each_near_miss_fails_its_own_criterion(warehouse):
+def test_high_value_follows_the_rule_on_every_boundary(warehouse):
     traits = _traits(warehouse)
-    assert {name for name, t in traits.items() if t["is_high_value"]} == {"ann"}
-    assert (traits["bob"]["orders_last_365d"], float(traits["bob"]["order_total_last_365d"])) == (5, 100.0)
-    assert not traits["bob"]["meets_orders_criterion"] and traits["bob"]["meets_age_criterion"]
-    assert (traits["cy"]["age"], traits["cy"]["meets_age_criterion"], traits["cy"]["meets_orders_criterion"]) == (46, False, True)
+    assert {name for name, t in traits.items() if t["is_high_value"]} == company.HIGH_VALUE
+    # five of exactly 100.00 and six of 90.00: no purchase is over 100.00
+    for name, orders in (("bob", 5), ("fay", 6)):
+        assert (traits[name]["orders_last_365d"], traits[name]["high_value_orders_last_365d"]) == (orders, 0), name
+        assert not traits[name]["meets_orders_criterion"] and traits[name]["meets_age_criterion"], name
+    # a purchase exactly at as_of - 365 days is outside the year, one second later inside
+    assert (traits["gus"]["orders_last_365d"], traits["gus"]["lifetime_orders"], traits["gus"]["meets_orders_criterion"]) == (4, 5, False)
+    assert (traits["hal"]["orders_last_365d"], traits["hal"]["meets_orders_criterion"]) == (5, True)
+    # a purchase an hour before as_of counts
+    assert (traits["ivy"]["orders_last_365d"], traits["ivy"]["meets_orders_criterion"]) == (5, True)
+    # ages on the birthday: 24 and 46 fail, 25 and 45 pass
+    ages = {name: (traits[name]["age"], traits[name]["meets_age_criterion"]) for name in ("kim", "ivy", "jo", "cy")}
+    assert ages == {"kim": (24, False), "ivy": (25, True), "jo": (45, True), "cy": (46, False)}
+    assert traits["cy"]["meets_orders_criterion"]
     assert (traits["dee"]["active_weeks"], traits["dee"]["meets_activity_criterion"]) == (3, False)
     assert traits["dee"]["meets_orders_criterion"] and traits["dee"]["meets_age_criterion"]
     assert (traits["eve"]["meets_activity_criterion"], traits["eve"]["lifetime_orders"]) == (True, 0)
-    assert all(str(t["as_of_date"]) == company.AS_OF for t in traits.values())
+    assert all(str(t["as_of_date"]) == company.AS_OF_DATE for t in traits.values())
+    assert {t["as_of_at"].isoformat() for t in traits.values()} == {"2026-03-04T15:00:00+00:00"}
+
+
+def test_an_unreadable_date_of_birth_is_counted_and_warned_about(warehouse, built):
+    traits = _traits(warehouse)
+    assert (traits["max"]["age"], traits["max"]["meets_age_criterion"]) == (None, False)
+    discards = warehouse.execute("select customer_id, trait_name, source_record_id, raw_value from "
+                                 "marts.customer_trait_discards").fetchall()
+    assert discards == [(traits["max"]["customer_id"], "date_of_birth", "112", "31/12/1990")]
+    assert "WARN 1 assert_no_unreadable_customer_traits" in built.stdout
 
 
 def test_money_traits_come_from_stripe_and_sku_costs(warehouse):
-    ann = _traits(warehouse)["ann"]
-    assert float(ann["order_total_last_365d"]) == pytest.approx(100.01)
-    assert float(ann["lifetime_value"]) == pytest.approx(100.01)
-    assert float(ann["margin"]) == pytest.approx(100.01 - 5 * 8.00)  # one tee per order at the January cost
+    traits = _traits(warehouse)
+    ann = traits["ann"]
+    assert ann["high_value_orders_last_365d"] == 5
+    assert (ann["lifetime_value"], ann["reporting_currency"]) == (Decimal("500.05"), "USD")
+    assert ann["margin"] == Decimal("500.05") - 5 * Decimal("8.00")  # one tee per order at the January cost
     assert ann["coupon_usage_rate"] == pytest.approx(0.2)
     assert ann["days_since_last_seen"] == 8  # last page view Feb 24, as_of Mar 4
     assert (ann["lead_qualified"], ann["customer_type"]) == (True, "retail")
+    # Jo pays in yen: JPY 20,000 at USD/JPY 160 is 125.00 USD; the USD 8.00 tee costs JPY 1,280
+    assert traits["jo"]["lifetime_value"] == 5 * Decimal("125.00")
+    assert traits["jo"]["margin"] == 5 * Decimal("117.00")
+
+
+def test_revenue_is_never_added_across_currencies(warehouse):
+    rows = warehouse.execute("select currency, sum(lifetime_value_minor), sum(lifetime_orders) from "
+                             "marts.customer_revenue_by_currency group by currency order by currency").fetchall()
+    usd = sum(sum(p["invoices"]) for p in company.PEOPLE.values() if p.get("invoices") and p.get("currency", "usd") == "usd")
+    usd_orders = sum(len(p["invoices"]) for p in company.PEOPLE.values() if p.get("invoices") and p.get("currency", "usd") == "usd")
+    assert rows == [("JPY", 100_000, 5), ("USD", usd, usd_orders)]
+    daily = warehouse.execute("select currency, sum(revenue_minor), sum(revenue) from marts.exec_daily_metrics "
+                              "group by currency order by currency").fetchall()
+    assert daily == [("JPY", 100_000, Decimal("100000")), ("USD", usd, Decimal(usd) / 100)]
+    assert warehouse.execute("select count(distinct order_date), count(*) from marts.exec_daily_metrics "
+                             "where currency = 'JPY'").fetchone() == (26, 26)
 
 
 def test_customer_360_survivorship_and_aggregates(warehouse):
@@ -74,7 +125,7 @@ def test_customer_360_survivorship_and_aggregates(warehouse):
     assert (ann["age"], str(ann["date_of_birth"]), ann["customer_type"], ann["lead_qualified"]) == (35, "1990-05-05", "retail", True)
     assert (ann["account_manager_name"], ann["account_manager_email"]) == ("Olivia Owner", "olivia.owner@shop.io")
     assert ann["company_name"] == "Shop Ltd"
-    assert (ann["orders"], float(ann["revenue"]), float(ann["discounts"]), float(ann["cost"])) == (5, 100.01, 5.0, 40.0)
+    assert (ann["orders"], ann["revenue"], ann["discounts"], ann["cost"]) == (5, Decimal("500.05"), Decimal("5.00"), Decimal("40.00"))
     assert (ann["support_tickets"], ann["open_support_tickets"]) == (1, 1)
     assert (ann["devices"], ann["platforms"], ann["first_touch_channel"]) == (1, "web", "facebook / paid_social")
     assert ann["page_views"] == 4
@@ -98,24 +149,48 @@ def test_crm_segmentation_reaches_every_identity_of_the_person(warehouse):
 
 def test_activation_contract(warehouse):
     q = warehouse.execute
+    known = {name: p for name, p in company.PEOPLE.items() if "contact_id" in p}
     hubspot = dict(q("select email, is_high_value from activation.sync_hubspot__contacts").fetchall())
-    assert hubspot == {"ann@shop.io": True, "bob@shop.io": False, "cy@shop.io": False, "dee@shop.io": False}
-    audience = q("select email_sha256 from activation.sync_facebook__high_value_audience").fetchall()
-    assert audience == [(hashlib.sha256(b"ann@shop.io").hexdigest(),)]
+    assert hubspot == {p["email"].strip().lower(): name in company.HIGH_VALUE for name, p in known.items()}
+    audience = sorted(r[0] for r in q("select email_sha256 from activation.sync_facebook__high_value_audience").fetchall())
+    assert audience == sorted(hashlib.sha256(company.PEOPLE[n]["email"].strip().lower().encode()).hexdigest()
+                              for n in company.HIGH_VALUE)
     assert dict(q("select user_id, is_high_value from activation.sync_amplitude__user_properties").fetchall()) == {
-        "u_1001": True, "u_1002": False, "u_1003": False, "u_1004": False}
-    assert sorted(q("select customerio_id from activation.sync_customerio__people").fetchall()) == [
-        ("u_1001",), ("u_1002",), ("u_1003",), ("u_1004",)]
-    zendesk = q("select email, zendesk_user_id, name from activation.sync_zendesk__users where is_high_value").fetchall()
-    assert zendesk == [("ann@shop.io", "9001", "Ann Example")]
+        p["user_id"]: name in company.HIGH_VALUE for name, p in known.items()}
+    zendesk = q("select email, zendesk_user_id, name from activation.sync_zendesk__users where is_high_value "
+                "order by email").fetchall()
+    assert zendesk == sorted((company.PEOPLE[n]["email"].strip().lower(), "9001" if n == "ann" else None,
+                              f"{n.title()} Example") for n in company.HIGH_VALUE)
+
+
+def _compile_traits(tmp_path: Path, dbt_vars: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    argv = [str(company.DBT), "compile", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+            "--select", "customer_traits", "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
+    environment = {k: v for k, v in os.environ.items() if k != "GROWTH_STACK_AS_OF"}
+    return subprocess.run(argv + (["--vars", dbt_vars] if dbt_vars else []), cwd=company.REPO,
+                          env={**environment, "GROWTH_STACK_HOME": str(tmp_path), **env},
+                          capture_output=True, text=True, timeout=600)
+
+
+def _compiled_as_of(tmp_path: Path) -> dt.datetime:
+    sql = next((tmp_path / "target").rglob("customer_traits.sql")).read_text()
+    literal = re.search(r"cast\('([0-9-]+ [0-9:.]+)\+00' as timestamp with time zone\) as as_of_at", sql).group(1)
+    return dt.datetime.fromisoformat(literal).replace(tzinfo=dt.timezone.utc)
+
+
+def test_as_of_defaults_to_the_moment_of_the_build_and_can_be_pinned(tmp_path: Path):
+    before = dt.datetime.now(dt.timezone.utc)
+    result = _compile_traits(tmp_path / "default")
+    after = dt.datetime.now(dt.timezone.utc)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert before - dt.timedelta(seconds=1) <= _compiled_as_of(tmp_path / "default") <= after  # not midnight
+    result = _compile_traits(tmp_path / "env", GROWTH_STACK_AS_OF="2026-03-02T10:15:30Z")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert _compiled_as_of(tmp_path / "env") == dt.datetime(2026, 3, 2, 10, 15, 30, tzinfo=dt.timezone.utc)
 
 
 def test_a_malformed_as_of_is_refused_with_a_sentence(tmp_path: Path):
-    result = subprocess.run(
-        [str(company.DBT), "compile", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-         "--select", "customer_traits", "--vars", '{"as_of": "03/02/2026"}',
-         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-        cwd=company.REPO, env={**os.environ, "GROWTH_STACK_HOME": str(tmp_path)}, capture_output=True, text=True,
-        timeout=600)
+    result = _compile_traits(tmp_path, '{"as_of": "03/02/2026"}')
     assert result.returncode != 0
-    assert "The dbt var as_of must be a date written YYYY-MM-DD (or empty for today), not '03/02/2026'" in result.stdout
+    assert ("The dbt var as_of must be a date written YYYY-MM-DD or a timestamp written YYYY-MM-DDTHH:MM:SSZ "
+            "(or empty for the moment of the build), not '03/02/2026'") in result.stdout

@@ -44,12 +44,15 @@ def _age(dob: dt.date, on: dt.date) -> int:
 
 
 def recompute_high_value(truth: list[dict[str, Any]], objects: dict[str, list[dict[str, Any]]],
-                         messages: list[dict[str, Any]], as_of: dt.date) -> dict[str, dict[str, bool]]:
+                         messages: list[dict[str, Any]], as_of: dt.date | dt.datetime) -> dict[str, dict[str, bool]]:
     """The contract's three criteria per person key, recomputed from the generated data alone.
 
-    objects: {"stripe/invoices": [...], "hubspot/contacts": [...]}; messages: event messages.
-    Written independently of `simulate.model` so that a shared bug cannot hide.
+    objects: {"stripe/invoices": [...], "hubspot/contacts": [...]}; messages: event messages; as_of: the
+    moment (a date alone means 00:00 UTC). Written independently of `simulate.model` so that a shared
+    bug cannot hide.
     """
+    if not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.timezone.utc)
     invoices_by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for inv in objects.get("stripe/invoices", []):
         if inv["status"] == "paid":
@@ -59,23 +62,25 @@ def recompute_high_value(truth: list[dict[str, Any]], objects: dict[str, list[di
     for msg in messages:
         if msg.get("type") == "page":
             pages_by_anon[msg["anonymousId"]].add(dt.date.fromisoformat(msg["timestamp"][:10]))
-    window_start = dt.datetime.combine(as_of - dt.timedelta(days=365), dt.time(), dt.timezone.utc).timestamp()
-    window_end = dt.datetime.combine(as_of, dt.time(), dt.timezone.utc).timestamp()
-    # The 4 complete Monday..Sunday weeks that end before as_of.
-    sunday = as_of - dt.timedelta(days=as_of.isoweekday())
+    # (as_of - 365 days, as_of], in Stripe's epoch seconds
+    window_end = int(as_of.timestamp())
+    window_start = window_end - 365 * 86_400
+    day = as_of.astimezone(dt.timezone.utc).date()
+    # The 4 complete Monday..Sunday weeks that end before the week of as_of.
+    sunday = day - dt.timedelta(days=day.isoweekday())
     weeks = [{sunday - dt.timedelta(days=7 * w + k) for k in range(7)} for w in range(4)]
     result = {}
     for t in truth:
         ids = t["identifiers"]
-        paid = [inv["total"] for customer in ids["stripe_customer_id"] for inv in invoices_by_customer.get(customer, [])
-                if window_start <= inv["status_transitions"]["paid_at"] < window_end]
+        over_100 = [inv["total"] for customer in ids["stripe_customer_id"] for inv in invoices_by_customer.get(customer, [])
+                    if window_start < inv["status_transitions"]["paid_at"] <= window_end and inv["total"] > 10_000]
         dob = dob_by_contact.get(ids["hubspot_contact_id"] or "")
-        age_ok = bool(dob) and 25 <= _age(dt.date.fromisoformat(dob), as_of) <= 45
+        age_ok = bool(dob) and 25 <= _age(dt.date.fromisoformat(dob), day) <= 45
         days: set[dt.date] = set()
         for anon in ids["anonymous_id"]:
             days |= pages_by_anon.get(anon, set())
         result[t["person_key"]] = {
-            "orders": len(paid) >= 5 and sum(paid) > 10_000,
+            "orders": len(over_100) >= 5,
             "age": age_ok,
             "activity": all(week & days for week in weeks),
         }

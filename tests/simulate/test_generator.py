@@ -117,7 +117,12 @@ def test_messages_are_stored_segment_messages(company):
 def test_stripe_webhooks_carry_the_seeded_invoices(company):
     invoices = {orjson.loads(line)["id"]: orjson.loads(line) for s, c, line in company["seeds"] if c == "invoices"}
     paid_events = [orjson.loads(orjson.loads(line)["body"]) for s, _, line in company["events"] if s == "stripe"]
-    assert len(paid_events) == len(invoices)
+    # every invoice paid since the history's first day sent its webhook; older ones exist only in Stripe
+    start = int(dt.datetime.combine(AS_OF - dt.timedelta(days=120), dt.time(), dt.timezone.utc).timestamp())
+    since_start = {i for i, inv in invoices.items() if inv["status_transitions"]["paid_at"] >= start}
+    assert since_start != set(invoices)  # the year-boundary purchases are older
+    assert {e["data"]["object"]["id"] for e in paid_events} == since_start
+    assert len(paid_events) == len(since_start)
     for event in paid_events:
         assert event["type"] == "invoice.paid" and event["object"] == "event"
         assert event["data"]["object"] == invoices[event["data"]["object"]["id"]]
@@ -191,12 +196,71 @@ def test_high_value_and_near_misses_match_the_data(company):
     assert set(near) == set(model.HIGH_VALUE_CRITERIA)  # each targeted near-miss fails exactly one
 
 
+def test_near_misses_stand_on_every_boundary_of_the_rule(company):
+    """Among the targeted people: five purchases of exactly 100.00, six of 90.00, four over 100.00, a
+    purchase at as_of - 365 days (outside), 1 s before it (outside) and 1 s after it (inside), and 24th,
+    25th, 45th and 46th birthdays on as_of."""
+    moment = dt.datetime(AS_OF.year, AS_OF.month, AS_OF.day, tzinfo=dt.timezone.utc)
+    year_ago = int(moment.timestamp()) - 365 * 86_400
+    invoices: dict[str, list[dict]] = {}
+    for _s, collection, line in company["seeds"]:
+        if collection == "invoices":
+            inv = orjson.loads(line)
+            invoices.setdefault(inv["customer"], []).append(inv)
+    shapes, year_edges, birthdays = Counter(), Counter(), Counter()
+    for t in company["truth"]:
+        if t["segment"] == "regular":
+            continue
+        mine = [inv for cus in t["identifiers"]["stripe_customer_id"] for inv in invoices.get(cus, [])]
+        totals = sorted(inv["total"] for inv in mine)
+        if totals == [10_000] * 5:
+            shapes["five of 100.00"] += 1
+        elif totals == [9_000] * 6:
+            shapes["six of 90.00"] += 1
+        elif len(totals) == 4 and min(totals) > 10_000:
+            shapes["four over 100.00"] += 1
+        for inv in mine:
+            offset = inv["status_transitions"]["paid_at"] - year_ago
+            if offset in (-1, 0, 1):
+                year_edges[offset] += 1
+                assert t["high_value_criteria"]["orders"] == (offset == 1), t["person_key"]
+        dob = t["date_of_birth"] and dt.date.fromisoformat(t["date_of_birth"])
+        if dob and (dob.month, dob.day) == (AS_OF.month, AS_OF.day):
+            birthdays[AS_OF.year - dob.year] += 1
+    assert set(shapes) == {"five of 100.00", "six of 90.00", "four over 100.00"}, shapes
+    assert set(year_edges) == {-1, 0, 1}, year_edges
+    assert {24, 25, 45, 46} <= set(birthdays), birthdays
+    assert all(t["as_of"] == moment.isoformat() for t in company["truth"])
+
+
+def test_the_ground_truth_holds_at_a_given_moment():
+    """--as-of with a time: the year boundary follows the moment, to the second."""
+    moment = dt.datetime(2026, 11, 26, 15, 30, 0, tzinfo=dt.timezone.utc)
+    params = gen.SimParams(customers=400, days=60, seed=9, as_of=moment.date(), as_of_at=moment)
+    out = generate_all(params)
+    objects: dict[str, list] = {}
+    for system, collection, line in out["seeds"]:
+        objects.setdefault(f"{system}/{collection}", []).append(orjson.loads(line))
+    paid = {inv["status_transitions"]["paid_at"] for inv in objects["stripe/invoices"]}
+    assert paid & {int(moment.timestamp()) - 365 * 86_400 + d for d in (-1, 0, 1)}
+    messages = [orjson.loads(line) for s, _, line in out["events"] if s == "web"]
+    recomputed = recompute_high_value(out["truth"], objects, messages, moment)
+    for t in out["truth"]:
+        assert recomputed[t["person_key"]] == t["high_value_criteria"], t["person_key"]
+        assert t["as_of"] == moment.isoformat()
+    with pytest.raises(ValueError, match="must fall on the simulated day"):
+        gen.SimParams(customers=1, days=60, seed=9, as_of=dt.date(2026, 11, 27), as_of_at=moment)
+
+
 def test_dob_for_age_and_activity_weeks_edges():
     import random
     rng = random.Random(1)
     for as_of in (dt.date(2024, 2, 29), dt.date(2026, 3, 1), dt.date(2026, 11, 30)):
         for age in (24, 25, 45, 46):
             assert model.age_on(model.dob_for_age(rng, age, as_of), as_of) == age
+            assert model.age_on(model.birthday_dob(age, as_of), as_of) == age
+            if model.birthday_dob(age, as_of).day == as_of.day:  # not a 29 February moved to the 28th
+                assert model.age_on(model.birthday_dob(age, as_of), as_of - dt.timedelta(days=1)) == age - 1
     monday = dt.date(2026, 11, 30)
     assert model.activity_weeks(monday)[0] == (dt.date(2026, 11, 23), dt.date(2026, 11, 29))
     sunday = dt.date(2026, 11, 29)

@@ -1,12 +1,13 @@
 {#- The customer 360: one row per customer_id with every trait from every tool. Profile traits are
     the survivors of `customer_profile_values` (source priority, then recency); activity, orders, email
-    engagement and support are aggregated over all of the customer's identifiers. Money is in the
-    invoice currency's major unit. age is on the dbt var `as_of` (default: today, UTC).
+    engagement and support are aggregated over all of the customer's identifiers. Money (revenue,
+    discounts, cost, margin, lifetime value) is in the reporting currency (var reporting_currency),
+    each order converted at the finance rate of its paid date and summed in integer minor units; null
+    when an order has no rate. age is on the UTC date of as_of (macro as_of_at).
     DuckDB SQL (arg_min over a (occurred_at, message_id) row). Grain: one row per customer_id. -#}
-{%- set as_of = (var('as_of') or modules.datetime.datetime.now(modules.pytz.utc).date().isoformat()) | string -%}
-{%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', as_of) -%}
-    {{ exceptions.raise_compiler_error("The dbt var as_of must be a date written YYYY-MM-DD (or empty for today), not '" ~ as_of ~ "'.") }}
-{%- endif -%}
+{%- set as_of = as_of_at().date().isoformat() -%}
+{%- set reporting = var('reporting_currency', 'USD') | upper -%}
+{%- set reporting_decimals = iso_decimals_of(reporting) -%}
 {%- set text = dbt.type_string() -%}
 
 with identifiers as (
@@ -104,11 +105,12 @@ order_summary as (
     select
         customer_id,
         count(*) as orders,
-        sum(total) as revenue,
-        sum(discount) as discounts,
-        sum(cost) as cost,
-        sum(margin) as margin,
-        sum(case when margin is null then 1 else 0 end) as orders_without_cost,
+        sum(total_reporting_minor) as revenue_minor,
+        sum(discount_reporting_minor) as discounts_minor,
+        sum(cost_reporting_minor) as cost_minor,
+        sum(margin_reporting_minor) as margin_minor,
+        sum(case when total_reporting_minor is null then 1 else 0 end) as orders_without_rate,
+        sum(case when margin_minor is null then 1 else 0 end) as orders_without_cost,
         sum(case when has_discount then 1 else 0 end) as orders_with_discount,
         min(paid_at) as first_order_at,
         max(paid_at) as last_order_at
@@ -299,14 +301,22 @@ final as (
         coalesce(activity_summary.active_days, 0) as active_days,
         -- orders (paid Stripe invoices)
         coalesce(order_summary.orders, 0) as orders,
-        coalesce(order_summary.revenue, 0) as revenue,
-        coalesce(order_summary.discounts, 0) as discounts,
-        order_summary.cost,
-        order_summary.margin,
+        '{{ reporting }}' as reporting_currency,
+        case when coalesce(order_summary.orders_without_rate, 0) = 0
+             then {{ minor_to_major('coalesce(order_summary.revenue_minor, 0)', reporting_decimals) }} end as revenue,
+        case when coalesce(order_summary.orders_without_rate, 0) = 0
+             then {{ minor_to_major('coalesce(order_summary.discounts_minor, 0)', reporting_decimals) }} end as discounts,
+        case when coalesce(order_summary.orders_without_rate, 0) = 0
+             then {{ minor_to_major('order_summary.cost_minor', reporting_decimals) }} end as cost,
+        case when coalesce(order_summary.orders_without_rate, 0) = 0
+             then {{ minor_to_major('order_summary.margin_minor', reporting_decimals) }} end as margin,
+        coalesce(order_summary.orders_without_rate, 0) as orders_without_exchange_rate,
         coalesce(order_summary.orders_without_cost, 0) as orders_without_cost,
         coalesce(order_summary.orders_with_discount, 0) as orders_with_discount,
-        coalesce(order_summary.revenue, 0) as lifetime_value,
-        case when order_summary.orders > 0 then order_summary.revenue / order_summary.orders end as average_order_value,
+        case when coalesce(order_summary.orders_without_rate, 0) = 0
+             then {{ minor_to_major('coalesce(order_summary.revenue_minor, 0)', reporting_decimals) }} end as lifetime_value,
+        case when order_summary.orders > 0 and order_summary.orders_without_rate = 0
+             then {{ minor_to_major('order_summary.revenue_minor', reporting_decimals) }} / order_summary.orders end as average_order_value,
         order_summary.first_order_at,
         order_summary.last_order_at,
         -- email engagement (Customer.io)

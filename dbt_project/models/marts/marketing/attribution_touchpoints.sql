@@ -5,13 +5,17 @@
       first_touch: 1 for the earliest touchpoint;  last_touch: 1 for the latest;
       linear: 1/n each;  position_based: 40% first, 40% last, 20% shared by the ones between
       (one touchpoint: 100%; two: 50% each).
-    attributed_revenue_<model> = the order total x that weight. Orders without UTM touchpoints are not here.
+    attributed_revenue_<model> = the order total x that weight, in the reporting currency (var
+    reporting_currency; each order converted at the finance rate of its paid date, so orders in
+    different currencies add up; null without a rate). Orders without UTM touchpoints are not here.
     Grain: one row per (order_id, touchpoint_id). -#}
 {%- set window_days = var('attribution_window_days', 30) | int -%}
 {%- set float = dbt.type_float() -%}
 
 with orders as (
-    select invoice_id as order_id, customer_id, paid_at as ordered_at, total as revenue, currency
+    select invoice_id as order_id, customer_id, paid_at as ordered_at, currency as order_currency, total as order_total,
+           reporting_currency as currency,
+           {{ minor_to_major('total_reporting_minor', iso_decimals_of(var('reporting_currency', 'USD'))) }} as revenue
     from {{ ref('customer_orders') }}
     where customer_id is not null and paid_at is not null
 ),
@@ -31,6 +35,8 @@ order_touchpoints as (
         orders.ordered_at,
         orders.revenue,
         orders.currency,
+        orders.order_currency,
+        orders.order_total,
         utm_touchpoints.touchpoint_id,
         utm_touchpoints.touchpoint_type,
         utm_touchpoints.occurred_at,
@@ -78,6 +84,8 @@ final as (
         ordered_at,
         currency,
         revenue as order_revenue,
+        order_currency,
+        order_total,
         touchpoint_type,
         occurred_at as touched_at,
         channel,

@@ -4,7 +4,9 @@
     (case-insensitive, trimmed). For each attribution model (first_touch, last_touch, linear,
     position_based): attributed orders (sum of weights), attributed revenue, cost per order
     (spend / attributed orders) and return on ad spend (attributed revenue / spend); null when a
-    divisor is 0. Grain: one row per (utm_source, utm_campaign); utm_medium is the campaign's (the
+    divisor is 0. Money is in the reporting currency (var reporting_currency): attributed revenue as
+    attribution_touchpoints converts it, and spend from the ad account's currency (var
+    facebook_ads_currency) at the finance rate of its day when the two differ. Grain: one row per (utm_source, utm_campaign); utm_medium is the campaign's (the
     smallest, should its links disagree). -#}
 {%- set models = ['first_touch', 'last_touch', 'linear', 'position_based'] -%}
 {%- set float = dbt.type_float() -%}
@@ -13,8 +15,35 @@ with attribution as (
     select * from {{ ref('attribution_touchpoints') }}
 ),
 
-insights as (
+{%- set reporting = var('reporting_currency', 'USD') | upper %}
+{%- set ads_currency = var('facebook_ads_currency', 'USD') | upper %}
+raw_insights as (
     select * from {{ ref('stg_facebook_ads__campaign_insights') }}
+),
+
+{%- if ads_currency != reporting %}
+exchange_rates as (
+    select * from {{ ref('exchange_rates') }}
+),
+{%- endif %}
+
+-- spend in the reporting currency ({{ ads_currency }} -> {{ reporting }})
+insights as (
+    select
+        raw_insights.*  exclude (spend),
+        {%- if ads_currency == reporting %}
+        raw_insights.spend
+        {%- else %}
+        raw_insights.spend * cast(rates.rate as {{ dbt.type_float() }}) as spend
+        {%- endif %}
+    from raw_insights
+    {%- if ads_currency != reporting %}
+    left join exchange_rates as rates
+        on rates.base_currency = '{{ ads_currency }}'
+        and rates.quote_currency = '{{ reporting }}'
+        and (rates.valid_from is null or rates.valid_from <= raw_insights.date_day)
+        and (rates.valid_to is null or raw_insights.date_day < rates.valid_to)
+    {%- endif %}
 ),
 
 attributed as (
@@ -57,6 +86,7 @@ joined as (
         spend.facebook_campaign_id,
         spend.first_spend_date,
         spend.last_spend_date,
+        '{{ reporting }}' as currency,
         coalesce(spend.spend, 0) as spend,
         coalesce(spend.impressions, 0) as impressions,
         coalesce(spend.clicks, 0) as clicks,
