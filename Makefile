@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export GROWTH_STACK_HOME ?= $(CURDIR)/.growth_stack
 export DAGSTER_HOME ?= $(GROWTH_STACK_HOME)/dagster_home
 
-.PHONY: install browser-deps demo test test-slow test-all bench dbt-parse stop clean
+.PHONY: install browser-deps test-sdks demo test test-slow test-all bench dbt-parse stop clean
 
 # The venv is rebuilt when pyproject.toml changes. uv when available (fast), else pip. Bytecode is
 # compiled at install, as pip does (uv does not by default): every dbt, Dagster and server process
@@ -28,6 +28,10 @@ install: $(BIN)/growth-stack
 browser-deps:
 	@bash scripts/browser-deps.sh
 
+# The official Node and browser SDKs the tests drive, from npm (pinned in tests/sdks/package.json; cached).
+test-sdks:
+	@bash scripts/test-sdks.sh >/dev/null
+
 dbt-parse: install
 	@$(BIN)/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
 
@@ -37,7 +41,7 @@ demo: install dbt-parse
 	@bash scripts/demo.sh
 
 # The test suite CI runs: unit, integration (real servers on loopback) and end-to-end tests.
-test: install browser-deps dbt-parse
+test: install browser-deps test-sdks dbt-parse
 	@$(BIN)/pytest -q -p no:cacheprovider
 
 # Long suites left out of `make test` (large volumes, soak tests).

@@ -10,6 +10,9 @@ identifies, groups, aliases, Stripe and Customer.io webhooks) for one received d
   * loader: `capture.loader.load_partition` (validation, webhook transforms, dedup, flattening,
     typing, discards, every events.* table), events/s and step time;
   * the ratio loader/baseline (target >= 1/3) and whether 1M events load in < 10 s.
+`--case-variants 0.002` makes that share of identifies spell a trait `Plan` instead of `plan` (the
+loader folds them into one column); a bare read_json refuses such files, so the baseline then reads
+with `ignore_errors=true`.
 Wall times depend on what else runs on the machine: the load average and the CPU seconds of each run
 are printed beside them.
 """
@@ -37,6 +40,7 @@ from growth_stack_dagster import eventfiles  # noqa: E402
 from growth_stack_dagster.capture import loader  # noqa: E402
 
 DAY = "2026-11-20"
+CASE_VARIANTS = 0.0  # share of identifies sending `Plan` instead of `plan` (--case-variants)
 PRODUCTS = [(f"prod_{i:04d}", f"SKU-{i:05d}", f"Product {i}", round(5 + i * 1.37, 2)) for i in range(200)]
 CAMPAIGNS = [("google", "cpc", "black_friday"), ("facebook", "paid_social", "retarget"),
              ("newsletter", "email", "weekly"), (None, None, None)]
@@ -96,6 +100,8 @@ def web_message(rnd: random.Random, base: dt.datetime, i: int) -> dict:
                    traits={"email": f"person{rnd.randrange(50_000)}@example.com", "firstName": "Ada",
                            "lastName": "Lovelace", "age": rnd.randrange(18, 80), "plan": rnd.choice(["free", "pro"]),
                            "address": {"city": "Paris", "country": "FR"}})
+        if rnd.random() < CASE_VARIANTS:  # a client spelling a trait differently: it folds into one column
+            msg["traits"]["Plan"] = msg["traits"].pop("plan")
     elif kind < 0.99:
         msg.update(type="group", userId=user or "user-1", groupId=f"acct-{rnd.randrange(3000)}",
                    traits={"name": "Wholesale Co", "industry": "Retail", "employees": rnd.randrange(5, 900)})
@@ -183,7 +189,11 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads for both runs (the target is 2 cores)")
     ap.add_argument("--keep", type=Path, help="reuse/keep generated files in this folder")
+    ap.add_argument("--case-variants", type=float, default=0.0,
+                    help="share of identifies spelling a trait `Plan` instead of `plan`")
     args = ap.parse_args()
+    global CASE_VARIANTS
+    CASE_VARIANTS = args.case_variants
 
     work = Path(tempfile.mkdtemp(prefix="bench_event_load_"))
     root = args.keep or work / "events"
@@ -200,8 +210,9 @@ def main() -> None:
     con = duckdb.connect(str(base_db), config={"threads": args.threads})
     t, c = time.perf_counter(), cpu_seconds()
     file_list = ", ".join(f"'{f}'" for f in files)
+    lenient = ", ignore_errors=true" if args.case_variants else ""  # it refuses keys differing in case
     con.execute(f"CREATE TABLE events AS SELECT * FROM read_json([{file_list}], "
-                "format='newline_delimited', union_by_name=true)")
+                f"format='newline_delimited', union_by_name=true{lenient})")
     baseline_s, baseline_cpu = time.perf_counter() - t, cpu_seconds() - c
     con.close()
 

@@ -17,6 +17,8 @@ _COMMANDS = {
     "simulate": "growth_stack_dagster.simulate.command:simulate_command",
     "init": "growth_stack_dagster.instance:init_command",
     "run": "growth_stack_dagster.run_all:run_command",
+    "router": "growth_stack_dagster.router.command:router_command",
+    "console": "growth_stack_dagster.console.command:console_command",
     "ingest": "growth_stack_dagster.ingest.command:ingest_command",
 }
 

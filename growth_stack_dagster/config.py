@@ -17,6 +17,7 @@ DEFAULT_WRITE_KEYS = "web=web-dev-key,ios=ios-dev-key,server=server-dev-key"
 DEFAULT_STRIPE_WEBHOOK_SECRET = "whsec_sandbox_stripe"
 DEFAULT_CUSTOMERIO_WEBHOOK_SIGNING_KEY = "sandbox_customerio_signing_key"
 DEFAULT_STANDARD_WEBHOOK_SECRET = "whsec_c2FuZGJveC1zdGFuZGFyZC13ZWJob29rcw=="
+DEFAULT_HUBSPOT_CLIENT_SECRET = "sandbox-hubspot-app-client-secret"
 
 
 def home() -> Path:
@@ -95,3 +96,8 @@ def customerio_webhook_signing_key() -> str:
 
 def standard_webhook_secret() -> str:
     return os.environ.get("GROWTH_STACK_WEBHOOK_SECRET", DEFAULT_STANDARD_WEBHOOK_SECRET)
+
+
+def hubspot_client_secret() -> str:
+    """The HubSpot app's client secret, which signs its webhooks (`X-HubSpot-Signature-v3`)."""
+    return os.environ.get("HUBSPOT_CLIENT_SECRET", DEFAULT_HUBSPOT_CLIENT_SECRET)

@@ -4,6 +4,9 @@ resources they share. Start here: each flow's `defs.py` lists its assets.
     capture/defs.py     collector event files -> `events` schema (daily partitions, file sensor)
     ingest/defs.py      dlt: HubSpot, Stripe, Facebook Ads, Zendesk, finance CSVs -> raw schemas
     transform/defs.py   dbt: staging, identity, customer 360, marketing, finance, activation models
+    streaming/defs.py   streaming routes: one asset per route observed from the router's state, lag checks
+    operate/defs.py     the executive scorecard and run-failure alerts; operate/catalog.py gives every
+                        asset its freshness policy, owner and description
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from growth_stack_dagster import config
 from growth_stack_dagster.capture import defs as capture
 from growth_stack_dagster.ingest import defs as ingest
 from growth_stack_dagster.instance import ensure_dagster_home
+from growth_stack_dagster.operate import defs as operate
+from growth_stack_dagster.operate.catalog import apply_catalog
 from growth_stack_dagster.resources import WRITER_TAG_KEY, WRITER_TAGS
+from growth_stack_dagster.streaming import defs as streaming
 from growth_stack_dagster.transform import defs as transform
 from growth_stack_dagster.transform.project import DBT_EXECUTABLE, dbt_project
 
@@ -31,10 +37,12 @@ executor = dg.multiprocess_executor.configured(
 )
 
 # Only one Definitions object at module scope, so `dagster ... -m growth_stack_dagster.definitions` finds it.
-defs = dg.Definitions.merge(
+defs = apply_catalog(dg.Definitions.merge(
     capture.defs,
     ingest.defs,
     transform.defs,
+    streaming.defs,
+    operate.defs,
     dg.Definitions(
         resources={
             "duckdb": DuckDBResource(database=str(config.warehouse_path())),
@@ -43,4 +51,4 @@ defs = dg.Definitions.merge(
         },
         executor=executor,
     ),
-)
+))

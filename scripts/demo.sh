@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: sandbox + collector on loopback, the example company, every flow once, then the UI.
+# The demo: sandbox + collector + console on loopback, the example company, every flow once, then the
+# Dagster UI with its daemon while a small live simulation keeps events arriving. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -10,21 +11,41 @@ RUN=$GROWTH_STACK_HOME/run
 CUSTOMERS=${DEMO_CUSTOMERS:-1000}
 DAYS=${DEMO_DAYS:-120}
 SEED=${DEMO_SEED:-42}
+LIVE_RATE=${DEMO_LIVE_EVENTS_PER_MINUTE:-60}
 mkdir -p "$RUN"
 
+# Each process the demo starts runs in its own process group (setsid), so that stopping it stops
+# everything it started (dagster dev's webserver, daemon and code servers too).
 stop_servers() {
-  for name in collector sandbox; do
+  local pids=()
+  for name in live dagster console router collector sandbox; do
     if [ -f "$RUN/$name.pid" ]; then
-      kill "$(cat "$RUN/$name.pid")" 2>/dev/null || true
+      pid=$(cat "$RUN/$name.pid")
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
       rm -f "$RUN/$name.pid"
     fi
   done
+  # a few seconds to finish cleanly, then whatever is left is killed
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 if [ "${1:-}" = "stop" ]; then stop_servers; exit 0; fi
 
+start() {  # name, command...: in its own process group, output to $RUN/<name>.log
+  local name=$1; shift
+  setsid "$@" >"$RUN/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
 wait_for() {  # url, name
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
@@ -33,28 +54,46 @@ wait_for() {  # url, name
 }
 
 stop_servers
+trap 'echo; echo "== Stopping"; stop_servers; exit 130' INT TERM
 trap stop_servers EXIT
 $BIN/growth-stack init >/dev/null
-echo "== Starting the SaaS sandbox on 127.0.0.1:8090 and the collector on 127.0.0.1:8080"
-$BIN/growth-stack sandbox --host 127.0.0.1 --port 8090 >"$RUN/sandbox.log" 2>&1 &
-echo $! >"$RUN/sandbox.pid"
-$BIN/growth-stack collector --host 127.0.0.1 --port 8080 >"$RUN/collector.log" 2>&1 &
-echo $! >"$RUN/collector.pid"
+echo "== Starting the SaaS sandbox on 127.0.0.1:8090, the collector on 127.0.0.1:8080, the console on 127.0.0.1:3001"
+start sandbox $BIN/growth-stack sandbox --host 127.0.0.1 --port 8090
+start collector $BIN/growth-stack collector --host 127.0.0.1 --port 8080
+start console $BIN/growth-stack console --host 127.0.0.1 --port 3001
 wait_for http://127.0.0.1:8090/_admin/health sandbox
 wait_for http://127.0.0.1:8080/health collector
+echo "== Starting the streaming router (routes: growth_stack_dagster/router/routes.yaml)"
+start router $BIN/growth-stack router
+wait_for http://127.0.0.1:3001/health console
 
 if [ -f "$GROWTH_STACK_HOME/simulation/summary.json" ]; then
   echo "== The example company is already generated in $GROWTH_STACK_HOME (make clean starts over)"
 else
   echo "== Generating the example company: $CUSTOMERS customers, $DAYS days (seed $SEED)"
   $BIN/growth-stack simulate --customers "$CUSTOMERS" --days "$DAYS" --seed "$SEED"
+  rm -f "$RUN/flows.done"
 fi
-curl -fsS -X POST http://127.0.0.1:8090/_admin/webhooks/flush >/dev/null || true
-sleep 6  # let the collector close its open files so today's events are loadable
 
-echo "== Running every flow once (capture, ingest, compute)"
-$BIN/growth-stack run
+if [ -f "$RUN/flows.done" ]; then
+  # A rerun: the warehouse is there; the sensors and schedules catch up with what arrived since.
+  echo "== Every flow already ran once here; the daemon catches up with new events (make clean starts over)"
+else
+  curl -fsS -X POST http://127.0.0.1:8090/_admin/webhooks/flush >/dev/null || true
+  sleep 6  # let the collector close its open files so today's events are loadable
+  echo "== Running every flow once (capture, ingest, compute)"
+  $BIN/growth-stack run --no-summary
+  touch "$RUN/flows.done"
+fi
+echo "== What the stack holds"
+$BIN/python -c "from growth_stack_dagster.run_all import print_summary; print_summary()"
 
-echo "== Serving the Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it and the servers)"
-exec_ui() { $BIN/dagster dev -h 127.0.0.1 -p 3000; }
-exec_ui
+echo "== Live: about $LIVE_RATE new events a minute from the example company's shoppers, through the collector"
+start live $BIN/growth-stack simulate --live --live-events-per-minute "$LIVE_RATE"
+echo "== Serving the Dagster UI on http://127.0.0.1:3000 and the console on http://127.0.0.1:3001 (Ctrl-C stops everything)"
+start dagster $BIN/dagster dev -h 127.0.0.1 -p 3000
+tail -n +1 -f "$RUN/dagster.log" &
+TAIL=$!
+# wait returns when dagster dev ends or a signal arrives (the INT/TERM trap then stops everything)
+wait "$(cat "$RUN/dagster.pid")" || true
+kill "$TAIL" 2>/dev/null || true

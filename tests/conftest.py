@@ -35,9 +35,10 @@ def collector_url(gs_home: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the whole session (see tests/browser.py)."""
+    """One headless Chromium per test module (see tests/browser.py). Not per session: while Playwright's
+    sync API is running, `asyncio.run()` fails in any other test, so it is closed after each module."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser import launch

@@ -12,6 +12,10 @@ from growth_stack_dagster import config, resources
 from growth_stack_dagster.capture import loader
 
 CAPTURE_GROUP = "capture"
+# Share of the messages read that may be discarded before the check warns: a few odd values are normal,
+# a rising share means a client sends something the schema cannot hold.
+MAX_DISCARD_SHARE = 0.01
+DISCARDS_CHECK = "discard_share_below_1_percent"
 DECLARED_TABLES = (*loader.FIXED_TABLES, loader.DISCARDS, *loader.KNOWN_EVENT_TABLES)
 
 _DESCRIPTIONS = {
@@ -29,12 +33,25 @@ _DESCRIPTIONS = {
 def _spec(table: str) -> dg.AssetSpec:
     description = _DESCRIPTIONS.get(table, f"Track events named like `{table}`, properties as columns.")
     return dg.AssetSpec(key=dg.AssetKey([loader.SCHEMA, table]), group_name=CAPTURE_GROUP,
-                        description=description, kinds={"duckdb"})
+                        description=description, kinds={"duckdb"}, owners=["team:data-platform"])
+
+
+def discard_check(discards: int, messages_read: int) -> dg.AssetCheckResult:
+    """Passes while discards are at most MAX_DISCARD_SHARE of the messages read (a warning beyond)."""
+    share = discards / messages_read if messages_read else 0.0
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey([loader.SCHEMA, loader.DISCARDS]), check_name=DISCARDS_CHECK,
+        passed=share <= MAX_DISCARD_SHARE, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"discards": discards, "messages_read": messages_read, "discard_share": round(share, 6)},
+        description=f"{discards} of {messages_read} messages' values were discarded "
+                    f"(at most {MAX_DISCARD_SHARE:.0%} expected); see events._discards for the reasons.")
 
 
 @dg.multi_asset(
     name="events_load",
     specs=[_spec(t) for t in DECLARED_TABLES],
+    check_specs=[dg.AssetCheckSpec(DISCARDS_CHECK, asset=dg.AssetKey([loader.SCHEMA, loader.DISCARDS]),
+                                   description=f"Discarded values stay under {MAX_DISCARD_SHARE:.0%} of the messages read.")],
     partitions_def=resources.events_daily_partitions,
     # A backfill of many days is one run that loads the days in order, not one run per day.
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -75,6 +92,7 @@ def events_load(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         rows = totals["discards"] if table == loader.DISCARDS else rows_per_table.get(table, 0)
         yield dg.MaterializeResult(asset_key=dg.AssetKey([loader.SCHEMA, table]),
                                    metadata={"rows": rows, **shared})
+    yield discard_check(totals["discards"], totals["messages_read"])
 
 
 capture_job = dg.define_asset_job(

@@ -23,13 +23,17 @@ How a day is loaded, in one transaction:
    (`sample_size=-1`, so no key is missed), inferred over its distinct values only (most messages
    repeat another's context and properties); a bag value that is no object goes to `_discards`.
    Strings inferred as dates or uuids stay text and are cast when flattened (a date form the cast
-   refuses, e.g. 11-20-2026, makes a text column);
+   refuses, e.g. 11-20-2026, makes a text column). read_json merges keys that differ only in case
+   (`Plan`, `plan`) and reads one spelling: the keys of every object are listed, and each spelling of
+   such a key is typed and read on its own (`_split_case_variants`);
 6. per target table (`tracks`, `pages`, ..., one per track event) properties / traits / context
    are typed with the leaves the table stores (json_transform) and flattened into columns in SQL with
    Segment's names; a column's type is chosen when it is created (Segment e-commerce spec types
    first, else the type DuckDB inferred) and never changes; new columns are added with ALTER TABLE;
    values that do not fit their column's type go to `_discards` (the row is still loaded, with NULL
-   there), found in one scan per table (standard timestamps: one scan of the stage);
+   there), found in one scan per table (standard timestamps: one scan of the stage). Keys with one
+   column name (`Plan`/`plan`, `userAgent`/`user_agent`) fold into that column as in Segment's
+   warehouses: the last non-null value of the message wins, the others go to `_discards`;
 7. `users` is rebuilt from `identifies` (latest non-null value of each trait per user).
 """
 
@@ -262,6 +266,7 @@ class Leaf:
     src_type: str      # its DuckDB type in the stage
     path: tuple[str, ...]
     inferred: str = ""  # the type read_json inferred for it (the stage may hold it as text); "" = src_type
+    spelled: bool = False  # read from the raw bag by its exact spelling (a key sent in several spellings)
 
 
 def structure_type(structure: Any) -> str:
@@ -292,6 +297,48 @@ def _restrict(structure: dict, paths: Iterable[tuple[str, ...]]) -> dict:
             src, dst = src[key], dst.setdefault(key, {})
         dst[path[-1]] = src[path[-1]]
     return out
+
+
+def json_pointer(path: tuple[str, ...]) -> str:
+    """The JSON pointer of a key path (`$` for the root), as DuckDB's json functions take it."""
+    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path) or "$"
+
+
+def raw_bag_column(bag: str) -> str:
+    """Column of a typed stage row holding the bag as read (JSON text): keys read_json's struct misses."""
+    return f"_raw_{bag}"
+
+
+def spelled_leaf(bag: str, path: tuple[str, ...], structure: Any, inferred: str) -> Leaf:
+    """A leaf under a key sent in several spellings (`Plan` beside `plan`): read from the raw bag by
+    its exact spelling (see `_split_case_variants`)."""
+    expr = (f"json_transform(json_extract(s.{q(raw_bag_column(bag))}, {lit(json_pointer(path))}), "
+            f"{lit(json.dumps(structure))})")
+    return Leaf(expr, structure_type(structure), path, inferred, spelled=True)
+
+
+def column_name(bag: str, path: tuple[str, ...]) -> str:
+    """Segment's column for a bag leaf: snake_case parts joined by `_` (context ones prefixed)."""
+    return ("context_" if bag == "context" else "") + "_".join(snake_case(p) or "_" for p in path)
+
+
+def merged_type(types: list[str]) -> str:
+    """One column type for values inferred as several types (keys folded into one column), as
+    read_json merges them: numbers widen, text stays text, anything else mixed is JSON."""
+    kinds = {_norm_type(t) for t in types if _norm_type(t) not in _NULL_TYPES}
+    if not kinds:
+        return "NULL"
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds <= _NUMERIC:  # integers only: a type that holds them all without rounding
+        if kinds <= {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}:
+            return "BIGINT"
+        return "DOUBLE" if "UHUGEINT" in kinds else "HUGEINT"
+    if all(_json_kind(("scalar", k)) == "number" for k in kinds):
+        return "DOUBLE"
+    if all(_json_kind(("scalar", k)) == "string" for k in kinds):
+        return "VARCHAR"
+    return "JSON"
 
 
 @dataclasses.dataclass
@@ -417,7 +464,7 @@ def _json_kind(tree: TypeTree) -> str:
 
 def transform_structure(tree: TypeTree) -> Any:
     """The json_transform structure the stage types an inferred type with: strings (dates, uuids...)
-    stay text, keys never seen with a value and empty objects stay JSON.
+    stay text, keys never seen with a value, empty objects and lists stay JSON.
 
     Inference also accepts dates such as 11-20-2026 that a cast refuses: keeping text lets the
     flattening cast them and keep as text what does not fit.
@@ -425,8 +472,8 @@ def transform_structure(tree: TypeTree) -> Any:
     kind = _json_kind(tree)
     if kind == "struct":
         return {k: transform_structure(c) for k, c in tree[1]} if tree[1] else "JSON"
-    if kind == "list":
-        return [transform_structure(tree[1])]
+    if kind == "list":  # stored as JSON text as sent: typed, its objects would lose keys differing in case
+        return "JSON"
     if kind == "null":
         return "JSON"
     if kind == "string":
@@ -478,7 +525,13 @@ def _stage_select(paths: list[str], ignore_errors: bool) -> str:
     spec = "{" + ", ".join([f"{lit(f)}: 'VARCHAR'" for f in MESSAGE_FIELDS] + [f"{lit(b)}: 'JSON'" for b in BAGS]) + "}"
     # The standard timestamps, parsed once here: every table they go to stores this value.
     stamps = "".join(f", TRY_CAST({q(f)} AS {STAMP_TYPE}) AS {stamp_column(c)}" for f, c in TIMESTAMP_FIELDS.items())
-    return f"""SELECT *{stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
+    # RudderStack's JavaScript SDK sends identify traits in context.traits only: they are the
+    # identify's traits too (those sent as `traits` win a key both hold).
+    traits = """CASE WHEN "type" = 'identify' AND json_type("context", '$.traits') = 'OBJECT'
+                 THEN CASE WHEN "traits" IS NULL THEN json_extract("context", '$.traits')
+                           ELSE json_merge_patch(json_extract("context", '$.traits'), "traits") END
+                 ELSE "traits" END AS traits"""
+    return f"""SELECT * REPLACE ({traits}){stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
         regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
         {_invalid_reason_sql('"messageId"', '"type"', '"event"')} AS _k_invalid
         FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file',
@@ -690,6 +743,8 @@ class _Bags:
 
     structures: dict[str, dict]
     inferred: dict[tuple[str, ...], str]
+    # per bag: (path, structure, inferred type) of leaves under keys sent in several spellings (read apart)
+    spellings: dict[str, list[tuple[tuple[str, ...], Any, str]]] = dataclasses.field(default_factory=dict)
 
 
 def _values_table(bag: str) -> str:
@@ -707,6 +762,7 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool:
     """
     structures: dict[str, dict] = {}
     inferred: dict[tuple[str, ...], str] = {}
+    spellings: dict[str, list[tuple[tuple[str, ...], Any, str]]] = {}
     described: dict[str, Future] = {}
     odd = {b: f"left({q(b)}, 1) <> '{{'" for b in BAGS}  # read_json writes JSON text without blanks
     not_objects: set[str] = set()
@@ -733,19 +789,115 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool:
             # json_group_structure still describes them (rare path).
             tree = _structure_tree(json.loads(con.execute(
                 f"SELECT json_group_structure(v) FROM {_values_table(b)}").fetchone()[0]))
-        structure, empty_named = _without_empty_keys(transform_structure(tree))
+        structure = transform_structure(tree)
+        units: list[tuple[tuple[str, ...], Any, TypeTree]] = []
+        if isinstance(structure, dict) and structure:
+            structure, units = _split_case_variants(con, b, structure, tmp / f"{b}.spellings.jsonl")
+        structure, empty_named = _without_empty_keys(structure)
+        for spelled, unit, unit_tree in units:
+            unit, more = _without_empty_keys(unit, json_pointer(spelled))
+            empty_named += more
+            for path, leaf_structure in _structure_paths(unit):
+                spellings.setdefault(b, []).append(
+                    ((*spelled, *path), leaf_structure, inferred_scalars(unit_tree).get(path, "")))
         for pointer in empty_named:  # json_transform refuses a key "": keep those values as discards
             for f, m, v in con.execute(f"SELECT _file, _k_message_id, CAST({q(b)} -> {lit(pointer)} AS VARCHAR) "
                                        f"FROM _stage WHERE ({q(b)} -> {lit(pointer)}) IS NOT NULL").fetchall():
                 prep.discards.append((f, m, v, f"{b} key with an empty name (at JSON pointer {pointer})"))
-        if isinstance(structure, dict) and structure:
+        if isinstance(structure, dict) and (structure or b in spellings):
             structures[b] = structure
             inferred.update({(b, *path): t for path, t in inferred_scalars(tree).items()})
-    return _Bags(structures, inferred)
+    return _Bags(structures, inferred, spellings)
+
+
+def _structure_paths(structure: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, structure) of every leaf of a json_transform structure (objects descended)."""
+    if isinstance(structure, dict):
+        return [leaf for key, child in structure.items() for leaf in _structure_paths(child, (*path, key))]
+    return [(path, structure)]
+
+
+def _split_case_variants(con: duckdb.DuckDBPyConnection, bag: str, structure: dict,
+                         path: Path) -> tuple[dict, list[tuple[tuple[str, ...], Any, TypeTree]]]:
+    """The bag's structure without keys that differ only in case, and those keys read apart.
+
+    read_json merges keys that differ only in case (`Plan`, `plan`) into one struct field named as
+    first seen, types it from the values it happened to read, and json_transform then reads only
+    that spelling (duckdb/duckdb#23143). So the keys of every object of the bag's distinct values
+    are listed; each spelling of a key sent in more than one spelling is removed from the struct and
+    becomes a unit of its own: (spelled path, json_transform structure, type tree) inferred by
+    read_json over that spelling's values alone (its own objects are split alike, level by level).
+    """
+    units: list[tuple[tuple[str, ...], Any, TypeTree]] = []
+    pending: list[tuple[tuple[str, ...], dict]] = [((), structure)]  # objects whose keys to list
+    while pending:
+        objects = [((*spelled, *rel), node) for spelled, unit in pending for rel, node in _struct_nodes(unit)]
+        pointers = "[" + ", ".join(lit(json_pointer(at)) for at, _ in objects) + "]"
+        keys: dict[int, set[str]] = {}
+        for (row,) in con.execute(f"""SELECT DISTINCT unnest(flatten(list_transform(json_keys(v, {pointers}),
+                lambda ks, i: list_transform(coalesce(ks, []), lambda k: {{'at': i, 'k': k}}))))
+            FROM {_values_table(bag)}""").fetchall():
+            keys.setdefault(row["at"] - 1, set()).add(row["k"])
+        conflicts: list[tuple[tuple[str, ...], dict, str, set[str]]] = []
+        for i, found in sorted(keys.items()):
+            at, node = objects[i]
+            by_name: dict[str, set[str]] = {}
+            for key in found - {""}:  # a key with an empty name is kept in _discards
+                by_name.setdefault(key.lower(), set()).add(key)
+            conflicts += [(at, node, lower, spellings) for lower, spellings in by_name.items() if len(spellings) > 1]
+        # Under a key split in this round, the merged object is gone: its own keys are listed next round.
+        gone = {tuple(k.lower() for k in (*at, lower)) for at, _, lower, _ in conflicts}
+        split: list[tuple[str, ...]] = []
+        for at, node, lower, spellings in conflicts:
+            if any(tuple(k.lower() for k in at[:n]) in gone for n in range(1, len(at) + 1)):
+                continue
+            for field in [f for f in node if f.lower() == lower]:
+                del node[field]
+            split += [(*at, key) for key in sorted(spellings)]
+        if not split:
+            break
+        pending = []
+        for spelled, tree in zip(split, _describe_units(con, bag, split, path)):
+            unit = transform_structure(tree)
+            units.append((spelled, unit, tree))
+            if isinstance(unit, dict):
+                pending.append((spelled, unit))
+    _prune(structure)
+    return structure, [(s, u, t) for s, u, t in units if not isinstance(u, dict) or _prune(u)]
+
+
+def _struct_nodes(structure: dict, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], dict]]:
+    """(path, object) of every object in a json_transform structure, the root first ("" keys skipped)."""
+    out = [(path, structure)]
+    for key, child in structure.items():
+        if isinstance(child, dict) and key != "":
+            out += _struct_nodes(child, (*path, key))
+    return out
+
+
+def _prune(structure: dict) -> bool:
+    """Remove the objects left empty by removing split keys; whether anything is left."""
+    for key in [k for k, c in structure.items() if isinstance(c, dict) and not _prune(c)]:
+        del structure[key]
+    return bool(structure)
+
+
+def _describe_units(con: duckdb.DuckDBPyConnection, bag: str, spelled: list[tuple[str, ...]],
+                    path: Path) -> list[TypeTree]:
+    """The type read_json infers over the values of each key path (exact spelling) of the bag."""
+    fields = ", ".join(f"{lit(str(i))}: json_extract(v, {lit(json_pointer(p))})" for i, p in enumerate(spelled))
+    con.execute(f"COPY (SELECT {{{fields}}} AS v FROM {_values_table(bag)}) TO {lit(str(path))} (FORMAT json)")
+    tree = _describe_values(con, str(path))
+    if tree[0] != "struct":  # a key with an empty name inside: see _type_bags
+        tree = _structure_tree(json.loads(con.execute(
+            f"SELECT json_group_structure(v) FROM read_json({lit(str(path))}, columns={{'v': 'JSON'}})").fetchone()[0]))
+    fields_of = dict(tree[1])
+    return [fields_of.get(str(i), ("scalar", '"NULL"')) for i in range(len(spelled))]
 
 
 def _without_empty_keys(structure: Any, pointer: str = "") -> tuple[Any, list[str]]:
     """A json_structure without keys named "" (JSON pointers of those removed); a list holding one is JSON."""
+    pointer = "" if pointer == "$" else pointer
     if isinstance(structure, dict):
         out, removed = {}, []
         for key, child in structure.items():
@@ -753,8 +905,10 @@ def _without_empty_keys(structure: Any, pointer: str = "") -> tuple[Any, list[st
             if key == "":
                 removed.append(at)
                 continue
-            out[key], more = _without_empty_keys(child, at)
+            kept, more = _without_empty_keys(child, at)
             removed += more
+            if kept != {}:  # an object that held only "" keys: its values are all in the discards
+                out[key] = kept
         return out, removed
     if isinstance(structure, list) and structure and _without_empty_keys(structure[0])[1]:
         return "JSON", []  # lists are stored as JSON text anyway: kept whole
@@ -793,6 +947,7 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
                   for leaf in structure_leaves(f"s.{q(b)}", bags.structures[b])]
     for b, leaf in all_leaves:
         leaf.inferred = bags.inferred.get((b, *leaf.path), "")
+    all_leaves += [(b, spelled_leaf(b, *spelling)) for b in BAGS for spelling in bags.spellings.get(b, [])]
     # Dates read as text: inference also knew non-ISO forms (11-20-2026) that a cast refuses; such a
     # leaf is typed as text, as if it had been a plain string, so that none of its values is refused.
     dated = {i for i, (_, leaf) in enumerate(all_leaves) if leaf.inferred
@@ -807,7 +962,9 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
         counts += "".join(f", count({all_leaves[i][1].expr}) - count(TRY_CAST({all_leaves[i][1].expr} AS "
                           f"{all_leaves[i][1].inferred}))" for i in idx if i in dated)
         for t, ev, *found in con.execute(f"""SELECT s.t, s.ev, {counts} FROM (SELECT t, ev,
-                json_transform(v, {lit(json.dumps(structure))}) AS {q(b)} FROM {_values_table(b)}) s
+                {f"json_transform(v, {lit(json.dumps(structure))})" if structure else "NULL"} AS {q(b)},
+                v AS {q(raw_bag_column(b))}
+                FROM {_values_table(b)}) s
             GROUP BY ALL""").fetchall():
             present.setdefault((t, ev), set()).update(i for i, n in zip(idx, found) if n)
             for i, n in zip([i for i in idx if i in dated], found[len(idx):]):
@@ -899,30 +1056,33 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
             continue
         expr, fallible = convert(src_expr, src_type, existing.get(c, standard[c]))
         columns.append(Column(c, expr, fallible, src_expr))
-    taken = {c.name for c in columns}
     std_text = {c.name: convert(c.raw, std_src[c.name][1], "VARCHAR")[0] for c in columns}
-    collisions: list[tuple[str, Leaf]] = []
+    groups: dict[str, list[tuple[str, Leaf]]] = {}
     for bag, leaf in leaves:
-        parts = [snake_case(p) or "_" for p in leaf.path]
-        name = ("context_" if bag == "context" else "") + "_".join(parts)
+        name = column_name(bag, leaf.path)
         if name in standard or (bag != "context" and name.startswith("context_")):
             reserved = name if name in standard else None
             columns.append(Column(name, "", True, leaf.expr, reserved_of=reserved or "context"))
             continue
-        if name in taken:
-            collisions.append((name, leaf))
-            continue
-        taken.add(name)
+        groups.setdefault(name, []).append((bag, leaf))
+    folds: list[tuple[str, str, str, str]] = []  # discard checks of keys folded into one column
+    for name, members in groups.items():
         dst = existing.get(name)
         if dst is None:
-            dst = new_column_type(name, leaf.inferred or leaf.src_type)
+            types = [leaf.inferred or leaf.src_type for _, leaf in members]
+            dst = new_column_type(name, types[0] if len(types) == 1 else merged_type(types))
             if dst is None:
                 continue
             con.execute(f"ALTER TABLE {SCHEMA}.{q(table)} ADD COLUMN {q(name)} {dst}")
             existing[name] = dst
             report.new_columns.append(f"{table}.{name}")
-        expr, fallible = convert(leaf.expr, leaf.src_type, dst)
-        columns.append(Column(name, expr, fallible, leaf.expr))
+        if len(members) == 1:
+            expr, fallible = convert(members[0][1].expr, members[0][1].src_type, dst)
+            columns.append(Column(name, expr, fallible, members[0][1].expr))
+        else:
+            column, checks_of_fold = folded_column(name, members, dst)
+            columns.append(column)
+            folds += checks_of_fold
 
     where = f"s._k_invalid IS NULL AND s._k_type = {lit(spec['type'])}"
     if spec["is_event"]:
@@ -931,10 +1091,15 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     # The bags this table reads, typed with just the leaves it stores (json_transform per row).
     paths: dict[str, list[tuple[str, ...]]] = {}
     for bag, leaf in leaves:
-        paths.setdefault(bag, []).append(leaf.path)
+        if not leaf.spelled:
+            paths.setdefault(bag, []).append(leaf.path)
     typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
                       for b, p in paths.items())
-    stage = f"(SELECT * REPLACE ({typed}) FROM _stage)" if typed else "_stage"
+    # Keys spelled unlike the struct, and the order of folded keys, are read from the bag as sent.
+    raw_needed = {bag for bag, leaf in leaves if leaf.spelled} | {
+        bag for members in groups.values() if len(members) > 1 for bag, _ in members}
+    raw = "".join(f", {q(b)} AS {q(raw_bag_column(b))}" for b in sorted(raw_needed))
+    stage = f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
     source_join = f"FROM {stage} s{track_names} WHERE {where}"
     stored = [c for c in columns if c.reserved_of is None]
     select = ", ".join(f"{c.expr} AS {q(c.name)}" for c in stored)
@@ -955,9 +1120,7 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         elif c.fallible:
             checks.append((c.name, f"{c.raw} IS NOT NULL AND ({c.expr}) IS NULL", raw_text,
                            f"value does not fit column type {existing.get(c.name, '')}"))
-    for name, leaf in collisions:
-        checks.append((name, f"{leaf.expr} IS NOT NULL", f"CAST(to_json({leaf.expr}) AS VARCHAR)",
-                       f"column name collision: key {'.'.join(leaf.path)} maps to an existing column"))
+    checks += folds
     if checks:
         # One scan of the table's rows for every check (not one scan per fallible column).
         found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END"
@@ -970,6 +1133,43 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
                          unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
                   {source_join} AND ({any_found})) d""")
     return n
+
+
+def key_position(bag: str, path: tuple[str, ...]) -> str:
+    """SQL of where a key path sits in the bag as sent: its key's index at each level (document order)."""
+    raw = f"s.{q(raw_bag_column(bag))}"
+    return "[" + ", ".join(f"list_position(json_keys({raw}, {lit(json_pointer(path[:i]))}), {lit(key)})"
+                           for i, key in enumerate(path)) + "]"
+
+
+def folded_column(name: str, members: list[tuple[str, Leaf]], dst: str) -> tuple[Column, list[tuple[str, str, str, str]]]:
+    """A column for several keys with one Segment column name (`Plan`/`plan`, `userAgent`/`user_agent`).
+
+    As in Segment's warehouses they fold into one column: per message, the value of the key that
+    comes last in the message among those whose value fits the column wins. Returns the column and
+    the discard checks (column, condition, value, reason) for every other value.
+    """
+    converted = [convert(leaf.expr, leaf.src_type, dst) for _, leaf in members]
+    present = [f"(({expr}) IS NOT NULL)" for expr, _ in converted]
+    latest = ", ".join(f"CASE WHEN {has} THEN {{'p': {key_position(bag, leaf.path)}, 'i': {i}}} END"
+                       for i, (has, (bag, leaf)) in enumerate(zip(present, members)))
+    first = ", ".join(f"CASE WHEN {has} THEN {i} END" for i, has in enumerate(present))
+    # Key positions are computed only for the rare messages holding more than one of the keys.
+    winner = (f"(CASE WHEN {' + '.join(f'CAST({has} AS INTEGER)' for has in present)} > 1 "
+              f"THEN list_max([{latest}]).i ELSE coalesce({first}) END)")
+    expr = f"CASE {winner} " + " ".join(f"WHEN {i} THEN {e}" for i, (e, _) in enumerate(converted)) + " END"
+    keys = [".".join(leaf.path) for _, leaf in members]
+    checks = []
+    for i, ((_, leaf), (e, fallible)) in enumerate(zip(members, converted)):
+        value = f"CAST(to_json({leaf.expr}) AS VARCHAR)"
+        if fallible:
+            checks.append((name, f"{leaf.expr} IS NOT NULL AND ({e}) IS NULL", value,
+                           f"value does not fit column type {dst}"))
+        others = ", ".join(sorted(k for j, k in enumerate(keys) if j != i))
+        checks.append((name, f"{present[i]} AND {winner} <> {i}", value,
+                       f"key folded into a column that kept a later value of the message: {keys[i]} "
+                       f"(folded with {others} into {name})"))
+    return Column(name, expr, False, members[-1][1].expr), checks
 
 
 def _leaf_type(leaves: list[tuple[str, Leaf]], expr: str) -> str:

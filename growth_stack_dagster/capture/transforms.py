@@ -297,9 +297,61 @@ def generic_webhook_to_segment(body: dict, envelope: dict, *, source: str = "web
     return [msg]
 
 
+# --------------------------------------------------------------------------- HubSpot
+
+HUBSPOT_CALL_TYPE_ID = "0-48"
+
+
+def _hubspot_ms(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TransformError(f"HubSpot occurredAt {value!r} is not epoch milliseconds")
+    return _iso(value / 1000)
+
+
+def hubspot_to_segment(body: Any, envelope: dict) -> list[Message]:
+    """A HubSpot webhook request (a JSON array of events) -> one track per sales activity.
+
+    * `object.creation` of a call (objectTypeId `0-48`, or `call.creation`) -> `Sales Call Logged`
+      with `hubspot_call_id`;
+    * `deal.propertyChange` of `dealstage` -> `Deal Stage Changed` with `hubspot_deal_id` and
+      `deal_stage` (the new stage);
+    * any other subscription -> skipped (the HubSpot source loads the CRM's current state).
+    HubSpot names no person in these events: `anonymousId` is the CRM object (`hubspot-call-<id>`,
+    `hubspot-deal-<id>`), and the journeys find the contacts through the CRM's associations.
+    `messageId` is `hubspot-<eventId>`; `timestamp` is `occurredAt`.
+    """
+    events = body if isinstance(body, list) else [body]
+    out: list[Message] = []
+    for event in events:
+        if not isinstance(event, dict):
+            raise TransformError("a HubSpot webhook event is not a JSON object")
+        kind = event.get("subscriptionType")
+        is_call = (kind == "object.creation" and str(event.get("objectTypeId")) == HUBSPOT_CALL_TYPE_ID) or \
+            kind == "call.creation"
+        is_stage = kind == "deal.propertyChange" and event.get("propertyName") == "dealstage"
+        if not (is_call or is_stage):
+            continue
+        event_id = _require(event, "eventId", "HubSpot webhook event")
+        object_id = str(_require(event, "objectId", "HubSpot webhook event"))
+        msg = _base(f"hubspot-{event_id}", envelope.get("receivedAt"), _hubspot_ms(event.get("occurredAt")))
+        props: dict[str, Any] = {"portal_id": event.get("portalId"), "change_source": event.get("changeSource")}
+        if is_call:
+            msg["event"] = "Sales Call Logged"
+            msg["anonymousId"] = f"hubspot-call-{object_id}"
+            props["hubspot_call_id"] = object_id
+        else:
+            msg["event"] = "Deal Stage Changed"
+            msg["anonymousId"] = f"hubspot-deal-{object_id}"
+            props.update(hubspot_deal_id=object_id, deal_stage=event.get("propertyValue"))
+        msg["properties"] = {k: v for k, v in props.items() if v is not None}
+        out.append(msg)
+    return out
+
+
 TRANSFORMS: dict[str, Transform] = {
     "stripe": stripe_to_segment,
     "customerio": customerio_to_segment,
+    "hubspot": hubspot_to_segment,
 }
 
 
@@ -312,7 +364,7 @@ def transform_webhook(source: str, envelope: dict) -> list[Message]:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise TransformError(f"webhook body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) and not (source == "hubspot" and isinstance(body, list)):
         raise TransformError("webhook body is not a JSON object")
     fn = TRANSFORMS.get(source)
     messages = fn(body, envelope) if fn else generic_webhook_to_segment(body, envelope, source=source)

@@ -2,7 +2,8 @@
 
 Paths: `/v1/{track,identify,page,screen,group,alias,batch}` (server SDKs), `/v1/{t,i,p,s,g,a,b}`
 (analytics.js), `/beacon/v1/batch?writeKey=` (RudderStack JS beacon), `/v1/webhook/<source>`,
-`GET /health`. The write key comes from HTTP Basic, the `writeKey` query parameter, or the body.
+`GET /health`, and the settings the browser SDKs load first (`GET /v1/projects/<writeKey>/settings`,
+`GET /sourceConfig/`, see sdk_settings.py). The write key comes from HTTP Basic, the `writeKey` query parameter, or the body.
 
 Status codes follow the SDKs' retry contract (segment/analytics/consumer.py,
 rudderstack/analytics/consumer.py): 200 only once every line of the request is fsynced; 4xx
@@ -32,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from growth_stack_dagster import config
-from growth_stack_dagster.collector import signatures
+from growth_stack_dagster.collector import sdk_settings, signatures
 from growth_stack_dagster.collector.validate import (
     MAX_REQUEST_BYTES, MESSAGE_TYPES, Rejected, build_lines, check_content_type, decode_body,
     iso_utc, parse_json, too_large, write_key_from_basic,
@@ -62,6 +63,8 @@ class CollectorSettings:
     max_file_bytes: int = 64 << 20
     max_file_age: float = 5.0
     min_free_bytes: int = 100 << 20
+    hubspot_secrets: tuple[str, ...] = ()
+    hubspot_webhook_url: str | None = None  # the public URL HubSpot posts to, when behind a proxy
 
     @classmethod
     def from_env(cls) -> CollectorSettings:
@@ -84,6 +87,8 @@ class CollectorSettings:
             max_file_bytes=int(float(os.environ.get("GROWTH_STACK_COLLECTOR_FILE_MB", "64")) * (1 << 20)),
             max_file_age=float(os.environ.get("GROWTH_STACK_COLLECTOR_FILE_SECONDS", "5")),
             min_free_bytes=int(float(os.environ.get("GROWTH_STACK_COLLECTOR_MIN_FREE_MB", "100")) * (1 << 20)),
+            hubspot_secrets=tuple(signatures.split_secrets(config.hubspot_client_secret())),
+            hubspot_webhook_url=os.environ.get("GROWTH_STACK_HUBSPOT_WEBHOOK_URL") or None,
         )
 
 
@@ -222,6 +227,14 @@ def build_app(settings: CollectorSettings) -> Callable:
             signatures.verify_customerio(body, headers.get("x-cio-timestamp"), headers.get("x-cio-signature"),
                                          settings.customerio_keys, now, settings.tolerance)
             return None
+        if source == "hubspot":
+            uri = settings.hubspot_webhook_url or str(request.url)
+            if settings.hubspot_webhook_url and request.url.query:
+                uri += "?" + request.url.query
+            signatures.verify_hubspot_v3(body, request.method, uri, headers.get("x-hubspot-signature-v3"),
+                                         headers.get("x-hubspot-request-timestamp"), settings.hubspot_secrets,
+                                         now, settings.tolerance)
+            return None
         signatures.verify_standard_webhook(body, headers, settings.standard_secrets, now, settings.tolerance)
         return headers.get("webhook-id")
 
@@ -261,11 +274,31 @@ def build_app(settings: CollectorSettings) -> Callable:
     async def health(request: Request) -> Response:
         return Response(orjson.dumps({"ok": True, "pid": os.getpid()}), media_type=_JSON)
 
+    async def segment_settings(request: Request) -> Response:
+        """GET /v1/projects/<writeKey>/settings: analytics.js's CDN settings, sending to this collector."""
+        key = request.path_params["write_key"]
+        if key not in write_keys:
+            return _error(Rejected(404, "unknown_write_key", "no source has this write key."))
+        body = sdk_settings.segment_settings(key, f"{request.url.netloc}/v1", request.url.scheme)
+        return Response(orjson.dumps(body), media_type=_JSON)
+
+    async def rudderstack_source_config(request: Request) -> Response:
+        """GET /sourceConfig/?writeKey=: RudderStack's JavaScript SDK configuration, no destinations."""
+        auth = request.headers.get("authorization")
+        key = write_key_from_basic(auth) if auth else request.query_params.get("writeKey")
+        if key not in write_keys:
+            return _error(Rejected(401, "unauthorized", "send a valid write key as writeKey or HTTP Basic user."))
+        return Response(orjson.dumps(sdk_settings.rudderstack_source_config(key, write_keys[key])), media_type=_JSON)
+
     async def wrong_method(request: Request) -> Response:
         return _error(Rejected(405, "method_not_allowed", f"{request.url.path} accepts POST only."))
 
     routes = [Route("/health", health, methods=["GET"]),
               Route("/v1/webhook/{source}", webhook, methods=["POST"])]
+    # What the browser SDKs load before sending (their CDN / config backend), so they need nothing else.
+    routes += [Route("/v1/projects/{write_key}/settings", segment_settings, methods=["GET"]),
+               Route("/sourceConfig", rudderstack_source_config, methods=["GET"]),
+               Route("/sourceConfig/", rudderstack_source_config, methods=["GET"])]
     tracking_paths = {f"/v1/{kind}": kind for kind in (*MESSAGE_TYPES, "batch")}
     tracking_paths.update({f"/v1/{short}": kind for short, kind in _SHORT_PATHS.items()})
     tracking_paths["/beacon/v1/batch"] = "batch"  # RudderStack JS SDK's sendBeacon delivery

@@ -136,6 +136,7 @@ def development_credentials_in_use() -> list[str]:
         "CUSTOMERIO_WEBHOOK_SIGNING_KEY": (config.customerio_webhook_signing_key(),
                                            config.DEFAULT_CUSTOMERIO_WEBHOOK_SIGNING_KEY),
         "GROWTH_STACK_WEBHOOK_SECRET": (config.standard_webhook_secret(), config.DEFAULT_STANDARD_WEBHOOK_SECRET),
+        "HUBSPOT_CLIENT_SECRET": (config.hubspot_client_secret(), config.DEFAULT_HUBSPOT_CLIENT_SECRET),
     }
     in_use += [name for name, (value, default) in secrets.items() if default in split_secrets(value)]
     return in_use
@@ -161,7 +162,7 @@ def collector_command(host: str, port: int, workers: int | None, allow_developme
 
     \b
     Write keys: GROWTH_STACK_WRITE_KEYS (source=key,...). Webhook secrets: STRIPE_WEBHOOK_SECRET,
-    CUSTOMERIO_WEBHOOK_SIGNING_KEY, GROWTH_STACK_WEBHOOK_SECRET (comma-separated during a rotation).
+    CUSTOMERIO_WEBHOOK_SIGNING_KEY, GROWTH_STACK_WEBHOOK_SECRET, HUBSPOT_CLIENT_SECRET (comma-separated during a rotation).
     Files close after GROWTH_STACK_COLLECTOR_FILE_SECONDS (5) or GROWTH_STACK_COLLECTOR_FILE_MB (64);
     requests get 503 while free disk is below GROWTH_STACK_COLLECTOR_MIN_FREE_MB (100).
     Refuses a non-loopback --host while any of these is still a development default.

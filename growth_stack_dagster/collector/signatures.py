@@ -165,3 +165,55 @@ def verify_standard_webhook(
     expected = [_hmac_sha256(k, signed) for k in keys]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
         raise SignatureError("no webhook-signature v1 signature matches the body and secret")
+
+
+# HubSpot decodes these percent-escapes in the URI before signing (its request-validation guide).
+_HUBSPOT_URI_DECODES = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
+                        "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+
+
+def hubspot_uri(uri: str) -> str:
+    """The request URI as HubSpot signs it: the escapes it lists decoded (upper or lower case)."""
+    out, i = [], 0
+    while i < len(uri):
+        chunk = uri[i:i + 3].upper()
+        if uri[i] == "%" and chunk in _HUBSPOT_URI_DECODES:
+            out.append(_HUBSPOT_URI_DECODES[chunk])
+            i += 3
+        else:
+            out.append(uri[i])
+            i += 1
+    return "".join(out)
+
+
+def hubspot_signature_v3(body: bytes, secret: str, method: str, uri: str, timestamp_ms: int | str) -> str:
+    """`X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method + URI + body + timestamp (ms)."""
+    signed = f"{method.upper()}{hubspot_uri(uri)}".encode() + body + str(timestamp_ms).encode()
+    return base64.b64encode(_hmac_sha256(secret.encode(), signed)).decode()
+
+
+def verify_hubspot_v3(
+    body: bytes, method: str, uri: str, signature_header: str | None, timestamp_header: str | None,
+    secrets: Iterable[str], now: float, tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> None:
+    """Check HubSpot's `X-HubSpot-Signature-v3` and `X-HubSpot-Request-Timestamp` (milliseconds).
+
+    The signature is the base64 HMAC-SHA256, keyed with the app's client secret, of the method,
+    the full URI the request was sent to, the raw body and the timestamp, concatenated. A
+    timestamp more than `tolerance` seconds old (HubSpot: five minutes) is refused (replay).
+    """
+    if not signature_header or not signature_header.strip():
+        raise SignatureError("missing X-HubSpot-Signature-v3 header")
+    timestamp = _parse_timestamp(timestamp_header, "X-HubSpot-Request-Timestamp")
+    keys = list(secrets)
+    if not keys:
+        raise SignatureError("no HubSpot client secret is configured (HUBSPOT_CLIENT_SECRET)")
+    given = signature_header.strip().encode()
+    if not any(hmac.compare_digest(hubspot_signature_v3(body, k, method, uri, timestamp).encode(), given)
+               for k in keys):
+        raise SignatureError("X-HubSpot-Signature-v3 does not match the request and client secret")
+    age = now - timestamp / 1000
+    if age > tolerance:
+        raise SignatureError(f"X-HubSpot-Request-Timestamp is more than {tolerance} s old")
+    if age < -tolerance:
+        raise SignatureError(f"X-HubSpot-Request-Timestamp is more than {tolerance} s ahead of the collector's clock")

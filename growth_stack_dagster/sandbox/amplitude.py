@@ -378,7 +378,7 @@ class AmplitudeState:
                 "exceeded_daily_quota_devices": {}, "exceeded_daily_quota_users": {},
             }
         upload_ms = int(time.time() * 1000)
-        with self._lock:
+        with self._lock, self.ctx.store.transaction():  # one commit per upload, not per event
             self._ingest(events, upload_ms)
         return 200, {"code": 200, "events_ingested": len(events),
                      "payload_size_bytes": size,
@@ -455,6 +455,48 @@ class AmplitudeState:
             "recommendations": None, "user_id": profile.get("user_id"), "device_id": profile.get("device_id"),
             "amp_props": profile["amp_props"] if amp_props else None, "cohort_ids": None,
         }}
+
+    def user_search(self, user: str) -> dict[str, Any]:
+        """Dashboard REST API `GET /api/2/usersearch?user=`: users whose user id, device id or
+        Amplitude id is `user`."""
+        matches = []
+        for key in (f"user:{user}", self._profile_key(None, user)):
+            profile = self.ctx.store.get(SYSTEM, "users", key) if key else None
+            if profile is not None and all(m["amplitude_id"] != profile["amplitude_id"] for m in matches):
+                matches.append({"user_id": profile.get("user_id"), "amplitude_id": profile["amplitude_id"],
+                                "last_seen": profile["amp_props"].get("last_used"), "platform": None,
+                                "os": None, "country": None})
+        if not matches and user.isdigit():
+            rows = self.ctx.store.query(
+                "SELECT data FROM objects WHERE system=? AND collection='users' "
+                "AND json_extract(data, '$.amplitude_id') = ?", (SYSTEM, int(user)))
+            for (data,) in rows:
+                profile = json.loads(data)
+                matches.append({"user_id": profile.get("user_id"), "amplitude_id": profile["amplitude_id"],
+                                "last_seen": profile["amp_props"].get("last_used"), "platform": None,
+                                "os": None, "country": None})
+        return {"matches": matches, "type": "match_user_or_device_id"}
+
+    def user_activity(self, amplitude_id: int, offset: int, limit: int) -> tuple[int, dict[str, Any]]:
+        """Dashboard REST API `GET /api/2/useractivity?user=<amplitude id>`: a user's events, newest first."""
+        rows = self.ctx.store.query(
+            "SELECT data FROM objects WHERE system=? AND collection='events' "
+            "AND json_extract(data, '$.amplitude_id') = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (SYSTEM, amplitude_id, limit, offset))
+        events = [json.loads(d) for (d,) in rows]
+        profile_rows = self.ctx.store.query(
+            "SELECT data FROM objects WHERE system=? AND collection='users' "
+            "AND json_extract(data, '$.amplitude_id') = ?", (SYSTEM, amplitude_id))
+        if not profile_rows and not events:
+            return 400, {"error": f"Amplitude id {amplitude_id} not found"}
+        profile = json.loads(profile_rows[0][0]) if profile_rows else {}
+        total = self.ctx.store.query(
+            "SELECT count(*) FROM objects WHERE system=? AND collection='events' "
+            "AND json_extract(data, '$.amplitude_id') = ?", (SYSTEM, amplitude_id))[0][0]
+        return 200, {"userData": {"user_id": profile.get("user_id"), "device_ids": [profile.get("device_id")]
+                                  if profile.get("device_id") else [], "amplitude_id": amplitude_id,
+                                  "num_events": total, "properties": profile.get("amp_props", {})},
+                     "events": events}
 
     def export_zip(self, start: dt.datetime, end: dt.datetime) -> bytes | None:
         """Events uploaded in hours start..end (inclusive) as Amplitude's export: a zip with one
@@ -588,7 +630,37 @@ def build(ctx: SandboxContext) -> Emulation:
         return Response(data, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{PROJECT_ID}_export.zip"'})
 
+    def dashboard_authorized(request: Request) -> Response | None:
+        if _basic_credentials(request) != (ctx.token, ctx.token):
+            return JSONResponse({"error": "Invalid API key or secret key"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="Amplitude"'})
+        return None
+
+    async def user_search(request: Request) -> Response:
+        refused = dashboard_authorized(request)
+        if refused is not None:
+            return refused
+        user = request.query_params.get("user")
+        if not user:
+            return JSONResponse({"error": "Missing required parameter: user"}, status_code=400)
+        return JSONResponse(await asyncio.to_thread(state.user_search, user))
+
+    async def user_activity(request: Request) -> Response:
+        refused = dashboard_authorized(request)
+        if refused is not None:
+            return refused
+        q = request.query_params
+        try:
+            amplitude_id = int(q.get("user", ""))
+            offset, limit = int(q.get("offset", "0")), min(int(q.get("limit", "1000")), 1000)
+        except ValueError:
+            return JSONResponse({"error": "user must be an Amplitude id; offset and limit integers"}, status_code=400)
+        status, body = await asyncio.to_thread(state.user_activity, amplitude_id, offset, limit)
+        return JSONResponse(body, status_code=status)
+
     routes = [
+        Route("/api/2/usersearch", user_search, methods=["GET"]),
+        Route("/api/2/useractivity", user_activity, methods=["GET"]),
         Route("/2/httpapi", upload_endpoint(batch=False), methods=["POST"]),
         Route("/batch", upload_endpoint(batch=True), methods=["POST"]),
         Route("/identify", identify, methods=["GET", "POST"]),

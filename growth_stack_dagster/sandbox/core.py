@@ -6,6 +6,7 @@ An emulation module (`hubspot.py`, `stripe.py`, ...) exposes `build(ctx: Sandbox
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 
@@ -59,6 +60,18 @@ class Store:
             """
         )
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the store and commit everything done inside at once (many small writes, one commit)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def next_id(self, name: str, start: int = 1) -> int:
         """A persistent counter (for numeric ids such as HubSpot's or Zendesk's)."""
         with self._lock:
@@ -89,14 +102,17 @@ class Store:
         """Bulk insert-or-replace of (id, data, created, updated) rows; returns the count."""
         batch = [(system, collection, str(i), c, u, orjson.dumps(d).decode()) for i, d, c, u in rows]
         with self._lock:
-            self._db.execute("BEGIN")
+            own = not self._db.in_transaction  # inside `transaction()` the caller commits
+            if own:
+                self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO objects (system, collection, id, created, updated, data) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT (system, collection, id) DO UPDATE SET "
                 "data = excluded.data, updated = excluded.updated, created = excluded.created",
                 batch,
             )
-            self._db.execute("COMMIT")
+            if own:
+                self._db.execute("COMMIT")
         return len(batch)
 
     def get(self, system: str, collection: str, obj_id: str) -> dict[str, Any] | None:

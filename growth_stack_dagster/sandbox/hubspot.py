@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
+from growth_stack_dagster.sandbox import hubspot_webhooks
 from growth_stack_dagster.sandbox.core import (
     Emulation, SandboxContext, Store, TokenBucket, bearer_token,
 )
@@ -77,13 +78,15 @@ OBJECT_TYPES = {
     "companies": ("0-2", "company"),
     "deals": ("0-3", "deal"),
     "calls": ("0-48", "call"),
+    "notes": ("0-46", "note"),
 }
 _TYPE_ALIASES = {alias: name for name, (type_id, singular) in OBJECT_TYPES.items()
                  for alias in (name, type_id, singular)}
 
-CREATED_PROP = {"contacts": "createdate", "companies": "createdate", "deals": "createdate", "calls": "hs_createdate"}
+CREATED_PROP = {"contacts": "createdate", "companies": "createdate", "deals": "createdate", "calls": "hs_createdate",
+                "notes": "hs_createdate"}
 UPDATED_PROP = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
-                "deals": "hs_lastmodifieddate", "calls": "hs_lastmodifieddate"}
+                "deals": "hs_lastmodifieddate", "calls": "hs_lastmodifieddate", "notes": "hs_lastmodifieddate"}
 # Both spellings address the record's own timestamps in searches (ETL tools use either).
 CREATED_ALIASES = {"createdate", "hs_createdate"}
 UPDATED_ALIASES = {"lastmodifieddate", "hs_lastmodifieddate"}
@@ -94,12 +97,14 @@ DEFAULT_PROPERTIES = {
     "deals": ["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
               "hs_object_id", "pipeline"],
     "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "notes": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
 SEARCH_QUERY_PROPERTIES = {
     "contacts": ["email", "firstname", "lastname", "phone", "company"],
     "companies": ["name", "domain", "website", "phone"],
     "deals": ["dealname"],
     "calls": ["hs_call_title", "hs_call_body"],
+    "notes": ["hs_note_body"],
 }
 READ_ONLY = {"hs_object_id", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate"}
 
@@ -111,6 +116,7 @@ DEFAULT_ASSOCIATION = {
     ("contacts", "calls"): 193, ("calls", "contacts"): 194,
     ("companies", "calls"): 181, ("calls", "companies"): 182,
     ("deals", "calls"): 205, ("calls", "deals"): 206,
+    ("contacts", "notes"): 201, ("notes", "contacts"): 202,
 }
 PRIMARY_ASSOCIATION = {("contacts", "companies"): 1, ("companies", "contacts"): 2,
                        ("deals", "companies"): 5, ("companies", "deals"): 6}
@@ -211,6 +217,12 @@ DEFAULT_DEFINITIONS: dict[str, list[tuple]] = {
         ("hs_call_disposition", "Call outcome", _S, "text", "call", None),
         ("hs_call_status", "Call status", _E, "select", "call", _CALL_STATUS),
     ],
+    "notes": _COMMON + [
+        ("hs_createdate", "Created at", _DT, "date", "engagement", None),
+        ("hs_lastmodifieddate", "Last Modified Date", _DT, "date", "engagement", None),
+        ("hs_timestamp", "Activity date", _DT, "date", "engagement", None),
+        ("hs_note_body", "Note body", _S, "textarea", "engagement", None),
+    ],
 }
 _EPOCH_ISO = "1970-01-01T00:00:00.000Z"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
@@ -238,7 +250,8 @@ def build_definition(object_type: str, name: str, label: str, ptype: str, field_
         option_list = [{"label": v.replace("_", " ").title(), "value": v, "displayOrder": i, "hidden": False}
                        for i, v in enumerate(values)]
     group = group.format(g={"contacts": "contactinformation", "companies": "companyinformation",
-                            "deals": "dealinformation", "calls": "call"}[object_type])
+                            "deals": "dealinformation", "calls": "call",
+                            "notes": "engagement"}[object_type])
     return {
         "name": name, "label": label, "type": ptype, "fieldType": field_type, "description": "",
         "groupName": group, "options": option_list, "displayOrder": order, "calculated": False,
@@ -621,7 +634,7 @@ class HubSpotCRM:
         """Store a new record from validated values; returns the record."""
         ms = now_ms()
         iso = iso_from_ms(ms)
-        created_iso = values.pop("createdate", None) if object_type != "calls" else None
+        created_iso = values.pop("createdate", None) if object_type not in ("calls", "notes") else None
         record_id = self.new_id()
         props = {k: v for k, v in values.items() if v is not None}
         props[CREATED_PROP[object_type]] = created_iso or iso
@@ -630,6 +643,7 @@ class HubSpotCRM:
         record = {"id": record_id, "properties": props, "createdAt": created_iso or iso, "updatedAt": iso,
                   "archived": False}
         self.save_record(object_type, record, None)
+        hubspot_webhooks.record_saved(self.ctx, object_type, record, None)
         return record
 
     def update_record(self, object_type: str, record: dict[str, Any], values: dict[str, str | None]) -> dict[str, Any]:
@@ -656,6 +670,7 @@ class HubSpotCRM:
         props[UPDATED_PROP[object_type]] = iso
         record["updatedAt"] = iso
         self.save_record(object_type, record, old)
+        hubspot_webhooks.record_saved(self.ctx, object_type, record, old)
         return record
 
     def archive_record(self, object_type: str, record_id: str) -> bool:

@@ -39,11 +39,20 @@ def _parse_day(ctx: click.Context, param: click.Parameter, value: str | None) ->
                    "today's traffic is written to today's event files.")
 @click.option("--no-collector", is_flag=True, help="Write today's traffic to the event files instead of the collector.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--live", is_flag=True,
+              help="Generate nothing: keep sending the generated company's shoppers' page and product views to "
+                   "the collector, stamped now, until stopped (Ctrl-C). The demo runs this.")
+@click.option("--live-events-per-minute", default=60, show_default=True, type=click.IntRange(min=1),
+              help="With --live: about how many events a minute.")
 def simulate_command(customers: int, days: int, seed: int, as_of: dt.date | dt.datetime | None, sandbox_url: str | None,
-                     no_sandbox: bool, collector_url: str | None, no_collector: bool, progress: bool | None) -> None:
+                     no_sandbox: bool, collector_url: str | None, no_collector: bool, progress: bool | None,
+                     live: bool = False, live_events_per_minute: int = 60) -> None:
     """Generate the example eCommerce company deterministically from --seed: web and app events,
     CRM, payments, email, ads and support data, SKU cost files, and the ground truth
     (`$GROWTH_STACK_HOME/simulation/ground_truth.jsonl`, `summary.json`)."""
+    if live:
+        _run_live(collector_url or config.collector_url(), live_events_per_minute, seed)
+        return
     from growth_stack_dagster.simulate.generator import SimParams
     from growth_stack_dagster.simulate.runner import run_simulation
     from growth_stack_dagster.simulate.sinks import SinkError
@@ -76,3 +85,33 @@ def simulate_command(customers: int, days: int, seed: int, as_of: dt.date | dt.d
     click.echo(f"Today: {summary['today']['messages']} messages, {summary['today']['note']}.")
     click.echo(f"Ground truth: {summary['ground_truth']} (traits as of {params.moment.isoformat()}: build "
                f"with GROWTH_STACK_AS_OF={params.moment.strftime('%Y-%m-%dT%H:%M:%SZ')} to compare)")
+
+
+def _run_live(collector_url: str, events_per_minute: int, seed: int) -> None:
+    """`--live`: send live traffic until interrupted; a collector that is briefly away is retried."""
+    from growth_stack_dagster.simulate.live import run_live, shoppers
+    from growth_stack_dagster.simulate.sinks import CollectorSender, SinkError
+
+    try:
+        people = shoppers(config.simulation_dir() / "ground_truth.jsonl")
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not people:
+        raise click.ClickException("The ground truth holds no web shopper to simulate; generate a company with "
+                                   "--customers of at least 1.")
+    sender = CollectorSender(collector_url, config.write_keys())
+
+    def send(batch: list[dict]) -> None:
+        for message in batch:
+            sender.add("web", message)
+        try:
+            sender.close()
+        except SinkError as exc:  # the next tick tries again with new events
+            click.echo(f"live: {exc}", err=True)
+
+    click.echo(f"Live: about {events_per_minute} events a minute from {len(people)} web shoppers to {collector_url} "
+               "(Ctrl-C stops).", err=True)
+    try:
+        run_live(send, people, events_per_minute, seed=seed)
+    except KeyboardInterrupt:
+        pass

@@ -8,14 +8,44 @@ are partitioned by received date like the event loads, everything else is unpart
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
+from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
+from growth_stack_dagster import config
+from growth_stack_dagster.operate.previews import with_previews
 from growth_stack_dagster.resources import WAREHOUSE_POOL, WRITER_TAGS, default_retry_policy, events_daily_partitions
 from growth_stack_dagster.transform.partitions import MAX_DATE_ENV, MIN_DATE_ENV, environ, partition_dates
 from growth_stack_dagster.transform.project import dbt_project
 from growth_stack_dagster.transform.translator import GrowthStackDbtTranslator
 
 EVENTS_DAILY_SELECTION = "tag:events_daily"
+
+
+def release_warehouse(invocation: DbtCliInvocation) -> None:
+    """Close the warehouse connection dagster-dbt's adapter opened in this process: DuckDB lets one
+    process hold the file, and the next dbt subprocess (another step of an in-process run) needs it."""
+    adapter = invocation.adapter
+    if adapter is None:
+        return
+    adapter.cleanup_connections()
+    manager = type(adapter.connections)
+    env = getattr(manager, "_ENV", None)  # dbt-duckdb keeps one database handle per process here
+    if env is not None:
+        env.close()
+        manager._ENV = None
+
+
+def with_table_metadata(invocation: DbtCliInvocation, previews: bool = False):
+    """The invocation's events, once dbt has exited, with each model's row count, column types and
+    column lineage (and, with `previews`, marts' first rows). Read after dbt exits because DuckDB lets
+    only one process open the file for writing while dbt runs."""
+    events = list(invocation.stream())
+    if previews:
+        events = list(with_previews(events, config.warehouse_path()))
+    try:
+        yield from DbtEventIterator(iter(events), dbt_cli_invocation=invocation).fetch_row_counts().fetch_column_metadata()
+    finally:
+        release_warehouse(invocation)
 # dbt unit tests check SQL logic on fixed inputs, not data: they run in CI (`make test`), not on every
 # scheduled build (as dbt recommends).
 BUILD = ["build", "--exclude", "resource_type:unit_test"]
@@ -34,8 +64,11 @@ DAILY_BUILD = ["build", "--no-write-json", "--exclude", "resource_type:unit_test
     retry_policy=default_retry_policy,
 )
 def growth_stack_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` of the selected models: runs them and their data tests."""
-    yield from dbt.cli(BUILD, context=context).stream()
+    """`dbt build` of the selected models: runs them and their data tests. Each model's materialization
+    carries its row count, its columns with their warehouse types and their lineage, and (marts) a
+    preview of its first rows, read once dbt has let go of the warehouse."""
+    invocation = dbt.cli(BUILD, context=context)
+    yield from with_table_metadata(invocation, previews=True)
 
 
 @dbt_assets(
@@ -57,4 +90,4 @@ def growth_stack_dbt_event_models(context: AssetExecutionContext, dbt: DbtCliRes
     context.log.info(f"building received dates {dates[MIN_DATE_ENV]}..{dates[MAX_DATE_ENV]}")
     with environ(dates):  # the dbt subprocess starts, and reads them, inside `cli`
         invocation = dbt.cli(DAILY_BUILD, context=context)
-    yield from invocation.stream()
+    yield from with_table_metadata(invocation)

@@ -31,6 +31,6 @@ defs = dg.Definitions(
     assets=[growth_stack_dbt_models, growth_stack_dbt_event_models],
     jobs=[dbt_hourly_job, dbt_events_daily_job],
     schedules=[dg.ScheduleDefinition(name="dbt_hourly_schedule", job=dbt_hourly_job, cron_schedule="15 * * * *",
-                                     execution_timezone="UTC")],
+                                     execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)],
     sensors=[build_event_models_sensor(dbt_events_daily_job)],
 )

@@ -15,10 +15,11 @@ from click.testing import CliRunner
 from tests.servers import CLI, REPO, free_port
 
 COLLECTOR_SECRETS = ("GROWTH_STACK_WRITE_KEYS", "STRIPE_WEBHOOK_SECRET", "CUSTOMERIO_WEBHOOK_SIGNING_KEY",
-                     "GROWTH_STACK_WEBHOOK_SECRET")
+                     "GROWTH_STACK_WEBHOOK_SECRET", "HUBSPOT_CLIENT_SECRET")
 OWN_SECRETS = {"GROWTH_STACK_WRITE_KEYS": "web=7f3c-own-key", "STRIPE_WEBHOOK_SECRET": "whsec_own",
                "CUSTOMERIO_WEBHOOK_SIGNING_KEY": "own-cio-key",
-               "GROWTH_STACK_WEBHOOK_SECRET": "whsec_b3duLXN0YW5kYXJkLXNlY3JldA=="}
+               "GROWTH_STACK_WEBHOOK_SECRET": "whsec_b3duLXN0YW5kYXJkLXNlY3JldA==",
+               "HUBSPOT_CLIENT_SECRET": "own-hubspot-app-secret"}
 
 
 def _run_cli(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess:

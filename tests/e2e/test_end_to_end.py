@@ -15,6 +15,7 @@ import duckdb
 import pytest
 import requests
 
+from growth_stack_dagster import eventfiles
 from tests.servers import CLI, REPO, run_server
 
 CUSTOMERS, DAYS, SEED = 60, 40, 11
@@ -38,9 +39,18 @@ def company(tmp_path_factory):
             # traits are computed at the moment the simulator's ground truth holds at
             full_env["GROWTH_STACK_AS_OF"] = json.loads((home / "simulation" / "summary.json").read_text())["params"]["as_of_at"]
             stats = requests.get(f"{sandbox}/_admin/stats", timeout=10).json()
-            time.sleep(6)  # the collector closes its open files within seconds
+            wait_until_closed(home / "events")
             subprocess.run([*CLI, "run"], check=True, env=full_env, cwd=REPO, timeout=900)
             yield home, stats
+
+
+def wait_until_closed(events: Path, timeout: float = 120.0) -> None:
+    """Poll until the collector has closed (published) every event file it holds open."""
+    deadline = time.monotonic() + timeout
+    while open_files := sorted(events.rglob(f"*{eventfiles.OPEN_SUFFIX}")):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the collector still holds {len(open_files)} open event files after {timeout}s")
+        time.sleep(0.2)
 
 
 def query(home: Path, sql: str):

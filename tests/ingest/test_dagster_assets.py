@@ -23,7 +23,7 @@ EXPECTED_KEYS = {
 } | {("stripe", t) for t in ("customers", "products", "prices", "coupons", "invoices", "charges")} | {
     ("facebook_ads", "campaigns"), ("facebook_ads", "campaign_insights"),
     ("zendesk", "tickets"), ("zendesk", "users"),
-    ("finance", "sku_costs"), ("finance", "discards"),
+    ("finance", "sku_costs"), ("finance", "exchange_rates"), ("finance", "discards"),
 }
 
 

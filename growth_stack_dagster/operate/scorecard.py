@@ -1,0 +1,246 @@
+"""The executive scorecard: the daily executive metrics as one self-contained HTML page of charts.
+
+Reads the marts (read-only) by column name, so it follows the models as they evolve:
+    marts.exec_daily_metrics        revenue, margin, orders, new customers by day and currency
+    marts.coupon_usage_by_segment   coupon usage rate by age band and customer type
+    marts.campaign_performance      return on ad spend by campaign (per attribution model)
+    marts.customer_traits           high-value customers now; each refresh adds a point to the
+                                    high-value history kept beside the page (one point per UTC day)
+Money is never added across currencies: each currency is its own line.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import html
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+SCORECARD_FILE = "index.html"
+HISTORY_FILE = "high_value_history.csv"
+ROAS_MODELS = ("last_touch", "linear", "first_touch", "position_based")
+
+
+@dataclasses.dataclass
+class ScorecardData:
+    """What the page shows; each list of rows is a list of {column: value}."""
+
+    daily: list[dict[str, Any]]
+    coupons: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]]
+    high_value_now: int | None
+    missing: list[str]
+
+
+def _rows(con, sql: str) -> list[dict[str, Any]]:
+    rel = con.sql(sql)
+    return [dict(zip(rel.columns, row)) for row in rel.fetchall()]
+
+
+def read_scorecard_data(warehouse: Path) -> ScorecardData:
+    """Read the marts the page needs (read-only); a mart not built yet is named in `missing`."""
+    import duckdb
+
+    data = ScorecardData([], [], [], None, [])
+    queries = {
+        "marts.exec_daily_metrics": "SELECT * FROM marts.exec_daily_metrics ORDER BY order_date, currency",
+        "marts.coupon_usage_by_segment": "SELECT * FROM marts.coupon_usage_by_segment ORDER BY age_band, customer_type",
+        "marts.campaign_performance": "SELECT * FROM marts.campaign_performance",
+        "marts.customer_traits": "SELECT count(*) FILTER (WHERE is_high_value) AS n FROM marts.customer_traits",
+    }
+    if not Path(warehouse).exists():
+        data.missing = list(queries)
+        return data
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for name, sql in queries.items():
+            try:
+                rows = _rows(con, sql)
+            except duckdb.Error:
+                data.missing.append(name)
+                continue
+            if name.endswith("exec_daily_metrics"):
+                data.daily = rows
+            elif name.endswith("coupon_usage_by_segment"):
+                data.coupons = rows
+            elif name.endswith("campaign_performance"):
+                data.campaigns = rows
+            else:
+                data.high_value_now = int(rows[0]["n"])
+    return data
+
+
+def update_history(path: Path, day: dt.date, high_value: int) -> list[tuple[str, int]]:
+    """Record today's high-value count in the CSV at `path` (one row per day, today's replaced) and
+    return the whole history, oldest first."""
+    history: dict[str, int] = {}
+    if path.exists():
+        with path.open(newline="") as f:
+            history = {row["date"]: int(row["high_value_customers"]) for row in csv.DictReader(f)}
+    history[day.isoformat()] = high_value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["date", "high_value_customers"])
+        writer.writerows(sorted(history.items()))
+    tmp.replace(path)
+    return sorted(history.items())
+
+
+def _money(row: Mapping[str, Any], name: str) -> float | None:
+    """A money column in the currency's major unit: `name` if the mart has it, else `<name>_minor`
+    scaled by `currency_decimals` (the per-currency integer form)."""
+    if row.get(name) is not None:
+        return float(row[name])
+    minor = row.get(f"{name}_minor")
+    if minor is None:
+        return None
+    decimals = row.get("currency_decimals")
+    return float(minor) / 10 ** (2 if decimals is None else int(decimals))
+
+
+def summary_figures(data: ScorecardData, days: int = 30) -> dict[str, Any]:
+    """Headline numbers over the last `days` days of data: revenue and margin by currency, orders,
+    new customers, high-value customers now."""
+    if not data.daily:
+        return {"high_value_customers": data.high_value_now}
+    last = max(r["order_date"] for r in data.daily)
+    since = last - dt.timedelta(days=days - 1)
+    recent = [r for r in data.daily if r["order_date"] >= since]
+    revenue: dict[str, float] = {}
+    margin: dict[str, float] = {}
+    for r in recent:
+        currency = (r.get("currency") or "?").upper()
+        revenue[currency] = revenue.get(currency, 0.0) + (_money(r, "revenue") or 0.0)
+        margin[currency] = margin.get(currency, 0.0) + (_money(r, "margin") or 0.0)
+    return {
+        "period": f"{since.isoformat()}..{last.isoformat()}",
+        "revenue_by_currency": {c: round(v, 2) for c, v in sorted(revenue.items())},
+        "margin_by_currency": {c: round(v, 2) for c, v in sorted(margin.items())},
+        "orders": int(sum(r.get("orders") or 0 for r in recent)),
+        "new_customers": int(sum(r.get("new_customers") or 0 for r in recent)),
+        "high_value_customers": data.high_value_now,
+    }
+
+
+def _by_currency(rows: list[dict[str, Any]], value) -> dict[str, tuple[list, list]]:
+    series: dict[str, tuple[list, list]] = {}
+    for r in rows:
+        x, y = series.setdefault((r.get("currency") or "?").upper(), ([], []))
+        x.append(r["order_date"])
+        y.append(value(r))
+    return series
+
+
+def _daily_totals(rows: list[dict[str, Any]], column: str) -> tuple[list, list]:
+    totals: dict[Any, int] = {}
+    for r in rows:
+        totals[r["order_date"]] = totals.get(r["order_date"], 0) + int(r.get(column) or 0)
+    days = sorted(totals)
+    return days, [totals[d] for d in days]
+
+
+def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[tuple[str, Any]]:
+    """(section title, plotly Figure) for every chart the data allows, in page order."""
+    import plotly.graph_objects as go
+
+    layout = dict(height=320, margin=dict(l=50, r=20, t=40, b=40), template="plotly_white",
+                  legend=dict(orientation="h", y=-0.2))
+    figures: list[tuple[str, Any]] = []
+    if data.daily:
+        for name, title in (("revenue", "Revenue by day (after discounts), per currency"),
+                            ("margin", "Margin by day (revenue less SKU unit costs), per currency")):
+            fig = go.Figure(layout={**layout, "title": title})
+            for currency, (x, y) in _by_currency(data.daily, lambda r, n=name: _money(r, n)).items():
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=currency))
+            figures.append((title, fig))
+        for column, title in (("orders", "Paid orders by day"), ("new_customers", "New customers by day (first paid order)")):
+            x, y = _daily_totals(data.daily, column)
+            figures.append((title, go.Figure(go.Bar(x=x, y=y, name=column), layout={**layout, "title": title})))
+    if data.coupons:
+        title = "Coupon usage rate by segment (share of paid orders with a coupon)"
+        fig = go.Figure(layout={**layout, "title": title, "barmode": "group", "yaxis": {"tickformat": ".0%"}})
+        for customer_type in sorted({r["customer_type"] for r in data.coupons}):
+            rows = [r for r in data.coupons if r["customer_type"] == customer_type]
+            fig.add_trace(go.Bar(x=[r["age_band"] for r in rows], y=[r.get("coupon_usage_rate") for r in rows],
+                                 name=customer_type))
+        figures.append((title, fig))
+    if history:
+        title = "High-value customers over time (one point per scorecard refresh day)"
+        fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers",
+                                   name="high-value customers"), layout={**layout, "title": title})
+        figures.append((title, fig))
+    spent = [r for r in data.campaigns if (r.get("spend") or 0) > 0]
+    if spent:
+        title = "Return on ad spend by campaign (attributed revenue / spend)"
+        fig = go.Figure(layout={**layout, "title": title, "barmode": "group"})
+        labels = [str(r.get("utm_campaign") or r.get("campaign_name") or "?") for r in spent]
+        for model in ROAS_MODELS:
+            column = f"return_on_ad_spend_{model}"
+            if any(column in r for r in spent):
+                fig.add_trace(go.Bar(x=labels, y=[r.get(column) for r in spent], name=model.replace("_", " ")))
+        figures.append((title, fig))
+    return figures
+
+
+def render_scorecard(data: ScorecardData, history: list[tuple[str, int]], built_at: dt.datetime) -> str:
+    """The whole page: headline figures and every chart, plotly.js inlined once (works offline)."""
+    figures = build_figures(data, history)
+    summary = summary_figures(data)
+    parts = []
+    for i, (title, fig) in enumerate(figures):
+        div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+        parts.append(f'<section class="chart" aria-label="{html.escape(title)}">{div}</section>')
+
+    def money(values: Mapping[str, float] | None) -> str:
+        return ", ".join(f"{v:,.2f} {c}" for c, v in (values or {}).items()) or "—"
+
+    cards = [("Revenue, last 30 days", money(summary.get("revenue_by_currency"))),
+             ("Margin, last 30 days", money(summary.get("margin_by_currency"))),
+             ("Orders, last 30 days", f"{summary.get('orders', 0):,}" if "orders" in summary else "—"),
+             ("New customers, last 30 days", f"{summary.get('new_customers', 0):,}" if "new_customers" in summary else "—"),
+             ("High-value customers", "—" if summary.get("high_value_customers") is None
+              else f"{summary['high_value_customers']:,}")]
+    card_html = "".join(f'<div class="card"><div class="label">{html.escape(k)}</div>'
+                        f'<div class="value">{html.escape(v)}</div></div>' for k, v in cards)
+    missing = ("<p class='missing'>Not built yet: " + ", ".join(html.escape(m) for m in data.missing)
+               + ". Materialize them in Dagster and this page fills in at its next refresh.</p>") if data.missing else ""
+    period = html.escape(summary.get("period", "no orders yet"))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Executive scorecard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #1f2933; background: #f7f9fb; }}
+h1 {{ margin: 0 0 4px; font-size: 24px; }} .meta {{ color: #52606d; margin-bottom: 16px; }}
+.cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; }}
+.card {{ background: white; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; min-width: 180px; }}
+.label {{ color: #52606d; font-size: 13px; }} .value {{ font-size: 20px; font-weight: 600; }}
+.chart {{ background: white; border-radius: 8px; padding: 8px; margin-bottom: 16px; box-shadow: 0 1px 2px #0002; }}
+.missing {{ background: #fff4e5; padding: 8px 12px; border-radius: 6px; }}
+</style></head><body>
+<h1>Executive scorecard</h1>
+<div class="meta">Built {built_at.strftime('%Y-%m-%d %H:%M UTC')} from the warehouse marts; orders {period}.</div>
+{missing}<div class="cards">{card_html}</div>
+{''.join(parts)}
+</body></html>
+"""
+
+
+def build_scorecard(warehouse: Path, out_dir: Path, now: dt.datetime | None = None) -> tuple[Path, dict[str, Any], int]:
+    """Read the marts, update the high-value history, write `out_dir/index.html` atomically.
+    Returns (page path, headline figures, number of charts)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    data = read_scorecard_data(warehouse)
+    history_path = Path(out_dir) / HISTORY_FILE
+    history = (update_history(history_path, now.date(), data.high_value_now)
+               if data.high_value_now is not None else [])
+    page = render_scorecard(data, history, now)
+    out = Path(out_dir) / SCORECARD_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(page)
+    tmp.replace(out)
+    return out, summary_figures(data), len(build_figures(data, history))

@@ -1,0 +1,68 @@
+"""The scorecard page from marts in a real DuckDB file: per-currency money (major units or integer
+minor units), charts for every section, the high-value history, and what is missing said in words.
+(tests/ui builds it from a real dbt build and opens it in a browser.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+from growth_stack_dagster.operate import scorecard
+
+
+def make_marts(path: Path, minor_units: bool) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        money = ("revenue_minor bigint, margin_minor bigint, currency_decimals integer" if minor_units
+                 else "revenue decimal(18,2), margin decimal(18,2)")
+        con.execute(f"create table marts.exec_daily_metrics (order_date date, currency varchar, orders integer, "
+                    f"new_customers integer, {money})")
+        rows = [("2026-11-01", "usd", 3, 1, 12345, 4000), ("2026-11-02", "usd", 1, 1, 1000, 300),
+                ("2026-11-01", "eur", 2, 0, 9999, 1000), ("2026-11-02", "jpy", 1, 1, 5000, 900)]
+        for day, cur, orders, new, revenue, margin in rows:
+            if minor_units:
+                decimals = 0 if cur == "jpy" else 2
+                con.execute("insert into marts.exec_daily_metrics values (?, ?, ?, ?, ?, ?, ?)",
+                            [day, cur, orders, new, revenue, margin, decimals])
+            else:
+                con.execute("insert into marts.exec_daily_metrics values (?, ?, ?, ?, ?, ?)",
+                            [day, cur, orders, new, revenue / 100, margin / 100])
+        con.execute("create table marts.coupon_usage_by_segment as select * from (values "
+                    "('25-34', 'retail', 0.25), ('25-34', 'wholesale', 0.5), ('35-44', 'retail', 0.1)) "
+                    "t(age_band, customer_type, coupon_usage_rate)")
+        con.execute("create table marts.customer_traits as select * from (values (1, true), (2, false), (3, true)) "
+                    "t(customer_id, is_high_value)")
+
+
+def test_the_page_shows_money_per_currency_in_major_or_minor_units(tmp_path: Path) -> None:
+    for minor in (False, True):
+        warehouse = tmp_path / f"w_{minor}.duckdb"
+        make_marts(warehouse, minor_units=minor)
+        out = tmp_path / f"out_{minor}"
+        page, figures, charts = scorecard.build_scorecard(
+            warehouse, out, now=dt.datetime(2026, 11, 3, 8, tzinfo=dt.timezone.utc))
+        assert figures["revenue_by_currency"]["USD"] == 133.45
+        assert figures["revenue_by_currency"]["EUR"] == 99.99
+        # JPY has no minor unit: 5000 is 5000 yen in both forms only when decimals are read
+        assert figures["revenue_by_currency"]["JPY"] == (5000.0 if minor else 50.0)
+        assert figures["orders"] == 7 and figures["new_customers"] == 3 and figures["high_value_customers"] == 2
+        # revenue, margin, orders, new customers, coupon usage, high-value over time (no campaigns mart)
+        assert charts == 6
+        html = page.read_text()
+        assert "plotly" in html.lower() and "Executive scorecard" in html
+        assert "marts.campaign_performance" in html  # the missing mart is named
+        assert "Revenue by day" in html and "Coupon usage rate by segment" in html
+
+
+def test_the_high_value_history_keeps_one_point_per_day(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    scorecard.update_history(path, dt.date(2026, 11, 1), 3)
+    scorecard.update_history(path, dt.date(2026, 11, 2), 4)
+    assert scorecard.update_history(path, dt.date(2026, 11, 2), 5) == [("2026-11-01", 3), ("2026-11-02", 5)]
+
+
+def test_an_empty_warehouse_gives_a_page_that_says_what_to_build(tmp_path: Path) -> None:
+    page, figures, charts = scorecard.build_scorecard(tmp_path / "none.duckdb", tmp_path / "out")
+    assert charts == 0 and "Not built yet" in page.read_text()
