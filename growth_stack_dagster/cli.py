@@ -18,6 +18,7 @@ _COMMANDS = {
     "init": "growth_stack_dagster.instance:init_command",
     "run": "growth_stack_dagster.run_all:run_command",
     "router": "growth_stack_dagster.router.command:router_command",
+    "sync": "growth_stack_dagster.activation.command:sync_command",
     "console": "growth_stack_dagster.console.command:console_command",
     "ingest": "growth_stack_dagster.ingest.command:ingest_command",
 }

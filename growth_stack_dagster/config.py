@@ -34,6 +34,13 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("GROWTH_STACK_WAREHOUSE", home() / "warehouse.duckdb")).resolve()
 
 
+def dbt_project_dir() -> Path:
+    """The dbt project: `$GROWTH_STACK_DBT_PROJECT_DIR`, default the repository's `dbt_project/`
+    (a copy elsewhere lets tests and trials add models and syncs without touching the repository)."""
+    default = Path(__file__).resolve().parents[1] / "dbt_project"
+    return Path(os.environ.get("GROWTH_STACK_DBT_PROJECT_DIR") or default).resolve()
+
+
 def dagster_home() -> Path:
     return home() / "dagster_home"
 

@@ -5,6 +5,7 @@ resources they share. Start here: each flow's `defs.py` lists its assets.
     ingest/defs.py      dlt: HubSpot, Stripe, Facebook Ads, Zendesk, finance CSVs -> raw schemas
     transform/defs.py   dbt: staging, identity, customer 360, marketing, finance, activation models
     streaming/defs.py   streaming routes: one asset per route observed from the router's state, lag checks
+    activation/defs.py  reverse-ETL syncs declared in dbt_project/models/activation/syncs/
     operate/defs.py     the executive scorecard and run-failure alerts; operate/catalog.py gives every
                         asset its freshness policy, owner and description
 """
@@ -17,6 +18,7 @@ from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
 from growth_stack_dagster import config
+from growth_stack_dagster.activation import defs as activation
 from growth_stack_dagster.capture import defs as capture
 from growth_stack_dagster.ingest import defs as ingest
 from growth_stack_dagster.instance import ensure_dagster_home
@@ -42,6 +44,7 @@ defs = apply_catalog(dg.Definitions.merge(
     ingest.defs,
     transform.defs,
     streaming.defs,
+    activation.defs,
     operate.defs,
     dg.Definitions(
         resources={

@@ -45,6 +45,9 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
     # the event loads, then the staging views over them and the event-derived dbt models, per day range
     daily_keys = list((dg.AssetSelection.groups(CAPTURE_GROUP) | event_models_selection).resolve(repo.asset_graph))
     other_keys = [k for a in assets if a.partitions_def is None and a.is_executable for k in a.keys]
+    # Reverse-ETL syncs run last, once the models they read are built.
+    sync_keys = [k for k in other_keys if k.path[0] == "destinations"]
+    other_keys = [k for k in other_keys if k not in sync_keys]
     tags = {"growth_stack/trigger": "growth-stack run"}
     # The console shows warnings and errors only; every event is still in the run's log in the UI.
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
@@ -84,6 +87,12 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
     check(job.execute_in_process(instance=instance, asset_selection=other_keys, tags=tags,
                                  run_config=run_config, raise_on_error=False), "ingest and dbt")
     echo(f"  done in {time.monotonic() - t0:.1f}s")
+    if sync_keys:
+        echo(f"Syncing to destinations ({len(sync_keys)} syncs)...")
+        t0 = time.monotonic()
+        check(job.execute_in_process(instance=instance, asset_selection=sync_keys, tags=tags,
+                                     run_config=run_config, raise_on_error=False), "reverse-ETL syncs")
+        echo(f"  done in {time.monotonic() - t0:.1f}s")
     return {"partitions": days}
 
 

@@ -2,7 +2,8 @@
 every page is one entry of ROUTES (a page added later is one more entry and one more template, and
 NAV puts it in the header).
 
-No Dagster, dlt or DuckDB import here: the scorecard page is a file the `executive_scorecard` asset writes.
+No Dagster, dlt or DuckDB import here: the scorecard page is a file the `executive_scorecard` asset writes,
+and the mapping pages (`mapping_pages.py`: Syncs, Query) import what they need when a page is asked for.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from growth_stack_dagster import config
+from growth_stack_dagster.console import mapping_pages
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html"]))
 TOKEN_COOKIE = "growth_stack_console_token"
 # (path, label) of the pages in the header, in order.
-NAV = [("/", "Home"), ("/scorecard", "Executive scorecard")]
+NAV = [("/", "Home"), ("/scorecard", "Executive scorecard"), *mapping_pages.NAV]
 
 
 def scorecard_path() -> Path:
@@ -62,6 +64,7 @@ ROUTES = [
     Route("/", home, name="home"),
     Route("/scorecard", scorecard, name="scorecard"),
     Route("/health", health, name="health"),
+    *mapping_pages.ROUTES,
 ]
 
 

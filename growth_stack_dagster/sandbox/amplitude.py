@@ -410,8 +410,9 @@ class AmplitudeState:
         if rows:
             store.put_many(SYSTEM, "events", rows)
 
-    def identify(self, form: dict[str, str]) -> tuple[int, str]:
-        """The Identify API: update user properties without an event; returns (status, text)."""
+    def identify(self, form: dict[str, str], reject: Any = None) -> tuple[int, str]:
+        """The Identify API: update user properties without an event; returns (status, text).
+        `reject(user_id)` is the fault injection's per-record rejection: Amplitude refuses the whole request."""
         api_key = form.get("api_key")
         if not api_key:
             return 400, "missing_api_key"
@@ -432,6 +433,8 @@ class AmplitudeState:
                 return 400, "missing_event"
             if ident.get("user_properties") is not None and not isinstance(ident["user_properties"], dict):
                 return 400, "invalid_user_properties"
+            if reject is not None and reject(str(ident.get("user_id") or ident.get("device_id"))):
+                return 400, "invalid_user_properties"
         now_ms = int(time.time() * 1000)
         with self._lock:
             for ident in identifications:
@@ -441,6 +444,9 @@ class AmplitudeState:
                                                    "paying", "start_version", "app_version")}
                 self._update_profile(ident.get("user_id"), ident.get("device_id"),
                                      ident.get("user_properties"), None, now_ms, extra)
+                key = self._profile_key(ident.get("user_id"), ident.get("device_id"))
+                if key:
+                    self.ctx.store.count_writes(SYSTEM, "users", [key])
         return 200, "success"
 
     # ----- read-back
@@ -595,7 +601,10 @@ def build(ctx: SandboxContext) -> Emulation:
         form: dict[str, str] = {k: v[-1] for k, v in parse_qs(request.url.query).items()}
         if request.method == "POST":
             form.update(parse_form(request.headers.get("content-type", ""), await request.body()))
-        status, text = await asyncio.to_thread(state.identify, form)
+        def reject(user: str) -> bool:
+            return ctx.faults.rejects(request.url.path, user, request.method)
+
+        status, text = await asyncio.to_thread(state.identify, form, reject)
         return PlainTextResponse(text, status_code=status)
 
     async def user_profile(request: Request) -> Response:

@@ -22,7 +22,7 @@ from growth_stack_dagster.sandbox.core import (
 
 log = logging.getLogger("growth_stack.sandbox")
 
-EMULATIONS = ("hubspot", "stripe", "customerio", "amplitude", "facebook", "zendesk", "webhook_inbox")
+EMULATIONS = ("hubspot", "stripe", "customerio", "amplitude", "facebook", "zendesk", "webhook", "webhook_inbox")
 
 
 def load_emulations(ctx: SandboxContext) -> dict[str, Emulation]:
@@ -92,7 +92,15 @@ def build_app(ctx: SandboxContext) -> Starlette:
 
     async def stats(request: Request) -> Response:
         return JSONResponse({"objects": ctx.store.stats(), "webhooks_pending": ctx.webhooks.pending(),
-                             "webhooks_delivered": ctx.webhooks.delivered})
+                             "webhooks_delivered": ctx.webhooks.delivered, "writes": ctx.store.write_totals()})
+
+    async def writes(request: Request) -> Response:
+        q = request.query_params
+        if bool(q.get("system")) != bool(q.get("collection")):
+            return JSONResponse({"error": "give both system and collection (e.g. ?system=zendesk&collection=users), "
+                                          "or neither for every record"}, 400)
+        counts = await asyncio.to_thread(ctx.store.write_counts, q.get("system"), q.get("collection"))
+        return JSONResponse({"writes": counts})
 
     async def flush(request: Request) -> Response:
         ok = await asyncio.to_thread(ctx.webhooks.flush)
@@ -104,6 +112,7 @@ def build_app(ctx: SandboxContext) -> Starlette:
         Route("/_admin/seed/{system}/{collection}", seed, methods=["POST"]),
         Route("/_admin/reset", reset, methods=["POST"]),
         Route("/_admin/stats", stats),
+        Route("/_admin/writes", writes),
         Route("/_admin/webhooks/flush", flush, methods=["POST"]),
     ] + [Mount(e.prefix, routes=e.routes) for e in emulations.values()]
 
@@ -114,24 +123,52 @@ def build_app(ctx: SandboxContext) -> Starlette:
         emulation = next((e for p, e in by_prefix.items() if path.startswith(p + "/") or path == p), None)
         if emulation is None:
             return await call_next(request)
-        bucket = buckets.get(emulation.prefix)
+        # `<prefix>/_sandbox/...` helpers (read-back for tests, the simulator's email helper) are no real
+        # API: the published rate limit does not apply to them
+        bucket = None if path.startswith(emulation.prefix + "/_sandbox/") else buckets.get(emulation.prefix)
         if bucket is not None:
             wait = bucket.try_acquire()
             if wait > 0:
                 return emulation.rate_limit_response(wait)
-        rule = ctx.faults.take(path)
+        rule = ctx.faults.take(path, method=request.method)
         if rule is not None:
             if rule.kind == "rate_limit":
                 return emulation.rate_limit_response(rule.retry_after)
             if rule.kind == "error":
                 return emulation.error_response(rule.status)
+            if rule.kind == "drop":
+                return DroppedConnection()
             if rule.kind == "slow":
+                await request.body()  # read before the wait: the write lands even if the client gives up
                 await asyncio.sleep(rule.delay)
+            if rule.kind in ("apply_then_error", "apply_then_drop"):
+                applied = await call_next(request)
+                async for _ in applied.body_iterator:  # let the emulation finish its write
+                    pass
+                if rule.kind == "apply_then_drop":
+                    return DroppedConnection()
+                return emulation.error_response(rule.status)
         return await call_next(request)
 
     # Starlette 1.x has no @app.middleware decorator; register the same function explicitly.
     app.add_middleware(BaseHTTPMiddleware, dispatch=inject_faults_and_limits)
     return app
+
+
+class DroppedConnection(Response):
+    """A connection that breaks after the status line: the client never reads an answer.
+
+    The headers promise a body that never comes; uvicorn then closes the socket, as a proxy or a
+    crashed server would, and an HTTP client raises a connection error instead of returning a response.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
 
 
 def _default_seed(store: Store, system: str, collection: str, objects: list[dict[str, Any]]) -> int:

@@ -57,20 +57,12 @@ class Store:
             CREATE INDEX IF NOT EXISTS objects_created ON objects (system, collection, created);
             CREATE INDEX IF NOT EXISTS objects_updated ON objects (system, collection, updated);
             CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS writes (
+                system TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL, count INTEGER NOT NULL,
+                PRIMARY KEY (system, collection, id)
+            );
             """
         )
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Hold the store and commit everything done inside at once (many small writes, one commit)."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def next_id(self, name: str, start: int = 1) -> int:
         """A persistent counter (for numeric ids such as HubSpot's or Zendesk's)."""
@@ -102,8 +94,8 @@ class Store:
         """Bulk insert-or-replace of (id, data, created, updated) rows; returns the count."""
         batch = [(system, collection, str(i), c, u, orjson.dumps(d).decode()) for i, d, c, u in rows]
         with self._lock:
-            own = not self._db.in_transaction  # inside `transaction()` the caller commits
-            if own:
+            outer = self._db.in_transaction  # inside `transaction()`: its commit covers these rows
+            if not outer:
                 self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO objects (system, collection, id, created, updated, data) VALUES (?,?,?,?,?,?) "
@@ -111,9 +103,24 @@ class Store:
                 "data = excluded.data, updated = excluded.updated, created = excluded.created",
                 batch,
             )
-            if own:
+            if not outer:
                 self._db.execute("COMMIT")
         return len(batch)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the store and commit every write inside once (a batch of 100 records, one commit)."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def get(self, system: str, collection: str, obj_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -178,20 +185,59 @@ class Store:
             out.setdefault(system, {})[collection] = n
         return out
 
+    def count_writes(self, system: str, collection: str, ids: Iterable[str]) -> None:
+        """Add one to the write count of each destination record `ids` (repeats count each time).
+
+        Emulations call this where they apply a write a sync sends, so tests can prove no double send.
+        """
+        rows = [(system, collection, str(i)) for i in ids]
+        if not rows:
+            return
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO writes (system, collection, id, count) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (system, collection, id) DO UPDATE SET count = count + 1", rows)
+
+    def write_counts(self, system: str | None = None, collection: str | None = None) -> dict[str, int]:
+        """{record id: times written} for one system and collection (or every record, keyed system/collection/id)."""
+        with self._lock:
+            if system is not None and collection is not None:
+                rows = self._db.execute("SELECT id, count FROM writes WHERE system=? AND collection=? ORDER BY id",
+                                        (system, collection)).fetchall()
+                return {i: n for i, n in rows}
+            rows = self._db.execute("SELECT system || '/' || collection || '/' || id, count FROM writes "
+                                    "WHERE ? IS NULL OR system = ? ORDER BY 1", (system, system)).fetchall()
+        return {i: n for i, n in rows}
+
+    def write_totals(self) -> dict[str, dict[str, int]]:
+        """{system: {collection: total writes}}."""
+        with self._lock:
+            rows = self._db.execute("SELECT system, collection, sum(count) FROM writes GROUP BY 1, 2").fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for system, collection, n in rows:
+            out.setdefault(system, {})[collection] = int(n)
+        return out
+
     def reset(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM objects")
             self._db.execute("DELETE FROM counters")
+            self._db.execute("DELETE FROM writes")
 
 
 # --------------------------------------------------------------------------- faults
 @dataclasses.dataclass
 class FaultRule:
-    """One injected fault, matched on the request path prefix (e.g. `/hubspot/crm/v3/objects/contacts`).
+    """One injected fault, matched on the request path prefix (e.g. `/hubspot/crm/v3/objects/contacts`)
+    and, when `method` is set (e.g. "POST"), on the HTTP method too.
 
-    kind: `rate_limit` (the API's own 429), `error` (a 5xx in the API's error shape), `slow`
-    (sleep `delay` seconds, then answer normally), `reject` (per-record rejection: the emulation
-    rejects records whose key contains `match`, in the API's own per-record error shape).
+    kind: `rate_limit` (the API's own 429), `error` (a 5xx in the API's error shape; nothing applied),
+    `slow` (sleep `delay` seconds, then answer normally: a client that gave up still sees its write land),
+    `reject` (per-record rejection: the emulation rejects records whose key contains `match`, in the
+    API's own per-record error shape), `apply_then_error` (the request is applied, then its answer is
+    replaced by a `status` error), `apply_then_drop` (applied, then the connection is dropped before the
+    answer's body), `drop` (the connection is dropped and nothing is applied), `job_failed` (an
+    asynchronous job of the matching request ends as failed, e.g. a Zendesk bulk job).
     `skip` matching requests pass first; then the rule fires `count` times (-1 = forever).
     """
 
@@ -203,10 +249,18 @@ class FaultRule:
     retry_after: float = 1.0
     delay: float = 0.0
     match: str = ""
+    method: str = ""
     id: int = 0
     fired: int = 0
 
-    KINDS = ("rate_limit", "error", "slow", "reject")
+    KINDS = ("rate_limit", "error", "slow", "reject", "apply_then_error", "apply_then_drop", "drop", "job_failed")
+    # kinds the request middleware acts on; `reject` and `job_failed` are read by the emulations
+    REQUEST_KINDS = ("rate_limit", "error", "slow", "apply_then_error", "apply_then_drop", "drop")
+
+    def matches(self, path: str, method: str | None) -> bool:
+        """True when the rule applies to a request of `method` (None: any) on `path`."""
+        return path.startswith(self.prefix) and (
+            not self.method or method is None or self.method.upper() == method.upper())
 
 
 class Faults:
@@ -221,6 +275,7 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}; allowed: {sorted(fields)}")
         rule = FaultRule(**spec)
+        rule.method = (rule.method or "").upper()
         if rule.kind not in FaultRule.KINDS:
             raise ValueError(f"fault kind must be one of {FaultRule.KINDS}, not {rule.kind!r}")
         rule.id = next(self._ids)
@@ -236,11 +291,12 @@ class Faults:
         with self._lock:
             self._rules.clear()
 
-    def take(self, path: str, kinds: tuple[str, ...] = ("rate_limit", "error", "slow")) -> FaultRule | None:
-        """The first live rule of `kinds` matching `path`, consuming one firing of it."""
+    def take(self, path: str, kinds: tuple[str, ...] = FaultRule.REQUEST_KINDS,
+             method: str | None = None) -> FaultRule | None:
+        """The first live rule of `kinds` matching `path` (and `method`), consuming one firing of it."""
         with self._lock:
             for rule in self._rules:
-                if rule.kind in kinds and path.startswith(rule.prefix):
+                if rule.kind in kinds and rule.matches(path, method):
                     if rule.skip > 0:
                         rule.skip -= 1
                         continue
@@ -252,11 +308,11 @@ class Faults:
                     return rule
         return None
 
-    def rejects(self, path: str, record_key: str) -> bool:
-        """True when a live `reject` rule for `path` matches `record_key` (consumes one firing)."""
+    def rejects(self, path: str, record_key: str, method: str | None = None) -> bool:
+        """True when a live `reject` rule for `path` (and `method`) matches `record_key` (consumes one firing)."""
         with self._lock:
             for rule in self._rules:
-                if (rule.kind == "reject" and path.startswith(rule.prefix) and rule.count != 0
+                if (rule.kind == "reject" and rule.matches(path, method) and rule.count != 0
                         and rule.match and rule.match in record_key):
                     if rule.count > 0:
                         rule.count -= 1

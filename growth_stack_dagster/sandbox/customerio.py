@@ -36,7 +36,7 @@ from growth_stack_dagster import config
 from growth_stack_dagster.sandbox.core import Emulation, SandboxContext, TokenBucket, bearer_token
 
 SYSTEM = "customerio"
-TRACK_RATE = 1000  # "The Track API has a rate limit of 1000 requests per second" (v1 and v2)
+TRACK_RATE = 100  # the Track API's published fair-use limit: 100 requests per second (v1 and v2)
 APP_API_RATE = 10  # App API: "over the 10-per-second limit" answers 429
 MAX_ID_BYTES = 150
 MAX_ATTRIBUTE_NAME_BYTES = 150
@@ -235,6 +235,7 @@ class CustomerioState:
                     changes[name] = (person.get(name), value)
                     person[name] = value
             self.ctx.store.put(SYSTEM, "customers", str(key), person, created=created, updated=now)
+            self.ctx.store.count_writes(SYSTEM, "customers", [str(key)])
             for name, (old, new) in changes.items():
                 self._activity(str(key), person, "attribute_change", name, ts or now,
                                {"attribute": name, "old_value": old, "new_value": new})
@@ -244,6 +245,7 @@ class CustomerioState:
             found = self.find(identifier)
             if found is not None:
                 self.ctx.store.delete(SYSTEM, "customers", found[0])
+                self.ctx.store.count_writes(SYSTEM, "customers", [found[0]])
 
     def track(self, identifier: str, name: str, data: dict, timestamp: int | None, event_type: str,
               event_id: str | None = None) -> None:
@@ -280,8 +282,9 @@ class CustomerioState:
         }, created=ts, updated=ts)
 
     # ----- v2
-    def apply_entity(self, op: Any) -> None:
-        """Apply one v2 entity operation (a person identify/delete/event/page/screen)."""
+    def apply_entity(self, op: Any, reject: Any = None) -> None:
+        """Apply one v2 entity operation (a person identify/delete/event/page/screen). `reject(identifier)`
+        is the fault injection's per-record rejection (True: refuse this operation)."""
         if not isinstance(op, dict):
             raise TrackError("each operation must be a JSON object", "")
         if op.get("type") != "person":
@@ -295,6 +298,9 @@ class CustomerioState:
             raise TrackError(f"unknown identifier {kind!r}; use id, email or cio_id", "identifiers")
         value = validate_identifier(value, f"identifiers.{kind}")
         identifier = f"cio_{value}" if kind == "cio_id" else value
+        if reject is not None and reject(value):
+            raise TrackError(f"identifiers.{kind} {value!r} was rejected by the sandbox's fault injection",
+                             f"identifiers.{kind}")
         action = op.get("action")
         if action == "identify":
             attributes = validate_attributes(dict(op.get("attributes") or {}))
@@ -563,6 +569,9 @@ def build(ctx: SandboxContext) -> Emulation:
         except TrackError as exc:
             return JSONResponse({"errors": [v2_error(exc)]}, status_code=400)
 
+        def reject(identifier: str) -> bool:
+            return ctx.faults.rejects(request.url.path, identifier, request.method)
+
         def apply_all() -> list[dict[str, Any]]:
             errors = []
             for i, op in enumerate(ops):
@@ -570,7 +579,7 @@ def build(ctx: SandboxContext) -> Emulation:
                     if _size(op) > MAX_ENTITY_BYTES:
                         raise TrackError(f"operation is {_size(op)} bytes; each batch entry must be 32kb or "
                                          "smaller", "", reason="request_too_large")
-                    state.apply_entity(op)
+                    state.apply_entity(op, reject)
                 except TrackError as exc:
                     errors.append(v2_error(exc, index=i))
             return errors

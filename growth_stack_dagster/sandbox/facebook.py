@@ -7,7 +7,10 @@ Serves any Graph version (`/facebook/v21.0/...`):
   form (`POST .../insights` -> `report_run_id`, `GET <report_run_id>`, `GET <report_run_id>/insights`);
 - customer-file custom audiences: `POST|GET act_<id>/customaudiences`, `GET|POST|DELETE <audience_id>`,
   `POST|DELETE <audience_id>/users` with `payload={"schema", "data"}` of SHA-256 hashes (at most
-  10,000 per request). Member hashes are kept so `approximate_count_*` reads back exact counts.
+  10,000 per request) and an optional upload `session={"session_id", "batch_seq", "last_batch_flag",
+  "estimated_num_total"}` (a session takes no batch after its last), `GET <audience_id>/sessions`.
+  Member hashes are kept so `approximate_count_*` reads back exact counts, and tests read the members
+  themselves at `GET /facebook/_sandbox/customaudiences/<audience_id>/users` (not a real path).
 
 Auth is the `access_token` parameter (query or form) or an `Authorization: Bearer` (or `OAuth`)
 header, equal to the sandbox token. Errors use the Graph error object (`{"error": {"message", "type", "code", "fbtrace_id"}}`), and
@@ -366,6 +369,34 @@ def member_key(keys: list[str], row: list[Any]) -> tuple[str | None, str]:
     return "|".join(parts), ""
 
 
+def parse_session(session: Any) -> dict[str, Any]:
+    """A custom-audience upload `session` ({session_id, batch_seq, last_batch_flag, estimated_num_total}),
+    or a one-batch session of its own when the request has none."""
+    if session is None:
+        return {"session_id": secrets.randbits(62), "batch_seq": 1, "last_batch_flag": True}
+    if not isinstance(session, dict):
+        raise GraphError('(#100) session must be a JSON object {"session_id", "batch_seq", "last_batch_flag"}')
+    out: dict[str, Any] = {}
+    for name in ("session_id", "batch_seq"):
+        value = session.get(name)
+        try:
+            out[name] = int(value)
+        except (TypeError, ValueError):
+            raise GraphError(f"(#100) session.{name} must be a positive integer, not {value!r}") from None
+        if out[name] < 1:
+            raise GraphError(f"(#100) session.{name} must be a positive integer, not {value!r}")
+    flag = session.get("last_batch_flag", False)
+    if not isinstance(flag, bool):
+        raise GraphError(f"(#100) session.last_batch_flag must be true or false, not {flag!r}")
+    out["last_batch_flag"] = flag
+    total = session.get("estimated_num_total")
+    if total is not None:
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise GraphError(f"(#100) session.estimated_num_total must be a whole number, not {total!r}")
+        out["estimated_num_total"] = total
+    return out
+
+
 def _loads(raw: Any, name: str) -> Any:
     if not isinstance(raw, (str, bytes)):
         return raw
@@ -450,6 +481,7 @@ class FacebookEmulation:
         self.ctx = ctx
         self.store = ctx.store
         self.usage = _Usage(ctx.rate_limit_scale)
+        self._session_lock = threading.Lock()  # the batches of one upload session update it one at a time
 
     # ---- plumbing
     async def dispatch(self, request: Request) -> Response:
@@ -527,6 +559,7 @@ class FacebookEmulation:
                     (None, "DELETE"): lambda: self.delete_audience(audience),
                     ("users", "POST"): lambda: self.change_users(audience, params, request, add=True),
                     ("users", "DELETE"): lambda: self.change_users(audience, params, request, add=False),
+                    ("sessions", "GET"): lambda: self.list_sessions(audience),
                 }
         handler = handlers.get((edge, method))
         if handler is None:
@@ -761,31 +794,76 @@ class FacebookEmulation:
         if params.get("payload") in (None, ""):
             raise GraphError("(#100) The parameter payload is required")
         keys, rows = validate_user_payload(_loads(params["payload"], "payload"))
-        session = _loads(params.get("session"), "session") if params.get("session") else None
-        session_id = str(session.get("session_id")) if isinstance(session, dict) and session.get("session_id") \
-            else str(secrets.randbits(62))
-        now = int(time.time())
-        invalid: dict[str, str] = {}
-        n_invalid = 0
-        members: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            key, reason = member_key(keys, row)
-            if key is not None and self.ctx.faults.rejects(request.url.path, key):
-                key, reason = None, "rejected by the sandbox's fault injection"
-            if key is None:
-                n_invalid += 1
-                if len(invalid) < 10:
-                    sample = row[0] if len(row) == 1 and isinstance(row[0], str) else json.dumps(row)
-                    invalid[sample[:200]] = reason
-                continue
-            members[key] = {"member": 1 if add else 0, "schema": keys, "at": now}
+        session = parse_session(_loads(params.get("session"), "session") if params.get("session") else None)
         audience_id = audience["id"]
-        self.store.put_many(SYSTEM, "custom_audience_users",
-                            ((f"{audience_id}:{k}", v, now, now) for k, v in members.items()))
-        self.store.put(SYSTEM, "customaudiences", audience_id,
-                       {**audience, "time_updated": now, "time_content_updated": now}, updated=now)
-        return {"audience_id": audience_id, "session_id": session_id, "num_received": len(rows),
+        with self._session_lock:
+            state = self._open_session(audience_id, session, add)
+            now = int(time.time())
+            invalid: dict[str, str] = {}
+            n_invalid = 0
+            members: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                key, reason = member_key(keys, row)
+                if key is not None and self.ctx.faults.rejects(request.url.path, key, request.method):
+                    key, reason = None, "rejected by the sandbox's fault injection"
+                if key is None:
+                    n_invalid += 1
+                    if len(invalid) < 10:
+                        sample = row[0] if len(row) == 1 and isinstance(row[0], str) else json.dumps(row)
+                        invalid[sample[:200]] = reason
+                    continue
+                members[key] = {"member": 1 if add else 0, "schema": keys, "at": now}
+            self.store.put_many(SYSTEM, "custom_audience_users",
+                                ((f"{audience_id}:{k}", v, now, now) for k, v in members.items()))
+            self.store.count_writes(SYSTEM, "custom_audience_users", (f"{audience_id}:{k}" for k in members))
+            self.store.put(SYSTEM, "customaudiences", audience_id,
+                           {**audience, "time_updated": now, "time_content_updated": now}, updated=now)
+            state["batch_seqs"].append(session["batch_seq"])
+            state["num_received"] += len(rows)
+            state["num_invalid_entries"] += n_invalid
+            state["num_matched"] += len(members)
+            if session["last_batch_flag"]:
+                state.update(stage="completed", progress=100, end_time=now)
+            elif session.get("estimated_num_total"):
+                state["progress"] = min(99, int(state["num_received"] * 100 / session["estimated_num_total"]))
+            self.store.put(SYSTEM, "custom_audience_sessions", f"{audience_id}:{session['session_id']}", state,
+                           updated=now)
+        return {"audience_id": audience_id, "session_id": str(session["session_id"]), "num_received": len(rows),
                 "num_invalid_entries": n_invalid, "invalid_entry_samples": invalid}
+
+    def _open_session(self, audience_id: str, session: dict[str, Any], add: bool) -> dict[str, Any]:
+        """The stored upload session this batch belongs to (started by its first batch)."""
+        key = f"{audience_id}:{session['session_id']}"
+        state = self.store.get(SYSTEM, "custom_audience_sessions", key)
+        if state is None:
+            return {"session_id": str(session["session_id"]), "audience_id": audience_id,
+                    "operation": "add" if add else "remove", "start_time": int(time.time()), "end_time": 0,
+                    "stage": "in_progress", "progress": 0, "num_received": 0, "num_invalid_entries": 0,
+                    "num_matched": 0, "batch_seqs": [], "estimated_num_total": session.get("estimated_num_total")}
+        if state["stage"] == "completed":
+            raise GraphError(f"(#100) Upload session {session['session_id']} already received its last batch "
+                             "(last_batch_flag); start a new session_id to add or remove more users")
+        if state["operation"] != ("add" if add else "remove"):
+            raise GraphError(f"(#100) Upload session {session['session_id']} {state['operation']}s users; "
+                             "use a new session_id to " + ("add" if add else "remove") + " users")
+        return state
+
+    def list_sessions(self, audience: dict[str, Any]) -> dict[str, Any]:
+        """`GET /{audience_id}/sessions`: the audience's upload sessions, newest first."""
+        lo, hi = audience["id"] + ":", audience["id"] + ";"
+        rows = self.store.query("SELECT data FROM objects WHERE system=? AND collection='custom_audience_sessions' "
+                                "AND id >= ? AND id < ? ORDER BY seq DESC", (SYSTEM, lo, hi))
+        fields = ("session_id", "start_time", "end_time", "num_received", "num_invalid_entries", "num_matched",
+                  "progress", "stage", "batch_seqs")
+        return {"data": [{k: json.loads(d).get(k) for k in fields} for (d,) in rows]}
+
+    def members(self, audience_id: str) -> list[dict[str, Any]]:
+        """Every current member of an audience (for tests: the real API never lists members)."""
+        lo, hi = audience_id + ":", audience_id + ";"
+        rows = self.store.query(
+            "SELECT id, data FROM objects WHERE system=? AND collection='custom_audience_users' "
+            "AND id >= ? AND id < ? AND json_extract(data, '$.member') = 1 ORDER BY id", (SYSTEM, lo, hi))
+        return [{"key": i.split(":", 1)[1], "schema": json.loads(d)["schema"]} for i, d in rows]
 
     # ---- seeding
     def seed(self, collection: str, objects: list[dict[str, Any]]) -> int:
@@ -879,9 +957,18 @@ def error_response(status: int) -> Response:
 def build(ctx: SandboxContext) -> Emulation:
     """The Facebook Marketing API emulation for the sandbox app."""
     emu = FacebookEmulation(ctx)
+
+    async def members(request: Request) -> Response:
+        # not a real path: the real API never lists an audience's members; tests read them back here
+        audience_id = request.path_params["audience_id"]
+        if emu.store.get(SYSTEM, "customaudiences", audience_id) is None:
+            return JSONResponse({"error": f"no custom audience {audience_id}"}, status_code=404)
+        return JSONResponse({"data": await asyncio.to_thread(emu.members, audience_id)})
+
     return Emulation(
         prefix="/facebook",
-        routes=[Route("/{version}/{path:path}", emu.dispatch, methods=["GET", "POST", "DELETE"])],
+        routes=[Route("/_sandbox/customaudiences/{audience_id}/users", members, methods=["GET"]),
+                Route("/{version}/{path:path}", emu.dispatch, methods=["GET", "POST", "DELETE"])],
         rate_limit_response=rate_limit_response,
         error_response=error_response,
         rate=BUC_MAX_SCORE / BUC_WINDOW_SECONDS,

@@ -14,8 +14,10 @@ Paths, bodies and error shapes follow HubSpot's public API reference and what th
   (Buckets keep 100,000 seeded records from costing 300,000 extra rows; a lookup is still one get.)
 - `properties`: property definitions, id `<type>:<name>`; `owners`: owners as the API returns them.
 
-Limits: 100 requests per 10 s (private app) through `Emulation.rate/burst`, and the search
-endpoints' own 5 per second. Not emulated: association labels (USER_DEFINED types), pipelines
+Limits: HubSpot's rolling 10-second window for private apps (190 requests per 10 s, Professional),
+counted as HubSpot counts it (a moving window: no burst of twice the limit after idle), and the search
+endpoints' own 5 per second. `GET /hubspot/_sandbox/writes/{type}` (not a HubSpot API) gives tests the
+number of writes each record received and the 429s the window answered. Not emulated: association labels (USER_DEFINED types), pipelines
 API, merges, GDPR delete, imports/exports, lists, and the daily request quota.
 """
 
@@ -56,9 +58,11 @@ class JSONResponse(_StarletteJSONResponse):
 
 SYSTEM = "hubspot"
 PORTAL_ID = 20000000
-# Private apps: 100 requests per rolling 10 seconds (HubSpot's published limit for the base tier).
-RATE_PER_SECOND = 10.0
-BURST = 100.0
+# Private apps on Professional: 190 requests per rolling 10 seconds (HubSpot's published limit).
+WINDOW_REQUESTS = 190
+WINDOW_SECONDS = 10
+RATE_PER_SECOND = WINDOW_REQUESTS / WINDOW_SECONDS
+BURST = float(WINDOW_REQUESTS)
 # The CRM search endpoints have their own, lower limit: five requests per second per token.
 SEARCH_RATE_PER_SECOND = 5.0
 BATCH_MAX = 100
@@ -1138,9 +1142,50 @@ def search_sql(crm: HubSpotCRM, object_type: str, body: dict[str, Any]) -> tuple
 
 
 # ----------------------------------------------------------------------------- routes
+class RollingWindow:
+    """HubSpot's ten-secondly rolling limit: at most `limit` requests in any `seconds`-long window."""
+
+    def __init__(self, limit: int, seconds: int):
+        from limits import RateLimitItemPerSecond
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        self.item = RateLimitItemPerSecond(limit, seconds)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.refused = 0
+
+    def try_acquire(self) -> float:
+        """0.0 when a request may pass now, else the seconds until the window frees one."""
+        if self._limiter.hit(self.item, "private-app"):
+            return 0.0
+        self.refused += 1
+        reset_at, _ = self._limiter.get_window_stats(self.item, "private-app")
+        return max(0.001, reset_at - time.time())
+
+
+class WriteCounts:
+    """Writes each record received (create, update, upsert), for tests that check nothing is sent twice."""
+
+    def __init__(self, store: Store) -> None:
+        self._lock = threading.Lock()
+        self.store = store
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def add(self, object_type: str, record_id: str) -> None:
+        """Count one applied write (also in the Store, read by `GET /_admin/writes`)."""
+        with self._lock:
+            per_type = self.counts.setdefault(object_type, {})
+            per_type[record_id] = per_type.get(record_id, 0) + 1
+        if hasattr(self.store, "count_writes"):
+            self.store.count_writes(SYSTEM, object_type, [record_id])
+
+
 def build(ctx: SandboxContext) -> Emulation:
     """The HubSpot emulation for the sandbox app."""
     crm = HubSpotCRM(ctx)
+    scaled = int(WINDOW_REQUESTS * ctx.rate_limit_scale)
+    window = RollingWindow(max(1, scaled), WINDOW_SECONDS) if ctx.rate_limit_scale > 0 else None
+    writes = WriteCounts(ctx.store)
 
     def endpoint(handler):
         """Checks the bearer token and turns ApiError into its response."""
@@ -1152,6 +1197,10 @@ def build(ctx: SandboxContext) -> Emulation:
                          "you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
                     "INVALID_AUTHENTICATION")
             crm.refresh_after_reset()
+            if window is not None:
+                wait = window.try_acquire()
+                if wait > 0:
+                    return rate_limited(wait)
             try:
                 return await handler(request)
             except ApiError as exc:
@@ -1188,6 +1237,7 @@ def build(ctx: SandboxContext) -> Emulation:
         with crm._lock:
             crm.check_unique(object_type, values, None)
             record = crm.create_record(object_type, values)
+            writes.add(object_type, record["id"])
             for to_type, to_id, type_ids in associations:
                 crm.add_association(object_type, record["id"], to_type, to_id, type_ids)
         return JSONResponse(crm.render(object_type, record, all_properties=True), status_code=201)
@@ -1257,6 +1307,7 @@ def build(ctx: SandboxContext) -> Emulation:
             if record is None:
                 raise not_found(object_type, object_id)
             crm.check_unique(object_type, values, record["id"])
+            writes.add(object_type, record["id"])
             record = crm.update_record(object_type, record, values)
         return JSONResponse(crm.render(object_type, record, all_properties=True))
 
@@ -1311,7 +1362,7 @@ def build(ctx: SandboxContext) -> Emulation:
                     raise bad_request(f"Duplicate values for {prop} found in batch input: {repeated}",
                                       context={prop: repeated})
             results, errors = [], []
-            with crm._lock:
+            with crm._lock, ctx.store.transaction():  # one commit per batch
                 # HubSpot refuses the whole batch when one record already exists (409, nothing created).
                 for values, _ in checked:
                     crm.check_unique(object_type, values, None)
@@ -1321,6 +1372,7 @@ def build(ctx: SandboxContext) -> Emulation:
                         errors.append(rejected)
                         continue
                     record = crm.create_record(object_type, values)
+                    writes.add(object_type, record["id"])
                     for to_type, to_id, type_ids in associations:
                         crm.add_association(object_type, record["id"], to_type, to_id, type_ids)
                     results.append(crm.render(object_type, record, all_properties=True))
@@ -1330,7 +1382,7 @@ def build(ctx: SandboxContext) -> Emulation:
                         crm.validate_properties(object_type, (i or {}).get("properties"))) for i in inputs]
             refuse_duplicate_ids([object_id for object_id, _, _ in checked])
             results, errors, missing = [], [], []
-            with crm._lock:
+            with crm._lock, ctx.store.transaction():  # one commit per batch
                 for object_id, id_property, values in checked:
                     rejected = rejection(path, ctx.faults, object_id)
                     if rejected:
@@ -1346,6 +1398,7 @@ def build(ctx: SandboxContext) -> Emulation:
                         errors.append(record_error("CONFLICT", json.loads(exc.response.body)["message"],
                                                    {"id": [object_id]}))
                         continue
+                    writes.add(object_type, record["id"])
                     results.append(crm.render(object_type, crm.update_record(object_type, record, values),
                                               all_properties=True))
             if missing:
@@ -1366,7 +1419,7 @@ def build(ctx: SandboxContext) -> Emulation:
                                 crm.validate_properties(object_type, item.get("properties"))))
             refuse_duplicate_ids([crm._unique_key(object_id) for object_id, _, _ in checked])
             results, errors = [], []
-            with crm._lock:
+            with crm._lock, ctx.store.transaction():  # one commit per batch
                 for object_id, id_property, values in checked:
                     rejected = rejection(path, ctx.faults, object_id)
                     if rejected:
@@ -1389,6 +1442,7 @@ def build(ctx: SandboxContext) -> Emulation:
                         errors.append(record_error("CONFLICT", json.loads(exc.response.body)["message"],
                                                    {"id": [object_id]}))
                         continue
+                    writes.add(object_type, record["id"])
                     results.append({**crm.render(object_type, record, all_properties=True), "new": new})
             return batch_response(results, errors, started)
         raise ApiError(hs_error(404, f"Unknown batch action {action!r}; one of read, create, update, upsert, archive.",
@@ -1782,7 +1836,14 @@ def build(ctx: SandboxContext) -> Emulation:
         return JSONResponse({"status": "error", "message": messages.get(status, "internal error"),
                              "correlationId": _correlation_id(), "category": "INTERNAL_ERROR"}, status_code=status)
 
+    async def write_counts(request: Request) -> Response:
+        """GET /_sandbox/writes/{type} (sandbox only): writes per record id and the window's 429s."""
+        object_type = canonical_type(request.path_params["object_type"])
+        return JSONResponse({"writes": dict(writes.counts.get(object_type, {})),
+                             "rate_limited": window.refused if window is not None else 0})
+
     routes = [
+        Route("/_sandbox/writes/{object_type}", write_counts, methods=["GET"]),
         Route("/crm/v3/objects/{object_type}", endpoint(list_objects), methods=["GET"]),
         Route("/crm/v3/objects/{object_type}", endpoint(create_object), methods=["POST"]),
         Route("/crm/v3/objects/{object_type}/search", endpoint(search), methods=["POST"]),
@@ -1809,4 +1870,4 @@ def build(ctx: SandboxContext) -> Emulation:
         Route("/crm/v3/associations/{from_type}/{to_type}/batch/{action}", endpoint(v3_assoc_batch), methods=["POST"]),
     ]
     return Emulation(prefix="/hubspot", routes=routes, rate_limit_response=rate_limited,
-                     error_response=server_error, rate=RATE_PER_SECOND, burst=BURST, seed=crm.seed)
+                     error_response=server_error, rate=None, burst=None, seed=crm.seed)

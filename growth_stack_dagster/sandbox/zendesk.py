@@ -6,13 +6,18 @@ Serves under `/zendesk/api/v2/` (each path with or without `.json`):
   time-based `incremental/tickets.json` and `incremental/users.json` (`next_page`, `end_time`), with the
   real one-minute exclusion of recent changes and their own limit of 10 requests per minute;
 - users: list (cursor `page[size]`/`page[after]` or offset `page`/`per_page`), show, search by email or
-  external_id, `create_or_update`, `create_or_update_many` (at most 100, answered with a job status)
-  and `job_statuses/<id>` with per-user results;
+  external_id, `create_or_update`, `create_or_update_many`, `create_many` (an existing user fails) and
+  `destroy_many?ids=` (each at most 100, answered with a job status), and `job_statuses/<id>` with
+  per-user results; custom user fields: list and create `user_fields` (type, title, unique key);
 - tickets: create, list, show, update (`updated_at` moves, so the next export returns the ticket again).
 
 Auth is HTTP Basic `<email>/token:<api_token>` (or `Authorization: Bearer <token>`) with the sandbox
 token; failures answer 401 `{"error": "Couldn't authenticate you"}`. Rate limits answer 429 with
 `Retry-After`. Ids are integers; state lives in the sandbox Store.
+
+Bulk jobs run on a background worker: `queued`, then `working` (progress moves), then `completed` with
+per-user results or `failed`; `GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS` (default 0.3) is how long one job
+takes. A fault of kind `job_failed` on the bulk path makes the next job fail without applying anything.
 
 `GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY` (seconds, default 60, read when the sandbox starts) sets the
 exclusion window and the minimum age of `start_time`, so tests can see a change without waiting a minute;
@@ -27,8 +32,10 @@ import binascii
 import datetime as dt
 import functools
 import json
+import logging
 import math
 import os
+import queue
 import re
 import secrets
 import threading
@@ -42,6 +49,8 @@ from starlette.routing import Route
 
 from growth_stack_dagster.sandbox.core import Emulation, SandboxContext, TokenBucket
 
+log = logging.getLogger("growth_stack.sandbox")
+
 SYSTEM = "zendesk"
 EXPORT_PAGE_MAX = 1000
 LIST_PAGE_MAX = 100
@@ -54,6 +63,9 @@ DEFAULT_EXPORT_DELAY = 60
 SEQ_END = 2**62  # a cursor seq past every row: "everything at this second was served"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROLES = ("end-user", "agent", "admin")
+USER_FIELD_TYPES = ("text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "dropdown", "lookup",
+                    "multiselect")
+USER_FIELD_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("urgent", "high", "normal", "low")
 TICKET_TYPES = ("problem", "incident", "question", "task")
@@ -203,7 +215,7 @@ def _int_param(value: Any, name: str, default: int, maximum: int) -> int:
 
 # --------------------------------------------------------------------------- the emulation
 class ZendeskEmulation:
-    def __init__(self, ctx: SandboxContext, export_delay: int):
+    def __init__(self, ctx: SandboxContext, export_delay: int, job_seconds: float = 0.3):
         self.ctx = ctx
         self.store = ctx.store
         self.export_delay = export_delay
@@ -211,6 +223,13 @@ class ZendeskEmulation:
         self.export_bucket = (TokenBucket(EXPORT_RATE_PER_MINUTE / 60 * scale, EXPORT_RATE_PER_MINUTE * scale)
                               if scale > 0 else None)
         self._write_lock = threading.Lock()  # id allocation and find-or-create stay atomic
+        self.job_seconds = job_seconds
+        self.jobs: queue.Queue[str] = queue.Queue()
+        # jobs left queued or working by a previous sandbox process run again
+        for (job_id,) in self.store.query("SELECT id FROM objects WHERE system=? AND collection='job_inputs' "
+                                          "ORDER BY seq", (SYSTEM,)):
+            self.jobs.put(job_id)
+        threading.Thread(target=self._run_jobs, name="zendesk-jobs", daemon=True).start()
 
     # ---- plumbing
     def handler(self, fn, *, export: bool = False):
@@ -468,6 +487,24 @@ class ZendeskEmulation:
         return "Updated", updated
 
     def create_or_update_many(self, request: Request, body: dict[str, Any], agent: str) -> tuple[int, Any]:
+        """Queue a bulk job as Zendesk does: the answer is the queued job; the worker applies the users."""
+        return self._queue_users(request, body, "create_or_update", "Bulk Create or Update Users")
+
+    def create_many(self, request: Request, body: dict[str, Any], agent: str) -> tuple[int, Any]:
+        """`users/create_many`: like create_or_update_many, but a user that already exists fails."""
+        return self._queue_users(request, body, "create", "Bulk Create Users")
+
+    def destroy_many(self, request: Request, body: Any, agent: str) -> tuple[int, Any]:
+        """`DELETE users/destroy_many?ids=1,2` (or `external_ids=`): a job deleting at most 100 users."""
+        params = request.query_params
+        by, raw = ("ids", params.get("ids")) if params.get("ids") else ("external_ids", params.get("external_ids"))
+        if not raw:
+            raise ZendeskError(400, "InvalidValue", "ids or external_ids is required (comma-separated)")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        users = [{"id": v} if by == "ids" else {"external_id": v} for v in values]
+        return self._queue_users(request, {"users": users}, "destroy", "Bulk Delete Users")
+
+    def _queue_users(self, request: Request, body: dict[str, Any], action: str, job_type: str) -> tuple[int, Any]:
         users = body.get("users")
         if not isinstance(users, list):
             raise ZendeskError(400, "InvalidValue", 'users is required: send {"users": [{...}, ...]}')
@@ -476,44 +513,116 @@ class ZendeskEmulation:
                                f"users has {len(users)} values; at most {MANY_MAX} are accepted per request, "
                                f"so send them in batches of {MANY_MAX}")
         base_url = self.base_url(request)
-        results = []
-        with self._write_lock:
-            ids = iter(self._next_ids("users", "zendesk_user", sum(1 for u in users if isinstance(u, dict))))
-            for index, fields in enumerate(users):
-                if not isinstance(fields, dict):
-                    results.append({"index": index, "error": "UserCreateError",
-                                    "details": "Each user must be a JSON object", "status": "Failed"})
-                    continue
-                key = str(fields.get("email") or fields.get("external_id") or fields.get("id") or "")
-                exists = self._exists(fields)
-                error = "UserUpdateError" if exists else "UserCreateError"
-                if key and self.ctx.faults.rejects(request.url.path, key):
-                    results.append({"index": index, "email": fields.get("email"), "error": error,
-                                    "details": f"Email: {key} was rejected by the sandbox's fault injection",
-                                    "status": "Failed"})
-                    continue
-                try:
-                    status, user = self.upsert_user(fields, base_url, lambda: next(ids))
-                except ValueError as exc:
-                    results.append({"index": index, "email": fields.get("email"), "error": error,
-                                    "details": str(exc), "status": "Failed"})
-                    continue
-                result = {"id": user["id"], "status": status, "action": "create" if status == "Created" else "update",
-                          "success": True}
-                if user.get("email"):
-                    result["email"] = user["email"]
-                if user.get("external_id") is not None:
-                    result["external_id"] = user["external_id"]
-                results.append(result)
+        path, method = request.url.path, request.method
+        # faults are decided now, in request order, so a test's rule fires on the request it targets
+        rejected = [isinstance(u, dict) and bool(k := str(u.get("email") or u.get("external_id") or u.get("id") or ""))
+                    and self.ctx.faults.rejects(path, k, method) for u in users]
+        failed = self.ctx.faults.take(path, ("job_failed",), method) is not None
         job_id = secrets.token_hex(16)
         now = int(time.time())
         job = {"id": job_id, "url": f"{base_url}/api/v2/job_statuses/{job_id}.json", "total": len(users),
-               "progress": len(users), "status": "completed", "job_type": "Bulk Create or Update Users",
-               "message": f"Completed at {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M:%S +0000}",
-               "results": results}
+               "progress": None, "status": "queued", "job_type": job_type, "message": None, "results": None}
         self.store.put(SYSTEM, "job_statuses", job_id, job, created=now, updated=now)
-        # the job runs in the background on Zendesk: the first answer is the queued job
-        return 200, {"job_status": {**job, "progress": None, "status": "queued", "message": None, "results": None}}
+        self.store.put(SYSTEM, "job_inputs", job_id, {"users": users, "base_url": base_url, "rejected": rejected,
+                                                       "failed": failed, "action": action}, created=now, updated=now)
+        self.jobs.put(job_id)
+        return 200, {"job_status": job}
+
+    def _run_jobs(self) -> None:
+        """The background worker: each job waits in `queued`, then goes `working` (progress moves as users
+        are applied), then `completed` with one result per user, or `failed`."""
+        while True:
+            job_id = self.jobs.get()
+            try:
+                self._run_job(job_id)
+            except Exception:  # a broken job must not stop the worker; it stays visible as failed
+                log.exception("zendesk job %s failed", job_id)
+                job = self.store.get(SYSTEM, "job_statuses", job_id)
+                if job is not None:
+                    self.store.put(SYSTEM, "job_statuses", job_id,
+                                   {**job, "status": "failed", "message": "Internal error in the sandbox job"})
+
+    def _run_job(self, job_id: str) -> None:
+        job = self.store.get(SYSTEM, "job_statuses", job_id)
+        spec = self.store.get(SYSTEM, "job_inputs", job_id)
+        if job is None or spec is None or job["status"] in ("completed", "failed"):
+            return
+        time.sleep(self.job_seconds / 3)
+        users, total = spec["users"], len(spec["users"])
+        job = {**job, "status": "working", "progress": 0}
+        self.store.put(SYSTEM, "job_statuses", job_id, job)
+        if spec.get("failed"):
+            time.sleep(self.job_seconds / 3)
+            self.store.put(SYSTEM, "job_statuses", job_id, {
+                **job, "status": "failed", "message": "Failed: the job could not be processed "
+                "(the sandbox's fault injection failed it); nothing was changed"})
+            self.store.delete(SYSTEM, "job_inputs", job_id)
+            return
+        results: list[dict[str, Any]] = []
+        half = max(1, (total + 1) // 2)
+        for start in range(0, total, half):
+            with self._write_lock:
+                ids = iter(self._next_ids("users", "zendesk_user",
+                                          sum(1 for u in users[start:start + half] if isinstance(u, dict))))
+                for index in range(start, min(start + half, total)):
+                    results.append(self._apply_user(index, users[index], spec["rejected"][index], spec["base_url"], ids,
+                                                    spec.get("action", "create_or_update")))
+            job = {**job, "progress": len(results)}
+            self.store.put(SYSTEM, "job_statuses", job_id, job)
+            if len(results) < total:
+                time.sleep(self.job_seconds / 3)
+        now = int(time.time())
+        self.store.put(SYSTEM, "job_statuses", job_id, {
+            **job, "status": "completed", "progress": total, "results": results,
+            "message": f"Completed at {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M:%S +0000}"})
+        self.store.delete(SYSTEM, "job_inputs", job_id)
+
+    def _apply_user(self, index: int, fields: Any, rejected: bool, base_url: str, ids,
+                    action: str = "create_or_update") -> dict[str, Any]:
+        """One user of a bulk job: its result entry (`Created`/`Updated`/`Deleted` with the id, or `Failed`
+        with `index`)."""
+        if not isinstance(fields, dict):
+            return {"index": index, "error": "UserCreateError", "details": "Each user must be a JSON object",
+                    "status": "Failed"}
+        key = str(fields.get("email") or fields.get("external_id") or fields.get("id") or "")
+        if action == "destroy":
+            return self._destroy_user(index, fields, rejected)
+        error = "UserUpdateError" if self._exists(fields) else "UserCreateError"
+        if action == "create" and error == "UserUpdateError":
+            what = (f"Email: {fields['email']}" if isinstance(fields.get("email"), str)
+                    and self._find_user(email_key(fields["email"])) else f"External: {fields.get('external_id')}")
+            return {"index": index, "email": fields.get("email"), "error": "UserCreateError",
+                    "details": f"{what} is already being used by another user", "status": "Failed"}
+        if rejected:
+            return {"index": index, "email": fields.get("email"), "error": error,
+                    "details": f"Email: {key} was rejected by the sandbox's fault injection", "status": "Failed"}
+        try:
+            status, user = self.upsert_user(fields, base_url, lambda: next(ids))
+        except ValueError as exc:
+            return {"index": index, "email": fields.get("email"), "error": error, "details": str(exc),
+                    "status": "Failed"}
+        self.store.count_writes(SYSTEM, "users", [str(user["id"])])
+        result = {"id": user["id"], "status": status, "action": "create" if status == "Created" else "update",
+                  "success": True}
+        if user.get("email"):
+            result["email"] = user["email"]
+        if user.get("external_id") is not None:
+            result["external_id"] = user["external_id"]
+        return result
+
+    def _destroy_user(self, index: int, fields: dict[str, Any], rejected: bool) -> dict[str, Any]:
+        user = (self.store.get(SYSTEM, "users", str(fields["id"])) if fields.get("id") is not None
+                else self._find_user(f"external_id:{fields.get('external_id')}"))
+        if user is None or rejected:
+            reason = "rejected by the sandbox's fault injection" if rejected else "not found"
+            return {"index": index, "error": "UserDeleteError", "status": "Failed",
+                    "details": f"User {fields.get('id') or fields.get('external_id')}: {reason}"}
+        self.store.delete(SYSTEM, "users", str(user["id"]))
+        for key in ([email_key(user["email"])] if user.get("email") else []) + (
+                [f"external_id:{user['external_id']}"] if user.get("external_id") else []):
+            self.store.delete(SYSTEM, "user_keys", key)
+        self.store.count_writes(SYSTEM, "users", [str(user["id"])])
+        return {"id": user["id"], "action": "delete", "status": "Deleted", "success": True}
 
     def _exists(self, fields: dict[str, Any]) -> bool:
         if fields.get("id") is not None and self.store.get(SYSTEM, "users", str(fields["id"])):
@@ -585,6 +694,38 @@ class ZendeskEmulation:
             raise ZendeskError(400, "InvalidValue", "query or external_id is required")
         users = [found] if found else []
         return 200, {"users": users, "next_page": None, "previous_page": None, "count": len(users)}
+
+    def list_user_fields(self, request: Request, body: Any, agent: str) -> tuple[int, Any]:
+        """`GET user_fields`: the account's custom user fields, in creation order."""
+        fields = [json.loads(d) for (d,) in self.store.query(
+            "SELECT data FROM objects WHERE system=? AND collection='user_fields' ORDER BY seq", (SYSTEM,))]
+        return 200, {"user_fields": fields, "next_page": None, "previous_page": None, "count": len(fields)}
+
+    def create_user_field(self, request: Request, body: dict[str, Any], agent: str) -> tuple[int, Any]:
+        """`POST user_fields`: a custom user field (`type`, `title`, `key`); the key must be new."""
+        spec = body.get("user_field")
+        if not isinstance(spec, dict):
+            raise ZendeskError(400, "InvalidValue", 'user_field is required: send {"user_field": {...}}')
+        ftype, title, key = spec.get("type"), spec.get("title"), spec.get("key")
+        if ftype not in USER_FIELD_TYPES:
+            raise invalid_record("type", f"Type: {ftype} is not one of {', '.join(USER_FIELD_TYPES)}", "InvalidValue")
+        if not isinstance(title, str) or not title.strip():
+            raise invalid_record("title", "Title: cannot be blank", "BlankValue")
+        if not isinstance(key, str) or not USER_FIELD_KEY.match(key):
+            raise invalid_record("key", "Key: must be letters, digits and underscores, starting with a letter",
+                                 "InvalidValue")
+        now = int(time.time())
+        with self._write_lock:
+            if self.store.get(SYSTEM, "user_fields_by_key", key) is not None:
+                raise invalid_record("key", f"Key: {key} has already been taken", "DuplicateValue")
+            field_id = self._next_ids("user_fields", "zendesk_user_field", 1)[0]
+            field = {"url": f"{self.base_url(request)}/api/v2/user_fields/{field_id}.json", "id": field_id,
+                     "type": ftype, "key": key, "title": title, "raw_title": title,
+                     "description": str(spec.get("description") or ""), "position": 0, "active": True,
+                     "system": False, "created_at": zd_time(now), "updated_at": zd_time(now)}
+            self.store.put(SYSTEM, "user_fields", str(field_id), field, created=now, updated=now)
+            self.store.put(SYSTEM, "user_fields_by_key", key, {"id": field_id}, created=now, updated=now)
+        return 201, {"user_field": field}
 
     def show_job_status(self, request: Request, body: Any, agent: str) -> tuple[int, Any]:
         return 200, {"job_status": self._get("job_statuses", request.path_params["id"])}
@@ -744,7 +885,13 @@ def build(ctx: SandboxContext) -> Emulation:
     except ValueError:
         raise ValueError(f"GROWTH_STACK_SANDBOX_ZENDESK_EXPORT_DELAY must be a whole number of seconds, "
                          f"not {raw!r}; unset it for Zendesk's one minute") from None
-    emu = ZendeskEmulation(ctx, delay)
+    raw_job = os.environ.get("GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS", "0.3")
+    try:
+        job_seconds = max(0.0, float(raw_job))
+    except ValueError:
+        raise ValueError(f"GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS must be a number of seconds, not {raw_job!r}; "
+                         "unset it for the default of 0.3") from None
+    emu = ZendeskEmulation(ctx, delay, job_seconds)
 
     def both(path: str, fn, methods: list[str], export: bool = False) -> list[Route]:
         endpoint = emu.handler(fn, export=export)
@@ -757,6 +904,8 @@ def build(ctx: SandboxContext) -> Emulation:
         *both("incremental/tickets", lambda r, b, a: emu.export_by_time("tickets", r), ["GET"], export=True),
         *both("incremental/users", lambda r, b, a: emu.export_by_time("users", r), ["GET"], export=True),
         *both("users/create_or_update_many", emu.create_or_update_many, ["POST"]),
+        *both("users/create_many", emu.create_many, ["POST"]),
+        *both("users/destroy_many", emu.destroy_many, ["DELETE"]),
         *both("users/create_or_update", emu.create_or_update_user, ["POST"]),
         *both("users/search", emu.search_users, ["GET"]),
         *both("users/{id:int}", emu.show_user, ["GET"]),
@@ -764,6 +913,8 @@ def build(ctx: SandboxContext) -> Emulation:
         *both("users", emu.list_users, ["GET"]),
         *both("users", emu.create_user, ["POST"]),
         *both("job_statuses/{id}", emu.show_job_status, ["GET"]),
+        *both("user_fields", emu.list_user_fields, ["GET"]),
+        *both("user_fields", emu.create_user_field, ["POST"]),
         *both("tickets/{id:int}", emu.show_ticket, ["GET"]),
         *both("tickets/{id:int}", emu.update_ticket, ["PUT"]),
         *both("tickets", emu.list_tickets, ["GET"]),

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+from growth_stack_dagster import config
+
+# The repository's dbt_project/, or $GROWTH_STACK_DBT_PROJECT_DIR (a copy, for trials and tests).
+DBT_PROJECT_DIR = config.dbt_project_dir()
 
 # This environment's dbt, whatever PATH says (the UI, the daemon and tests may not activate the venv).
 DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")

@@ -35,6 +35,20 @@ def api(base: str, path: str) -> str:
     return f"{base}/zendesk/api/v2/{path}"
 
 
+def wait_job(url: str, timeout: float = 10.0) -> tuple[dict, list[str]]:
+    """Poll a job status until it is completed or failed; returns it and the statuses seen on the way."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = requests.get(url, auth=AUTH, timeout=10).json()["job_status"]
+        if not seen or seen[-1] != job["status"]:
+            seen.append(job["status"])
+        if job["status"] in ("completed", "failed"):
+            return job, seen
+        time.sleep(0.02)
+    raise AssertionError(f"job {url} still {seen[-1]} after {timeout}s")
+
+
 def export_all(first_url: str, params: dict, key: str = "tickets") -> tuple[list[dict], str, int]:
     """Follow `after_url` to `end_of_stream`: (records, last after_cursor, pages)."""
     r = requests.get(first_url, params=params, auth=AUTH, timeout=30)
@@ -128,10 +142,10 @@ def test_create_or_update_many_returns_a_job_with_per_user_results(fast_export, 
     job = r.json()["job_status"]
     assert job["status"] == "queued" and job["total"] == 4 and len(job["id"]) == 32
 
-    status = requests.get(job["url"], auth=AUTH, timeout=10)
-    assert status.status_code == 200
-    done = status.json()["job_status"]
-    assert done["status"] == "completed" and done["progress"] == 4
+    done, seen = wait_job(job["url"])
+    # Zendesk's jobs run in the background: queued, working, then completed
+    assert seen[-1] == "completed" and set(seen) <= {"queued", "working", "completed"} and "working" in seen
+    assert done["progress"] == 4
     results = done["results"]
     assert [x["status"] for x in results] == ["Updated", "Created", "Failed", "Updated"]
     assert results[0]["id"] == 1 and results[0]["action"] == "update"
@@ -173,7 +187,7 @@ def test_per_record_rejection_shows_in_the_job_results(sandbox_url: str) -> None
         "count": -1}).raise_for_status()
     r = requests.post(api(sandbox_url, "users/create_or_update_many"), auth=AUTH, timeout=10, json={"users": [
         {"name": "Fine", "email": "fine@example.com"}, {"name": "Nope", "email": "blocked@example.com"}]})
-    results = requests.get(r.json()["job_status"]["url"], auth=AUTH, timeout=10).json()["job_status"]["results"]
+    results = wait_job(r.json()["job_status"]["url"])[0]["results"]
     assert results[0]["status"] == "Created"
     assert results[1]["status"] == "Failed" and results[1]["index"] == 1
     assert results[1]["error"] == "UserCreateError" and "blocked@example.com" in results[1]["details"]

@@ -1,8 +1,9 @@
-{#- Customer.io people to identify with the computed traits, keyed by the Customer.io identifier.
-    By the example company's convention the app user id is also the Customer.io id (dbt var
-    `customerio_id_is_user_id`, default true), so people Customer.io has not reported on yet are
-    included under their user id; a known customerio_id wins over a user id of the same value.
-    Grain: one row per customerio_id. -#}
+{#- Customer.io people to identify with the computed traits: one person per customer, under one
+    Customer.io id. The id is the one Customer.io already reported for the customer (the most recently
+    seen customerio_id), else, by the example company's convention that the app user id is the Customer.io
+    id (dbt var `customerio_id_is_user_id`, default true), the customer's most recently seen user id. So a
+    customer whose app user id changed through an alias chain stays one person, not one per user_id.
+    Money is rounded to cents and rates to 4 places, as the sync sends them. Grain: one row per customer_id. -#}
 
 with identifiers as (
     select * from {{ ref('customer_identifiers') }}
@@ -17,12 +18,12 @@ traits as (
 ),
 
 candidate_ids as (
-    select customer_id, identifier_value as customerio_id, 1 as id_priority
+    select customer_id, identifier_value as customerio_id, 1 as id_priority, last_seen_at
     from identifiers
     where identifier_type = 'customerio_id'
     {%- if var('customerio_id_is_user_id', true) %}
     union all
-    select customer_id, identifier_value, 2
+    select customer_id, identifier_value, 2, last_seen_at
     from identifiers
     where identifier_type = 'user_id'
     {%- endif %}
@@ -34,7 +35,8 @@ people as (
         select
             customer_id,
             customerio_id,
-            row_number() over (partition by customerio_id order by id_priority, customer_id) as id_rank
+            row_number() over (partition by customer_id
+                               order by id_priority, last_seen_at desc nulls last, customerio_id) as id_rank
         from candidate_ids
     ) as ranked
     where id_rank = 1
@@ -50,8 +52,8 @@ final as (
         traits.is_high_value,
         traits.lead_qualified,
         traits.customer_type,
-        traits.lifetime_value,
-        traits.coupon_usage_rate,
+        cast(round(traits.lifetime_value, 2) as decimal(18, 2)) as lifetime_value,
+        cast(round(traits.coupon_usage_rate, 4) as decimal(18, 4)) as coupon_usage_rate,
         traits.orders_last_365d,
         traits.last_seen_date
     from people
