@@ -1,52 +1,112 @@
-"""Identity stitching at scale: 3,000,000 customers (~10M identifiers, chains up to 8 hops).
+"""Identity stitching at scale: 3,000,000 customers (~10.8M identifiers, chains up to 8 hops).
 
-Prints the time and peak memory of `connected_components` in DuckDB beside an in-memory
-union-find over the same edges in the same run, and checks that both find the same components.
-Targets: under 60 s and under 6 GiB.
+Times `stitch` (connected components and persistent customer ids) on the full graph with the id map of
+a previous build over 97% of it (new people, people who gained identifiers, customers that merge and
+customers that split), beside two baselines over the same edges in the same run:
 
-    .venv/bin/python bench/bench_identity.py [--customers 3000000]
+- compiled: the identifiers mapped to integers in DuckDB and `scipy.sparse.csgraph.connected_components`
+  (components only, no ids kept); target: the stitch within 2x of it;
+- in-memory union-find in pure Python (the earlier baseline).
+
+Checks that the stitch's components equal both baselines', that no unaffected customer's id changed, and
+that the expected merges and splits were recorded. Targets: < 60 s, < 6 GiB.
+
+    .venv/bin/python bench/bench_identity.py [--customers 3000000] [--skip-union-find]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from growth_stack_dagster.lib.identity_graph import connected_components  # noqa: E402
+from growth_stack_dagster.lib.identity_graph import stitch  # noqa: E402
+
+NODES_SQL = "select node_key, first_seen_at, first_seen_at as last_seen_at from ids"
+EDGES_SQL = "select key_a, key_b, link_id, first_seen_at from edges"
 
 
 def generate(con: duckdb.DuckDBPyConnection, customers: int) -> None:
-    """Edges of `customers` people: each has 1-5 identifiers (1 in 10 has 9) linked in a chain,
-    so components are paths of up to 8 hops, plus a cross-device edge from the last identifier
-    back to the first for every 7th person (a cycle)."""
+    """Edges of `customers` people: each has 1-5 identifiers (1 in 10 has 9) linked in a chain, so
+    components are paths of up to 8 hops, plus a cross-device edge from the last identifier back to the
+    first for every 7th person (a cycle). Identifier j of a person is first seen j hours after its first.
+
+    Also the graph of an earlier build (`prev_ids`, `prev_edges`): 3% of people did not exist yet, 2% had
+    not yet been seen with their last identifier, 0.1% were two customers (a link of theirs is new: they
+    merge), and 1 pair of people in 2,000 was joined by a link that has since disappeared (they split)."""
     con.execute(f"""
         create or replace table people as
-        select c as person, case when c % 10 = 0 then 9 else 1 + (hash(c) % 5)::integer end as n
+        select c as person, case when c % 10 = 0 then 9 else 1 + (hash(c) % 5)::integer end as n,
+               hash(c * 7919) % 100 < 3 as is_new,
+               hash(c * 15485863) % 1000 = 0 and c % 2000 not in (1, 2) as merges,
+               hash(c * 104729) % 50 = 0 and not merges and c % 2000 not in (1, 2) as gains,
+               c % 2000 = 1 as splits_from_next
         from range({customers}) t(c)
     """)
     con.execute("""
         create or replace table ids as
         select person, j,
                (['anonymous_id','user_id','email','hubspot_contact_id','stripe_customer_id'])[1 + (j % 5)]
-                 || ':' || md5(person::varchar || '-' || j::varchar) as node_key
+                 || ':' || md5(person::varchar || '-' || j::varchar) as node_key,
+               timestamptz '2020-01-01 00:00:00+00' + to_seconds(person * 11 + j * 3600) as first_seen_at
         from people, range(n) t(j)
     """)
     con.execute("""
         create or replace table edges as
-        select a.node_key as key_a, b.node_key as key_b
+        select a.person, a.j as j_a, b.j as j_b, a.node_key as key_a, b.node_key as key_b,
+               md5(a.node_key || '|' || b.node_key) as link_id, b.first_seen_at
         from ids a join ids b on a.person = b.person and b.j = a.j + 1
         union all
-        select a.node_key, b.node_key
+        select a.person, a.j, b.j, a.node_key, b.node_key, md5(a.node_key || '|' || b.node_key), a.first_seen_at
         from ids a join people p on p.person = a.person and a.j = p.n - 1
         join ids b on b.person = a.person and b.j = 0
         where a.person % 7 = 0 and p.n > 2
     """)
+    con.execute("""
+        create or replace view prev_ids as
+        select i.node_key, i.first_seen_at from ids i join people p using (person)
+        where not p.is_new and not (p.gains and i.j = p.n - 1 and p.n > 1)
+    """)
+    con.execute("""
+        create or replace view prev_edges as
+        select e.key_a, e.key_b, e.link_id, e.first_seen_at
+        from edges e join people p using (person)
+        where not p.is_new
+          and not (p.gains and p.n > 1 and (e.j_a = p.n - 1 or e.j_b = p.n - 1))
+          and not (p.merges and p.n > 2 and (e.j_a = 1 and e.j_b = 2 or e.j_b = 0))
+        union all
+        select a.node_key, b.node_key, md5('gone|' || a.node_key), b.first_seen_at
+        from people p
+        join ids a on a.person = p.person and a.j = 0
+        join ids b on b.person = p.person + 1 and b.j = 0
+        join people q on q.person = p.person + 1
+        where p.splits_from_next and not p.is_new and not q.is_new
+    """)
+
+
+def scipy_baseline(con: duckdb.DuckDBPyConnection) -> tuple[int, np.ndarray]:
+    """Components of the full graph: identifiers to integers in DuckDB, then scipy's connected components.
+
+    Leaves `baseline_nodes(node_key, i)`; returns (component count, label per i)."""
+    con.execute("create or replace table baseline_nodes as select node_key, (row_number() over () - 1)::integer as i from ids")
+    pairs = con.execute("""
+        select na.i as a, nb.i as b from edges e
+        join baseline_nodes na on na.node_key = e.key_a join baseline_nodes nb on nb.node_key = e.key_b
+    """).fetchnumpy()
+    n = con.execute("select count(*) from baseline_nodes").fetchall()[0][0]
+    graph = coo_matrix((np.ones(len(pairs["a"]), dtype=np.int8), (pairs["a"], pairs["b"])), shape=(n, n)).tocsr()
+    return connected_components(graph, directed=False)
 
 
 def union_find(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -68,51 +128,88 @@ def union_find(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {k: find(i) for k, i in index.items()}
 
 
+def peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=3_000_000)
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-union-find", action="store_true", help="leave out the slow pure-Python baseline")
+    parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit (it spills beyond it)")
     args = parser.parse_args()
 
+    # In memory, with a memory limit: DuckDB spills what does not fit to a temporary folder.
+    folder = tempfile.mkdtemp(prefix="bench_identity_")
     con = duckdb.connect()
+    con.execute(f"set memory_limit = '{args.memory_limit}'")
+    con.execute(f"set temp_directory = '{folder}/spill'")
     t0 = time.perf_counter()
     generate(con, args.customers)
-    n_ids, n_edges = con.execute("select (select count(*) from ids), (select count(*) from edges)").fetchone()
+    n_ids, n_edges = con.execute("select (select count(*) from ids), (select count(*) from edges)").fetchall()[0]
+    expected_merges, expected_splits = con.execute("""
+        select (select count(*) from people where merges and n > 2 and not is_new),
+               (select count(*) from people p join people q on q.person = p.person + 1
+                where p.splits_from_next and not p.is_new and not q.is_new)
+    """).fetchall()[0]
     print(f"generated {args.customers:,} customers, {n_ids:,} identifiers, {n_edges:,} edges "
           f"in {time.perf_counter() - t0:.1f}s")
 
     t0 = time.perf_counter()
-    stats = connected_components(con, "select key_a, key_b from edges", "components",
-                                 nodes_sql="select node_key from ids")
-    stitch_s = time.perf_counter() - t0
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"connected_components: {stitch_s:.1f}s, {stats.rounds} rounds, {stats.components:,} components, "
-          f"peak RSS so far {peak_gib:.2f} GiB")
-    assert stats.components == args.customers, (stats.components, args.customers)
-    assert stats.nodes == n_ids
+    prev_stats, _ = stitch(con, "select node_key, first_seen_at, first_seen_at as last_seen_at from prev_ids",
+                           "select * from prev_edges", "prev_map")
+    first_s = time.perf_counter() - t0
+    print(f"earlier build from scratch (97% of the graph): {first_s:.1f}s, {prev_stats.components:,} customers")
 
-    if args.skip_baseline:
-        return
     t0 = time.perf_counter()
-    roots = union_find(con)
-    uf_s = time.perf_counter() - t0
-    print(f"in-memory union-find baseline: {uf_s:.1f}s")
+    stats, changes = stitch(con, NODES_SQL, EDGES_SQL, "components",
+                            previous_sql="select node_key, customer_id from prev_map")
+    stitch_s = time.perf_counter() - t0
+    stitch_peak = peak_gib()
+    print(f"stitch with persistent ids: {stitch_s:.1f}s, {stats.components:,} customers ({stats.kept:,} kept, "
+          f"{stats.new:,} new, {stats.merged:,} merged, {stats.split:,} split), peak RSS so far {stitch_peak:.2f} GiB")
+    assert stats.components == args.customers, (stats.components, args.customers)
+    assert stats.nodes == n_ids and stats.edges == n_edges
+    assert (stats.merged, stats.split) == (expected_merges, expected_splits), (stats, expected_merges, expected_splits)
+    changed_unaffected = con.execute("""
+        select count(*) from components c join prev_map p using (node_key) join ids using (node_key)
+        join people pe using (person)
+        where c.customer_id <> p.customer_id and not pe.merges
+          and not pe.splits_from_next and not coalesce((select splits_from_next from people q where q.person = pe.person - 1), false)
+    """).fetchall()[0][0]
+    assert changed_unaffected == 0, f"{changed_unaffected} identifiers of unaffected customers changed id"
+    print(f"persistent ids: every kept customer's identifiers kept their id; {len(changes):,} changes recorded")
 
-    # Same partition: the map union-find root -> customer_id is one-to-one and covers every node.
-    root_to_customer: dict[int, str] = {}
-    customers_seen: set[str] = set()
-    for node_key, customer_id in con.execute("select node_key, customer_id from components").fetchall():
-        root = roots.pop(node_key)
-        if root_to_customer.setdefault(root, customer_id) != customer_id:
-            raise AssertionError(f"{node_key} split from its union-find component")
-        customers_seen.add(customer_id)
-    assert not roots, f"{len(roots)} nodes missing from the stitched output"
-    uf_components = len(root_to_customer)
-    assert uf_components == len(customers_seen) == stats.components, (uf_components, stats.components)
-    print(f"components equal: {stats.components:,} == {uf_components:,} (one customer_id per union-find root)")
-    print(f"RESULT identity stitching {args.customers:,} customers: {stitch_s:.1f}s "
-          f"(target < 60s) vs union-find {uf_s:.1f}s: ratio {stitch_s / uf_s:.2f}; "
-          f"peak RSS {peak_gib:.2f} GiB (target < 6 GiB)")
+    t0 = time.perf_counter()
+    components, labels = scipy_baseline(con)
+    scipy_s = time.perf_counter() - t0
+    print(f"compiled baseline (DuckDB integer ids + scipy connected_components): {scipy_s:.1f}s, {components:,} components")
+    con.register("baseline_labels", pa.table({"i": np.arange(len(labels), dtype=np.int32), "label": labels.astype(np.int32)}))
+    pairs, labels_seen, ids_seen = con.execute("""
+        select count(distinct (l.label, c.customer_id)), count(distinct l.label), count(distinct c.customer_id)
+        from baseline_nodes n join baseline_labels l using (i) join components c using (node_key)
+    """).fetchall()[0]
+    assert pairs == labels_seen == ids_seen == components == stats.components, (pairs, labels_seen, ids_seen, components)
+    print(f"components equal: {stats.components:,} customer ids == {components:,} scipy components (one-to-one)")
+
+    uf_text = ""
+    if not args.skip_union_find:
+        t0 = time.perf_counter()
+        roots = union_find(con)
+        uf_s = time.perf_counter() - t0
+        root_to_customer: dict[int, str] = {}
+        for node_key, customer_id in con.execute("select node_key, customer_id from components").fetchall():
+            if root_to_customer.setdefault(roots.pop(node_key), customer_id) != customer_id:
+                raise AssertionError(f"{node_key} split from its union-find component")
+        assert not roots and len(root_to_customer) == stats.components
+        print(f"in-memory union-find baseline: {uf_s:.1f}s, components equal")
+        uf_text = f"; union-find {uf_s:.1f}s (ratio {stitch_s / uf_s:.2f})"
+    print(f"RESULT identity stitching {args.customers:,} customers, {n_ids:,} identifiers: stitch with persistent ids "
+          f"{stitch_s:.1f}s vs compiled baseline {scipy_s:.1f}s: ratio {stitch_s / scipy_s:.2f} (target <= 2.0)"
+          f"{uf_text}; peak RSS through the stitch {stitch_peak:.2f} GiB (target < 6 GiB), "
+          f"at the end {peak_gib():.2f} GiB")
+    con.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,57 @@
 {%- endmacro %}
 
 
-{#- {identifier type: cap}: a value linked to more distinct values of any one other type than its
-    cap is shared by too many people (a family inbox, a kiosk browser, a test account) and is blocked. -#}
+{#- {identifier type: {linked type: cap}}: a value linked to more distinct values of one other type than
+    the cap of that pair is shared by too many people (a family inbox, a kiosk browser, a placeholder)
+    and is blocked. '*' is the cap of every pair not named. One email with many Stripe customers (guest
+    checkout creates one per order), many HubSpot contacts (duplicates) or many devices is one person,
+    so those pairs have high caps; one device, Stripe customer or contact with many emails or users is not.
+    Override with the var `identity_max_links_per_value`: {email: {stripe_customer_id: 50}} changes one
+    pair, {anonymous_id: 20} sets every pair of a type. -#}
 {% macro identity_max_links_per_value() -%}
-    {%- set caps = {'anonymous_id': 10, 'user_id': 100, 'email': 5, 'hubspot_contact_id': 5,
-                    'stripe_customer_id': 5, 'zendesk_user_id': 5, 'customerio_id': 5} -%}
-    {%- do caps.update(var('identity_max_links_per_value', {})) -%}
+    {%- set caps = {
+        'anonymous_id': {'*': 10},
+        'user_id': {'*': 20, 'anonymous_id': 1000},
+        'email': {'*': 5, 'anonymous_id': 100, 'hubspot_contact_id': 100, 'stripe_customer_id': 1000,
+                  'zendesk_user_id': 20},
+        'hubspot_contact_id': {'*': 5},
+        'stripe_customer_id': {'*': 5},
+        'zendesk_user_id': {'*': 5},
+        'customerio_id': {'*': 5},
+    } -%}
+    {%- for identifier_type, override in var('identity_max_links_per_value', {}).items() -%}
+        {%- if override is mapping -%}
+            {%- do caps.setdefault(identifier_type, {'*': 5}).update(override) -%}
+        {%- else -%}
+            {%- do caps.update({identifier_type: {'*': override}}) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {{ return(caps) }}
+{%- endmacro %}
+
+
+{#- [(identifier type, linked type, cap)] for every pair of identifier types. -#}
+{% macro identity_link_caps() -%}
+    {%- set caps = identity_max_links_per_value() -%}
+    {%- set pairs = [] -%}
+    {%- for identifier_type in identity_types() -%}
+        {%- set of_type = caps.get(identifier_type, {'*': 5}) -%}
+        {%- for linked_type in identity_types() -%}
+            {%- do pairs.append((identifier_type, linked_type, of_type.get(linked_type, of_type.get('*', 5)) | int)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(pairs) }}
+{%- endmacro %}
+
+
+{#- Incremental strategy `replace`: the model's new rows replace all of its previous rows. A model that
+    keeps state (the identity map reads its previous rows) is incremental to have them while it runs,
+    and is replaced whole, so rows of identifiers that left the graph do not linger. -#}
+{% macro get_incremental_replace_sql(arg_dict) -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    delete from {{ arg_dict['target_relation'] }};
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
 
 

@@ -1,4 +1,4 @@
-{#- No blocked value is a customer identifier or a side of a merge. -#}
+{#- No blocked value is a customer identifier or a side of a link. -#}
 with blocked as (
     select * from {{ ref('int_identifiers_blocked') }}
 ),
@@ -7,8 +7,8 @@ identifiers as (
     select * from {{ ref('customer_identifiers') }}
 ),
 
-merges as (
-    select * from {{ ref('identity_merges') }}
+links as (
+    select * from {{ ref('identity_links') }}
 )
 
 select blocked.identifier_type, blocked.identifier_value, 'customer_identifiers' as found_in
@@ -16,8 +16,8 @@ from blocked
 inner join identifiers
     on identifiers.identifier_type = blocked.identifier_type and identifiers.identifier_value = blocked.identifier_value
 union all
-select blocked.identifier_type, blocked.identifier_value, 'identity_merges'
+select blocked.identifier_type, blocked.identifier_value, 'identity_links'
 from blocked
-inner join merges
-    on (merges.identifier_type_a = blocked.identifier_type and merges.identifier_value_a = blocked.identifier_value)
-    or (merges.identifier_type_b = blocked.identifier_type and merges.identifier_value_b = blocked.identifier_value)
+inner join links
+    on (links.identifier_type_a = blocked.identifier_type and links.identifier_value_a = blocked.identifier_value)
+    or (links.identifier_type_b = blocked.identifier_type and links.identifier_value_b = blocked.identifier_value)

@@ -1,127 +1,463 @@
-"""Connected components of the identity graph, computed inside DuckDB until nothing changes.
+"""Identity stitching with persistent customer ids.
 
-Used by the dbt Python model `int_identity_components` and by `bench/bench_identity.py`. It takes
-undirected edges between identifiers (`type:value` node keys) and labels every identifier with
-its component. A component's `customer_id` is the hex of the smallest `md5_number(node_key)` in it,
-so it depends only on the component's own identifiers: adding an unrelated customer never
-changes it, and a merge keeps the id of whichever side holds the smallest key.
+Used by the dbt Python model `int_identity_components` and by `bench/bench_identity.py`.
 
-Method (graph contraction): nodes get dense integer ids in md5 order, so the smallest id is the
-smallest md5. Each round every node points at its smallest neighbour, pointers are jumped until
-each node points at its tree's root, and the edges are rewritten between roots (self-loops and
-duplicates dropped). The graph shrinks every round; rounds repeat until no edge is left (no fixed
-pass count; `max_rounds` only guards against a bug looping forever). Labels are then composed
-backwards from the last round.
+`stitch` takes the identifiers (graph nodes, `type:value` keys with when each was first and last
+seen), the links between them (edges) and, optionally, the id map of the previous build. It finds
+the connected components with `scipy.sparse.csgraph.connected_components` once the keys are mapped
+to integers in DuckDB, and gives every component a `customer_id` by these rules:
+
+- An identifier's "age" is (first_seen_at, md5 of its node_key): the oldest identifier is the one seen
+  first, ties broken by the first 8 bytes of the md5 of its key (DuckDB's `md5_number_upper`), so the
+  order never depends on the wall clock or on build order.
+- A previous customer id lives on in the component that holds its oldest current identifier (its
+  home). Gaining identifiers never renames a customer.
+- In a component, the oldest identifier that had a previous id decides: if its previous id is at home
+  here, the component keeps that id; if it was split off from a customer whose home is elsewhere, the
+  component is named after it (as if the merge had come first and the split after).
+- Every other previous id at home in the component is merged into the component's id, recorded with
+  the link that joined it, replaying the component's links in time order.
+- Identifiers of a previous id found outside its home split off: they take the id of their new
+  component, recorded as a split.
+- A component with no previous id (a new customer, or a part split off) is named after its oldest
+  identifier: `md5(node_key)` of that identifier (with `#1`, `#2`, ... appended to the key in the rare
+  case that id is already taken in this build).
+
+Merges keep the older id and splits give each part the id of its own oldest identifier, so a build
+from scratch over the same data gives every customer the id the successive builds gave it, as long
+as identifiers arrived in the order they were first seen (see README, "Customer ids").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+# Temporary tables are prefixed `_st_` and dropped before `stitch` returns.
+_TEMP_TABLES = ("_st_nodes", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
+                "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
+                "_st_moved", "_st_labels", "_st_tie_rows", "_st_split_codes", "_st_split_current")
+
+OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
+               "change_link_id", "change_reason")
 
 
 @dataclasses.dataclass
 class StitchStats:
+    """What one stitch did: graph size, components and how many ids were kept, new, merged and split."""
+
     nodes: int
     edges: int
     components: int
-    rounds: int
+    kept: int
+    new: int
+    merged: int
+    split: int
 
 
-def connected_components(con: duckdb.DuckDBPyConnection, edges_sql: str, out_table: str,
-                         nodes_sql: str | None = None, max_rounds: int = 200) -> StitchStats:
-    """Write `out_table(node_key VARCHAR, customer_id VARCHAR)` for every node of the graph.
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One change of the id map: `old_customer_id` merged into, or split off to, `customer_id`."""
 
-    `edges_sql` selects `(key_a VARCHAR, key_b VARCHAR)`; `nodes_sql` optionally selects extra
-    `(node_key VARCHAR)` rows that have no edge (they become customers of their own).
-    Temporary tables are prefixed `_cc_` and dropped. Raises RuntimeError if labels have not
-    converged after `max_rounds` rounds.
+    change_type: str  # "merge" | "split"
+    old_customer_id: str
+    customer_id: str
+    changed_at: dt.datetime | None
+    link_id: str | None
+    reason: str
+
+
+class IdentityGraphError(ValueError):
+    """The input of a stitch is inconsistent (a link names an identifier that is not a node)."""
+
+
+def new_customer_id(node_key: str, attempt: int = 0) -> str:
+    """The id of a customer founded by `node_key`: md5 of the key (of `key#attempt` after a clash)."""
+    key = node_key if attempt == 0 else f"{node_key}#{attempt}"
+    return hashlib.md5(key.encode()).hexdigest()
+
+
+def stitch(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, out_table: str,
+           previous_sql: str | None = None, dropped_sql: str | None = None,
+           temporary: bool = False) -> tuple[StitchStats, list[Change]]:
+    """Write `out_table` (OUT_COLUMNS, one row per node) and return the stats and the id changes.
+
+    nodes_sql selects `(node_key VARCHAR, first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ)`, one row
+    per identifier; edges_sql selects `(key_a, key_b, link_id, first_seen_at)`, both keys among the nodes;
+    previous_sql selects the previous build's `(node_key, customer_id)`, one row per node_key (None on
+    the first build); dropped_sql optionally selects `(node_key, reason)` of identifiers that were taken
+    out of the graph (e.g. blocked), used to explain splits; `temporary` makes `out_table` a temp table.
+    `previous_customer_id` is the node's id in
+    the previous map; `change_*` describe the merge or split that moved it, NULL when it did not move.
+    Raises IdentityGraphError when a link names an identifier that is not a node.
     """
-    extra_nodes = f"union select node_key from ({nodes_sql})" if nodes_sql else ""
+    try:
+        return _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary)
+    finally:
+        for table in _TEMP_TABLES:
+            con.execute(f"drop table if exists {table}")
+        for table in _TEMP_TABLES:
+            con.execute(f"drop view if exists {table}_arrow")
+
+
+_I64_MAX = np.iinfo(np.int64).max
+_U64_MAX = np.iinfo(np.uint64).max
+
+
+class _Tiebreak:
+    """md5_number_upper(node_key) per node, computed in DuckDB only for nodes that tie on first_seen_at."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, n: int):
+        self.con = con
+        self.values = np.zeros(n, dtype=np.uint64)
+        self.known = np.zeros(n, dtype=bool)
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        missing = np.unique(rows[~self.known[rows]])
+        if len(missing):
+            _register(self.con, "_st_tie_rows", {"i": missing.astype(np.int32)})
+            found = self.con.execute("""
+                select n.i, md5_number_upper(n.node_key) as h from _st_nodes n semi join _st_tie_rows r using (i)
+            """).fetchnumpy()
+            self.values[found["i"]] = found["h"]
+            self.known[found["i"]] = True
+        return self.values[rows]
+
+
+def _group_argmin(groups: np.ndarray, ages: np.ndarray, tiebreak: _Tiebreak, count: int,
+                  rows: np.ndarray | None = None) -> np.ndarray:
+    """Per group 0..count-1, the row with the smallest (age, md5 of its key); -1 for an empty group.
+
+    `groups` and `ages` are parallel arrays; `rows` names their nodes (default 0..len-1).
+    """
+    rows = np.arange(len(groups)) if rows is None else rows
+    oldest = np.full(count, _I64_MAX, dtype=np.int64)
+    np.minimum.at(oldest, groups, ages)
+    candidate = ages == oldest[groups]
+    tied = np.bincount(groups[candidate], minlength=count) > 1
+    out = np.full(count, -1, dtype=np.int64)
+    alone = candidate & ~tied[groups]
+    out[groups[alone]] = rows[alone]
+    contested = np.nonzero(candidate & tied[groups])[0]
+    if len(contested):
+        g, r = groups[contested], rows[contested]
+        h = tiebreak.of(r)
+        smallest = np.full(count, _U64_MAX, dtype=np.uint64)
+        np.minimum.at(smallest, g, h)
+        win = h == smallest[g]
+        out[g[win]] = r[win]
+    return out
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]) -> None:
+    """Copy numpy columns into the temp table `name`."""
+    con.register(f"{name}_arrow", pa.table({k: pa.array(v) for k, v in columns.items()}))
+    con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
+    con.unregister(f"{name}_arrow")
+
+
+def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary):
+    # Integer ids in scan order. An identifier's age is (first_seen_at, md5 of its key): compared in numpy.
     con.execute(f"""
-        create or replace temp table _cc_raw_edges as
-        select key_a, key_b from ({edges_sql}) where key_a is not null and key_b is not null
+        create or replace temp table _st_nodes as
+        select node_key, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t,
+               (row_number() over () - 1)::integer as i
+        from ({nodes_sql}) where node_key is not null
     """)
+    n = con.execute("select count(*) from _st_nodes").fetchall()[0][0]
+    cols = con.execute("select i, t from _st_nodes").fetchnumpy()
+    # A scan returns the rows in the order they were numbered (insertion order is kept), which lets the
+    # output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
+    in_scan_order = bool(np.array_equal(cols["i"], np.arange(n, dtype=cols["i"].dtype)))
+    age = np.empty(n, dtype=np.int64)
+    age[cols["i"]] = cols["t"]
+    tiebreak = _Tiebreak(con, n)
+    del cols
+    arrays = con.execute(f"""
+        select na.i as a, nb.i as b
+        from ({edges_sql}) e
+        join _st_nodes na on na.node_key = e.key_a
+        join _st_nodes nb on nb.node_key = e.key_b
+    """).fetchnumpy()
+    a, b = arrays["a"], arrays["b"]
+    if len(a) != con.execute(f"select count(*) from ({edges_sql}) e where key_a is not null and key_b is not null").fetchall()[0][0]:
+        key_a, key_b = con.execute(f"""
+            select e.key_a, e.key_b from ({edges_sql}) e
+            where e.key_a not in (select node_key from _st_nodes) or e.key_b not in (select node_key from _st_nodes)
+            limit 1
+        """).fetchall()[0]
+        raise IdentityGraphError(
+            f"The link {key_a!r} - {key_b!r} names an identifier that is not among the nodes; "
+            "every side of a link must also be selected by nodes_sql.")
+    a, b = np.asarray(a, dtype=np.int32), np.asarray(b, dtype=np.int32)
+    edge_count = len(a)
+    graph = coo_matrix((np.ones(edge_count, dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+    del arrays, a, b
+    components, labels = connected_components(graph, directed=False)
+    labels = labels.astype(np.int32)
+    del graph
+
+    # The previous map as integer codes: code -> previous customer id in _st_prev_ids.
+    previous = f"({previous_sql})" if previous_sql else \
+        "(select cast(null as varchar) as node_key, cast(null as varchar) as customer_id where false)"
     con.execute(f"""
-        create or replace temp table _cc_nodes as
-        with keys as (
-            select key_a as node_key from _cc_raw_edges union select key_b from _cc_raw_edges {extra_nodes}
-        )
-        select node_key, md5_number(node_key) as node_hash,
-               (row_number() over (order by md5_number(node_key)))::integer as node_id
-        from keys
+        create or replace temp table _st_prev_ids as
+        select customer_id, (row_number() over () - 1)::integer as code
+        from (select distinct customer_id from {previous} where customer_id is not null)
     """)
+    pairs = con.execute(f"""
+        select n.i, c.code from _st_nodes n
+        join {previous} p using (node_key)
+        join _st_prev_ids c using (customer_id)
+    """).fetchnumpy()
+    codes = con.execute("select count(*) from _st_prev_ids").fetchall()[0][0]
+    code = np.full(n, -1, dtype=np.int32)
+    code[pairs["i"]] = pairs["code"]
+    del pairs
+
+    with_code = np.nonzero(code >= 0)[0]
+    coded, coded_labels = code[with_code], labels[with_code]
+    # The home of a previous id: the component of its oldest current identifier.
+    home = labels[_group_argmin(coded, age[with_code], tiebreak, codes, with_code)] if codes else \
+        np.empty(0, dtype=np.int32)
+    # A component's winner: its oldest identifier that had a previous id. If that id is at home here,
+    # the component keeps it; if the identifier was split off from elsewhere, the component is named
+    # after it. New identifiers never rename a component that holds a previous customer's identifiers.
+    winner = _group_argmin(coded_labels, age[with_code], tiebreak, components, with_code)
+    first = _group_argmin(labels, age, tiebreak, components)
+    has_winner = winner >= 0
+    winner_code = np.full(components, -1, dtype=np.int32)
+    winner_code[has_winner] = code[winner[has_winner]]
+    keeps = has_winner.copy()
+    keeps[has_winner] = home[winner_code[has_winner]] == np.nonzero(has_winner)[0]
+    founder = np.where(keeps, -1, np.where(has_winner, winner, first))
+    _register(con, "_st_comp", {"component": np.arange(components, dtype=np.int32),
+                                "kept_code": np.where(keeps, winner_code, -1).astype(np.int32),
+                                "founder": founder.astype(np.int32)})
     con.execute("""
-        create or replace temp table _cc_edges as
-        with e as (
-            select na.node_id as a, nb.node_id as b
-            from _cc_raw_edges r
-            join _cc_nodes na on na.node_key = r.key_a
-            join _cc_nodes nb on nb.node_key = r.key_b
-            where r.key_a <> r.key_b
-        )
-        select a, b from e union select b, a from e
+        create or replace temp table _st_founders as
+        select c.component, n.node_key as founder from _st_comp c join _st_nodes n on n.i = c.founder
+        where c.founder >= 0
     """)
-    con.execute("drop table _cc_raw_edges")
-    edge_count = con.execute("select count(*) // 2 from _cc_edges").fetchone()[0]
-    rounds = 0
-    while con.execute("select count(*) from _cc_edges").fetchone()[0] > 0:
-        rounds += 1
-        if rounds > max_rounds:
-            raise RuntimeError(f"identity components did not converge in {max_rounds} rounds")
-        # Hook: every node of this round's graph points at its smallest neighbour (or itself).
-        con.execute(f"""
-            create or replace temp table _cc_parent_{rounds} as
-            select a as node_id, least(a, min(b)) as parent from _cc_edges group by a
-        """)
-        # Pointer jumping until every node points at the root of its tree (parents only decrease).
-        while True:
-            con.execute(f"""
-                create or replace temp table _cc_jump as
-                select c.node_id, coalesce(p.parent, c.parent) as parent, c.parent as old_parent
-                from _cc_parent_{rounds} c left join _cc_parent_{rounds} p on p.node_id = c.parent
-            """)
-            changed = con.execute("select count(*) from _cc_jump where parent <> old_parent").fetchone()[0]
-            con.execute(f"create or replace temp table _cc_parent_{rounds} as select node_id, parent from _cc_jump")
-            if changed == 0:
-                break
-        # Contract: edges between roots of different trees form the next round's graph.
-        con.execute(f"""
-            create or replace temp table _cc_edges as
-            select distinct pa.parent as a, pb.parent as b
-            from _cc_edges e
-            join _cc_parent_{rounds} pa on pa.node_id = e.a
-            join _cc_parent_{rounds} pb on pb.node_id = e.b
-            where pa.parent <> pb.parent
-        """)
-    # Compose the rounds backwards: a node's label is its root in the last round it took part in.
-    con.execute("create or replace temp table _cc_final (node_id integer, label integer)")
-    for k in range(rounds, 0, -1):
-        con.execute(f"""
-            create or replace temp table _cc_final as
-            select p.node_id, coalesce(f.label, p.parent) as label
-            from _cc_parent_{k} p left join _cc_final f on f.node_id = p.parent
-        """)
-        con.execute(f"drop table _cc_parent_{k}")
+    # Rarely a new id equals one a previous customer keeps: name it after the founder's key plus #k.
+    clashes = con.execute("""
+        select component, founder from _st_founders
+        where md5(founder) in (select customer_id from _st_prev_ids) order by founder
+    """).fetchall()
+    con.execute("create or replace temp table _st_fixed (component integer, customer_id varchar)")
+    if clashes:
+        taken = {r[0] for r in con.execute("select customer_id from _st_prev_ids").fetchall()}
+        fixed = []
+        for component, key in clashes:
+            attempt = 1
+            while (candidate := new_customer_id(key, attempt)) in taken or con.execute(
+                    "select count(*) from _st_founders where md5(founder) = ?", [candidate]).fetchall()[0][0]:
+                attempt += 1
+            taken.add(candidate)
+            fixed.append((component, candidate))
+        con.executemany("insert into _st_fixed values (?, ?)", fixed)
     con.execute("""
-        create or replace temp table _cc_labels as
-        select n.node_id, coalesce(f.label, n.node_id) as label
-        from _cc_nodes n left join _cc_final f using (node_id)
+        create or replace temp table _st_ids as
+        select c.component, p.customer_id from _st_comp c join _st_prev_ids p on p.code = c.kept_code
+        union all
+        select f.component, coalesce(x.customer_id, md5(f.founder))
+        from _st_founders f left join _st_fixed x using (component)
     """)
+
+    # Previous ids at home in a component whose id is another: merged. Identifiers away from home: split.
+    home_component = home if codes else np.empty(0, dtype=np.int32)
+    kept_code_of = np.where(keeps, winner_code, -1)
+    loses = np.nonzero(kept_code_of[home_component] != np.arange(codes))[0] if codes else np.empty(0, dtype=np.int64)
+    merge_components = np.unique(home_component[loses])
+    away = with_code[coded_labels != home_component[coded]] if codes else np.empty(0, dtype=np.int64)
+    changes = _merges(con, edges_sql, merge_components, labels, code, home_component, winner_code) + \
+        _splits(con, nodes_sql, previous, dropped_sql, away, code, labels)
+    con.execute("""create or replace temp table _st_changes (change_type varchar, old_customer_id varchar,
+                   customer_id varchar, changed_at timestamptz, link_id varchar, reason varchar)""")
+    if changes:
+        con.register("_st_changes_arrow", pa.Table.from_pylist([dataclasses.asdict(c) for c in changes], schema=pa.schema([
+            ("change_type", pa.string()), ("old_customer_id", pa.string()), ("customer_id", pa.string()),
+            ("changed_at", pa.timestamp("us", tz="UTC")), ("link_id", pa.string()), ("reason", pa.string())])))
+        con.execute("insert into _st_changes select * from _st_changes_arrow")
+        con.unregister("_st_changes_arrow")
+    # Per node: its component, whether it had a previous id, and whether it moved to another id.
+    had_prev = code >= 0
+    moved = had_prev & (kept_code_of[labels] != code)
+    moved_rows = np.nonzero(moved)[0]
+    _register(con, "_st_moved_rows", {"i": moved_rows.astype(np.int32), "code": code[moved_rows],
+                                      "component": labels[moved_rows]})
+    con.execute("""
+        create or replace temp table _st_moved as
+        select r.i, p.customer_id as previous_customer_id, c.change_type, c.changed_at,
+               c.link_id as change_link_id, c.reason as change_reason
+        from _st_moved_rows r
+        join _st_prev_ids p on p.code = r.code
+        join _st_ids ids on ids.component = r.component
+        left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
+    """)
+    # customer_id and previous_customer_id per node as dictionary columns over the components' ids (and
+    # the moved nodes' previous ids), lined up with the nodes: no join over every node.
+    component_ids = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
+    moved_previous = con.sql("""
+        select p.customer_id from _st_moved_rows r join _st_prev_ids p on p.code = r.code order by r.i
+    """).to_arrow_table().column(0)
+    dictionary = pa.chunked_array([*component_ids.chunks, *moved_previous.chunks], type=pa.string()).combine_chunks()
+    previous_index = np.where(had_prev, labels, -1).astype(np.int32)
+    previous_index[moved_rows] = components + np.arange(len(moved_rows), dtype=np.int32)
+    labels_table = pa.table({
+        "i": pa.array(np.arange(n, dtype=np.int32)),
+        "customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary),
+        "previous_customer_id": pa.DictionaryArray.from_arrays(
+            pa.array(previous_index, mask=previous_index < 0), dictionary),
+    })
+    con.register("_st_labels_arrow", labels_table)
+    line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
     con.execute(f"""
-        create or replace table {out_table} as
-        select n.node_key, lower(hex(root.node_hash)) as customer_id
-        from _cc_nodes n
-        join _cc_labels l using (node_id)
-        join _cc_nodes root on root.node_id = l.label
+        create or replace {"temp " if temporary else ""}table {out_table} as
+        select n.node_key, cast(l.customer_id as varchar) as customer_id,
+               cast(l.previous_customer_id as varchar) as previous_customer_id,
+               m.change_type, m.changed_at, m.change_link_id, m.change_reason
+        from _st_nodes n
+        {line_up}
+        left join _st_moved m on m.i = n.i
     """)
-    stats = StitchStats(
-        nodes=con.execute("select count(*) from _cc_nodes").fetchone()[0],
-        edges=edge_count,
-        components=con.execute(f"select count(distinct customer_id) from {out_table}").fetchone()[0],
-        rounds=rounds,
-    )
-    for t in ("_cc_nodes", "_cc_edges", "_cc_labels", "_cc_jump", "_cc_final"):
-        con.execute(f"drop table if exists {t}")
-    return stats
+    con.unregister("_st_labels_arrow")
+    stats = StitchStats(nodes=n, edges=edge_count, components=components, kept=int(keeps.sum()),
+                        new=int(components - keeps.sum()),
+                        merged=sum(c.change_type == "merge" for c in changes),
+                        split=sum(c.change_type == "split" for c in changes))
+    return stats, changes
+
+
+def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, merge_components: np.ndarray, labels: np.ndarray,
+            code: np.ndarray, home_component: np.ndarray, winner_code: np.ndarray) -> list[Change]:
+    """The merges of this build, each with the link that joined the old id to its survivor.
+
+    In every component where a previous id at home lost to an older group, links are replayed in time
+    order (first_seen_at, then link_id) over the identifiers, those of one previous customer starting as
+    one set; the link at which a previous customer's set first connects to the winner's is the one that
+    merged it.
+    """
+    if len(merge_components) == 0:
+        return []
+    in_merge = np.zeros(len(winner_code), dtype=bool)
+    in_merge[merge_components] = True
+    rows = np.nonzero(in_merge[labels])[0]
+    component, prev = labels[rows], code[rows]
+    has_prev = prev >= 0
+    in_winner = has_prev & (prev == winner_code[component])
+    at_home = np.zeros(len(rows), dtype=bool)
+    at_home[has_prev] = home_component[prev[has_prev]] == component[has_prev]
+    _register(con, "_st_merge_rows", {"i": rows.astype(np.int32), "component": component, "code": prev,
+                                      "in_winner": in_winner, "at_home": at_home})
+    con.execute("""
+        create or replace temp table _st_merge_nodes as
+        select n.node_key, r.component, p.customer_id as prev_id, r.in_winner, r.at_home, ids.customer_id
+        from _st_merge_rows r
+        join _st_nodes n using (i)
+        join _st_ids ids using (component)
+        left join _st_prev_ids p on p.code = r.code
+    """)
+    nodes = con.execute("select node_key, component, prev_id, in_winner, at_home, customer_id from _st_merge_nodes").fetchall()
+    links = con.execute(f"""
+        select e.key_a, e.key_b, e.link_id, e.first_seen_at
+        from ({edges_sql}) e semi join _st_merge_nodes m on m.node_key = e.key_a
+        order by e.first_seen_at nulls last, e.link_id
+    """).fetchall()
+    parent: dict[str, str] = {}
+    holds: dict[str, set[str]] = {}  # root -> previous ids at home in its set, "" for the winning group
+    first_of_group: dict[tuple[int, str], str] = {}
+    survivor_of_old: dict[str, str] = {}
+    for node_key, component_id, prev_id, winning, home, customer_id in nodes:
+        parent[node_key] = node_key
+        if prev_id is None:
+            continue
+        # The identifiers of one previous customer in one component start as one set: they were one customer.
+        group = (component_id, prev_id)
+        if group in first_of_group:
+            parent[node_key] = first_of_group[group]
+            continue
+        first_of_group[group] = node_key
+        holds[node_key] = {""} if winning else ({prev_id} if home else set())
+        if home and not winning:
+            survivor_of_old[prev_id] = customer_id
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    changes: list[Change] = []
+    for key_a, key_b, link_id, first_seen_at in links:
+        ra, rb = find(key_a), find(key_b)
+        if ra == rb:
+            continue
+        held_a, held_b = holds.pop(ra, set()), holds.pop(rb, set())
+        if ("" in held_a) != ("" in held_b):  # this link joins previous customers to the winning group
+            for old in sorted((held_b if "" in held_a else held_a) - {""}):
+                changes.append(Change("merge", old, survivor_of_old[old], first_seen_at, link_id,
+                                      f"{key_a} and {key_b} were linked"))
+        parent[rb] = ra
+        holds[ra] = held_a | held_b
+    found = {c.old_customer_id for c in changes}
+    if found != set(survivor_of_old):  # a component is connected, so every group meets the winner
+        raise RuntimeError(f"identity merges without a joining link: {sorted(set(survivor_of_old) - found)[:5]}")
+    return sorted(changes, key=lambda c: (c.customer_id, c.old_customer_id))
+
+
+def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropped_sql: str | None,
+            away: np.ndarray, code: np.ndarray, labels: np.ndarray) -> list[Change]:
+    """Identifiers of a previous customer found outside its home: split off to their new customer."""
+    if len(away) == 0:
+        return []
+    _register(con, "_st_split_rows", {"code": code[away], "component": labels[away]})
+    rows = con.execute("""
+        select p.customer_id, ids.customer_id, count(*) as identifiers
+        from _st_split_rows r
+        join _st_prev_ids p on p.code = r.code
+        join _st_ids ids on ids.component = r.component
+        group by all
+        order by 1, 2
+    """).fetchall()
+    changed_at = con.execute(f"select max(coalesce(last_seen_at, first_seen_at)) from ({nodes_sql})").fetchall()[0][0]
+    dropped = f"({dropped_sql})" if dropped_sql else \
+        "(select cast(null as varchar) as node_key, cast(null as varchar) as reason where false)"
+    # The split customers' identifiers that left the graph: their previous rows minus their current nodes.
+    split_codes = np.unique(code[away])
+    current = np.nonzero(np.isin(code, split_codes))[0]
+    _register(con, "_st_split_codes", {"code": split_codes})
+    _register(con, "_st_split_current", {"i": current.astype(np.int32)})
+    removed: dict[str, list[str]] = {}
+    for customer_id, node_key, reason in con.execute(f"""
+        with split_ids as (
+            select p.customer_id from _st_prev_ids p semi join _st_split_codes s on s.code = p.code
+        ),
+        current_keys as (
+            select n.node_key from _st_nodes n semi join _st_split_current c on c.i = n.i
+        ),
+        previous_rows as (
+            select p.customer_id, p.node_key from {previous} p semi join split_ids s on s.customer_id = p.customer_id
+        )
+        select r.customer_id, r.node_key, d.reason
+        from previous_rows r
+        anti join current_keys k on k.node_key = r.node_key
+        left join {dropped} d on d.node_key = r.node_key
+        order by 1, 2
+    """).fetchall():
+        removed.setdefault(customer_id, []).append(f"{node_key} left the identity graph" + (f" ({reason})" if reason else ""))
+    changes = []
+    for old, new, count in rows:
+        why = removed.get(old)
+        reason = ("; ".join(why[:3]) + (f" and {len(why) - 3} more" if len(why) > 3 else "")) if why else \
+            "a link between its identifiers is no longer recorded by any system"
+        changes.append(Change("split", old, new, changed_at, None,
+                              f"{count} identifier{'s' if count != 1 else ''} split off: {reason}"))
+    return changes

@@ -28,6 +28,9 @@ from growth_stack_dagster.sandbox.customerio import reporting_webhook_payload
 WEB_LIBRARY = {"name": "analytics.js", "version": "next-1.72.0"}
 IOS_LIBRARY = {"name": "analytics-ios", "version": "4.1.8"}
 STRIPE_API_VERSION = "2026-10-28.endive"
+# Shares of repeat buyers who check out as guests (one Stripe customer per order): of everyone, and of
+# the high-value and near-miss people (so that the ground truth always holds some).
+GUEST_CHECKOUT_SHARE, GUEST_CHECKOUT_SHARE_TARGETED = 0.2, 0.4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -618,6 +621,22 @@ class _Person:
 
     # ------------------------------------------------------------------ stripe
     def _stripe(self, orders: list[dict[str, Any]]) -> None:
+        orders = sorted(orders, key=lambda o: o["paid_ms"])
+        if self._guest_checkout(orders):
+            # Guest checkout: Stripe creates a new customer for every order, all with the buyer's email.
+            for order in orders:
+                self._stripe_customer([order])
+        else:
+            self._stripe_customer(orders)
+
+    def _guest_checkout(self, orders: list[dict[str, Any]]) -> bool:
+        """Whether this buyer checks out as a guest (drawn from a stream of its own: nothing else changes)."""
+        if len(orders) < 2 or self.wholesale:
+            return False
+        share = GUEST_CHECKOUT_SHARE_TARGETED if self.segment != "regular" else GUEST_CHECKOUT_SHARE
+        return m.person_rng(self.p.seed, self.index, "guest_checkout").random() < share
+
+    def _stripe_customer(self, orders: list[dict[str, Any]]) -> None:
         rng = self.rng
         customer_id = "cus_" + m.rand_b62(rng, 14)
         email = self._system_email()
@@ -631,8 +650,8 @@ class _Person:
             "metadata": {}, "name": f"{self.first} {self.last}", "next_invoice_sequence": len(orders) + 1,
             "phone": None, "preferred_locales": ["en"], "shipping": None, "tax_exempt": "none", "test_clock": None,
         }))
-        self.ids["stripe_customer_id"] = customer_id
-        for seq, order in enumerate(sorted(orders, key=lambda o: o["paid_ms"]), start=1):
+        self.ids.setdefault("stripe_customer_id", []).append(customer_id)
+        for seq, order in enumerate(orders, start=1):
             invoice = self._invoice(order, customer_id, email, f"{prefix}-{seq:04d}")
             self.out.seeds.append(("stripe", "invoices", invoice))
             # Stripe keeps paid_at to the second
@@ -793,7 +812,7 @@ class _Person:
                 "user_id": self.user_id if self.user_id and any(d.identified for d in self.devices) else None,
                 "email": sorted(self.emails),
                 "hubspot_contact_id": self.ids.get("hubspot_contact_id"),
-                "stripe_customer_id": self.ids.get("stripe_customer_id"),
+                "stripe_customer_id": self.ids.get("stripe_customer_id", []),
                 "zendesk_user_id": self.ids.get("zendesk_user_id"),
                 "customerio_id": self.ids.get("customerio_id"),
             },

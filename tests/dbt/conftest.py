@@ -3,6 +3,8 @@ file under a temporary GROWTH_STACK_HOME."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +29,21 @@ def dbt_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dbt_work")
 
 
+# The simulated company the ground-truth and persistence tests share (simulated and loaded once).
+COMPANY_CUSTOMERS, COMPANY_DAYS, COMPANY_SEED, COMPANY_AS_OF = 40, 40, 7, dt.date(2026, 3, 2)
+
+
+@pytest.fixture(scope="session")
+def simulated_company(dbt_work: Path) -> Path:
+    """A folder with `warehouse.duckdb` (raw tables only, from the real loaders) and `simulation/`."""
+    from tests.dbt.company import simulate_company
+
+    folder = dbt_work / "company"
+    folder.mkdir()
+    simulate_company(folder, COMPANY_CUSTOMERS, COMPANY_DAYS, COMPANY_SEED, COMPANY_AS_OF)
+    return folder
+
+
 @pytest.fixture
 def home(dbt_work: Path) -> Path:
     """An empty GROWTH_STACK_HOME, at the same path for every test: the profile holds this path,
@@ -37,7 +54,8 @@ def home(dbt_work: Path) -> Path:
     return folder
 
 
-def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY) -> subprocess.CompletedProcess:
+def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY,
+              dbt_vars: dict | None = None) -> subprocess.CompletedProcess:
     """`dbt build --select <selection>` into `home/warehouse.duckdb`; target and logs under `work`.
 
     Raises AssertionError with dbt's output when the build fails.
@@ -46,7 +64,7 @@ def dbt_build(home: Path, work: Path, selection: list[str] = IDENTITY) -> subpro
     result = subprocess.run(
         [str(DBT), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
          "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-         "--select", *selection],
+         "--select", *selection, *(["--vars", json.dumps(dbt_vars)] if dbt_vars else [])],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, f"dbt build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"

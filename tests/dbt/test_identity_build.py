@@ -22,6 +22,7 @@ def test_a_fresh_warehouse_builds_with_every_model_empty(home: Path, dbt_work: P
     assert query(home, "select count(*) from staging.stg_events__email_clicked") == [(0,)]
     assert query(home, "select count(*) from marts.customer_identifiers") == [(0,)]
     assert query(home, "select count(*) from marts.identity_merges") == [(0,)]
+    assert query(home, "select count(*) from marts.identity_links") == [(0,)]
 
 
 def test_identities_are_stitched_across_systems_and_ids_stay_stable(home: Path, dbt_work: Path) -> None:
@@ -43,9 +44,9 @@ def test_identities_are_stitched_across_systems_and_ids_stay_stable(home: Path, 
     assert sources == "customerio,hubspot,stripe,web,zendesk"
     assert str(first_seen).startswith("2026-01-09 08:00:00") and str(last_seen).startswith("2026-01-10 14:00:00")
 
-    # the alias chain is recorded as the merges that joined Bob's identifiers, when they happened
+    # the alias chain is recorded as the links that joined Bob's identifiers, when they happened
     merges = {(a, b, system, str(at)[:19]) for a, b, system, at in query(
-        home, "select identifier_value_a, identifier_value_b, source_system, merged_at from marts.identity_merges "
+        home, "select identifier_value_a, identifier_value_b, source_system, first_seen_at from marts.identity_links "
               "where identifier_type_a in ('anonymous_id', 'user_id') and identifier_type_b = 'user_id' "
               "and customer_id = (select customer_id from marts.customer_identifiers where identifier_value = 'u_bob')")}
     assert merges == {("a-bob", "u_bob_old", "web", "2026-01-10 00:00:11"),
@@ -61,3 +62,4 @@ def test_identities_are_stitched_across_systems_and_ids_stay_stable(home: Path, 
     assert {k: second[k] for k in first} == first
     assert partition(second) == raw.EXPECTED_DAY1 | {frozenset(raw.EVE)}
     assert second[("user_id", "u_eve")] not in set(first.values())
+    assert query(home, "select count(*) from marts.identity_merges") == [(0,)]  # nobody merged or split

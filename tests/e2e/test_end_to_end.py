@@ -110,7 +110,8 @@ def test_high_value_customers_match_the_simulator(company):
     for person in truth:
         ids = person["identifiers"]
         keys = [("anonymous_id", a) for a in ids["anonymous_id"]] + [("email", e.strip().lower()) for e in ids["email"]]
-        keys += [(t, str(ids[t])) for t in ("user_id", "hubspot_contact_id", "stripe_customer_id", "zendesk_user_id",
+        keys += [("stripe_customer_id", s) for s in ids["stripe_customer_id"]]
+        keys += [(t, str(ids[t])) for t in ("user_id", "hubspot_contact_id", "zendesk_user_id",
                                             "customerio_id") if ids[t] is not None]
         customers = {customer_of[k] for k in keys if k in customer_of}
         if person["is_high_value"]:

@@ -72,7 +72,7 @@ def recompute_high_value(truth: list[dict[str, Any]], objects: dict[str, list[di
     result = {}
     for t in truth:
         ids = t["identifiers"]
-        over_100 = [inv["total"] for inv in invoices_by_customer.get(ids["stripe_customer_id"] or "", [])
+        over_100 = [inv["total"] for customer in ids["stripe_customer_id"] for inv in invoices_by_customer.get(customer, [])
                     if window_start < inv["status_transitions"]["paid_at"] <= window_end and inv["total"] > 10_000]
         dob = dob_by_contact.get(ids["hubspot_contact_id"] or "")
         age_ok = bool(dob) and 25 <= _age(dt.date.fromisoformat(dob), day) <= 45

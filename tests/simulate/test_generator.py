@@ -211,7 +211,7 @@ def test_near_misses_stand_on_every_boundary_of_the_rule(company):
     for t in company["truth"]:
         if t["segment"] == "regular":
             continue
-        mine = invoices.get(t["identifiers"]["stripe_customer_id"], [])
+        mine = [inv for cus in t["identifiers"]["stripe_customer_id"] for inv in invoices.get(cus, [])]
         totals = sorted(inv["total"] for inv in mine)
         if totals == [10_000] * 5:
             shapes["five of 100.00"] += 1
@@ -291,3 +291,25 @@ def test_generation_streams_in_bounded_memory(tmp_path):
 
     small, large = peak(100), peak(500)
     assert large < small * 1.3 + (512 << 10), (small, large)
+
+
+def test_guest_checkout_buyers_get_one_stripe_customer_per_order_with_their_email(company):
+    """Guest checkout creates a Stripe customer per order: one person, many customers, one mailbox."""
+    customers = {orjson.loads(line)["id"]: orjson.loads(line) for s, col, line in company["seeds"]
+                 if s == "stripe" and col == "customers"}
+    invoices = Counter(orjson.loads(line)["customer"] for s, col, line in company["seeds"]
+                       if s == "stripe" and col == "invoices")
+    owners = Counter()
+    guests = [t for t in company["truth"] if len(t["identifiers"]["stripe_customer_id"]) > 1]
+    for t in company["truth"]:
+        for cus in t["identifiers"]["stripe_customer_id"]:
+            owners[cus] += 1
+    assert set(owners) == set(customers) and set(owners.values()) == {1}  # each Stripe customer is one person's
+    assert guests and any(t["is_high_value"] for t in guests)
+    for t in guests:
+        ids = t["identifiers"]["stripe_customer_id"]
+        assert all(invoices[cus] == 1 for cus in ids)
+        emails = {model.normalize_email(customers[cus]["email"]) for cus in ids}
+        assert len(emails) == 1 and emails <= {model.normalize_email(e) for e in t["identifiers"]["email"]}
+    share = len(guests) / sum(1 for t in company["truth"] if t["identifiers"]["stripe_customer_id"])
+    assert 0.1 <= share <= 0.4

@@ -1,25 +1,73 @@
-"""Connected components of the identity graph, checked against a plain union-find."""
+"""The identity stitch: components checked against a plain union-find, and persistent customer ids
+(gains never rename, the older id survives a merge, splits and merges recorded, a build from scratch
+gives the ids the successive builds gave)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import random
 
 import duckdb
+import pyarrow as pa
 import pytest
 
-from growth_stack_dagster.lib.identity_graph import connected_components
+from growth_stack_dagster.lib.identity_graph import IdentityGraphError, new_customer_id, stitch
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def components_of(edges: list[tuple[str, str]], lonely: list[str] = ()) -> dict[str, str]:
-    con = duckdb.connect()
-    con.execute("create table e (key_a varchar, key_b varchar)")
-    if edges:
-        con.executemany("insert into e values (?, ?)", edges)
-    con.execute("create table n (node_key varchar)")
-    if lonely:
-        con.executemany("insert into n values (?)", [(k,) for k in lonely])
-    connected_components(con, "select * from e", "out", nodes_sql="select node_key from n")
-    return dict(con.execute("select node_key, customer_id from out").fetchall())
+def at(minutes: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+class Graph:
+    """Nodes with first-seen times and timed links, stitched build after build on one DuckDB connection."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect()
+        self.seen: dict[str, dt.datetime] = {}
+        self.links: dict[tuple[str, str], dt.datetime] = {}
+        self.previous: dict[str, str] | None = None
+        self.changes = []
+
+    def node(self, key: str, minute: float) -> None:
+        self.seen.setdefault(key, at(minute))
+
+    def link(self, a: str, b: str, minute: float) -> None:
+        self.node(a, minute)
+        self.node(b, minute)
+        self.links[(a, b)] = at(minute)
+
+    def unlink(self, a: str, b: str) -> None:
+        del self.links[(a, b)]
+
+    def build(self, from_scratch: bool = False, dropped: dict[str, str] | None = None) -> dict[str, str]:
+        con = self.con
+        ts = pa.timestamp("us", tz="UTC")
+        tables = {
+            "nodes": pa.table({"node_key": list(self.seen), "first_seen_at": pa.array(list(self.seen.values()), ts),
+                               "last_seen_at": pa.array(list(self.seen.values()), ts)}),
+            "edges": pa.table({"key_a": [a for a, _ in self.links], "key_b": [b for _, b in self.links],
+                               "link_id": [f"{a}|{b}" for a, b in self.links],
+                               "first_seen_at": pa.array(list(self.links.values()), ts)}),
+            "prev": pa.table({"node_key": pa.array(list(self.previous or {}), pa.string()),
+                              "customer_id": pa.array(list((self.previous or {}).values()), pa.string())}),
+            "dropped": pa.table({"node_key": pa.array(list(dropped or {}), pa.string()),
+                                 "reason": pa.array(list((dropped or {}).values()), pa.string())}),
+        }
+        for name, table in tables.items():
+            con.register(f"{name}_arrow", table)
+            con.execute(f"create or replace table {name} as select * from {name}_arrow")
+            con.unregister(f"{name}_arrow")
+        stats, self.changes = stitch(con, "select * from nodes", "select * from edges", "out",
+                                     previous_sql=None if from_scratch else "select * from prev",
+                                     dropped_sql="select * from dropped")
+        self.stats = stats
+        mapping = dict(con.execute("select node_key, customer_id from out").fetchall())
+        if not from_scratch:
+            self.previous = mapping
+        return mapping
 
 
 def partition(mapping: dict[str, str]) -> set[frozenset[str]]:
@@ -29,11 +77,10 @@ def partition(mapping: dict[str, str]) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
-def union_find_partition(edges, lonely=()) -> set[frozenset[str]]:
-    parent: dict[str, str] = {}
+def union_find_partition(edges, nodes) -> set[frozenset[str]]:
+    parent = {x: x for x in nodes}
 
     def find(x):
-        parent.setdefault(x, x)
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
@@ -41,49 +88,215 @@ def union_find_partition(edges, lonely=()) -> set[frozenset[str]]:
 
     for a, b in edges:
         parent[find(a)] = find(b)
-    for k in lonely:
-        find(k)
     groups: dict[str, set[str]] = {}
-    for x in list(parent):
+    for x in parent:
         groups.setdefault(find(x), set()).add(x)
     return {frozenset(g) for g in groups.values()}
 
 
 def test_chain_cycle_self_loop_and_lonely_nodes():
-    edges = [("a", "b"), ("b", "c"), ("c", "x"), ("d", "e"), ("e", "d"), ("y", "y")]
-    got = components_of(edges, lonely=["z"])
-    assert partition(got) == {frozenset("abcx"), frozenset("de"), frozenset("y"), frozenset("z")}
+    g = Graph()
+    for k, (a, b) in enumerate([("a", "b"), ("b", "c"), ("c", "x"), ("d", "e"), ("e", "d"), ("y", "y")]):
+        g.link(a, b, k)
+    g.node("z", 10)
+    assert partition(g.build()) == {frozenset("abcx"), frozenset("de"), frozenset("y"), frozenset("z")}
+    assert g.stats.components == 4 and g.stats.new == 4 and g.stats.kept == 0
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_graphs_match_union_find(seed):
     rng = random.Random(seed)
+    g = Graph()
     nodes = [f"n{i}" for i in range(2000)]
+    for k, key in enumerate(nodes):
+        g.node(key, rng.randrange(10_000))
     edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(1500)]
-    lonely = rng.sample(nodes, 300)
-    assert partition(components_of(edges, lonely)) == union_find_partition(edges, lonely)
+    for a, b in edges:
+        g.link(a, b, 0)
+    assert partition(g.build()) == union_find_partition(edges, nodes)
 
 
-def test_long_chain_in_adversarial_order_converges():
-    # A 500-hop path whose node keys are shuffled, so small ids sit far from each other.
-    rng = random.Random(7)
-    keys = [f"k{i}" for i in range(501)]
-    rng.shuffle(keys)
-    edges = list(zip(keys, keys[1:]))
-    assert partition(components_of(edges)) == {frozenset(keys)}
+def test_a_customer_is_named_after_its_oldest_identifier():
+    g = Graph()
+    g.node("anonymous_id:a1", 1)
+    g.link("anonymous_id:a1", "user_id:u1", 5)
+    g.link("user_id:u1", "email:ann@x.com", 6)
+    ids = g.build()
+    assert set(ids.values()) == {new_customer_id("anonymous_id:a1")}
 
 
-def test_customer_id_is_stable_when_unrelated_customers_are_added():
-    base = [("email:ann@x.com", "user_id:u1"), ("user_id:u1", "anonymous_id:a1")]
-    before = components_of(base)
-    after = components_of(base + [("email:bob@y.com", "user_id:u2"), ("anonymous_id:a9", "user_id:u3")])
+def test_gaining_identifiers_never_renames_a_customer():
+    g = Graph()
+    g.link("user_id:u1", "email:ann@x.com", 1)
+    first = g.build()
+    customer = first["user_id:u1"]
+    # New devices, Stripe customers and emails, including keys whose md5 is smaller than every other
+    # (the old rule named a component after its smallest md5) and one first seen *before* the founder
+    # (a HubSpot contact created earlier but loaded late).
+    newcomers = [f"anonymous_id:dev{i}" for i in range(40)] + [f"stripe_customer_id:cus_{i}" for i in range(8)]
+    for k, key in enumerate(newcomers):
+        g.link("email:ann@x.com", key, 10 + k)
+    g.link("hubspot_contact_id:101", "email:ann@x.com", -100)
+    assert any(new_customer_id(k) < customer for k in newcomers)
+    second = g.build()
+    assert set(second.values()) == {customer}
+    assert g.changes == [] and g.stats.kept == 1 and g.stats.new == 0
+    [row] = g.con.execute("select count(*) from out where previous_customer_id is null and change_type is null "
+                          "and customer_id = ?", [customer]).fetchall()
+    assert row == (len(newcomers) + 1,)
+
+
+def test_an_unrelated_customer_changes_nobody_elses_id():
+    g = Graph()
+    g.link("email:ann@x.com", "user_id:u1", 1)
+    g.link("user_id:u1", "anonymous_id:a1", 2)
+    before = g.build()
+    g.link("email:bob@y.com", "user_id:u2", 3)
+    g.node("anonymous_id:a9", 4)
+    after = g.build()
     assert {k: after[k] for k in before} == before
+    assert after["user_id:u2"] == new_customer_id("email:bob@y.com") != before["user_id:u1"]
 
 
-def test_merge_keeps_one_of_the_two_ids():
-    left = [("email:ann@x.com", "user_id:u1")]
-    right = [("anonymous_id:a7", "hubspot_contact_id:101")]
-    ids_before = set(components_of(left).values()) | set(components_of(right).values())
-    merged = components_of(left + right + [("user_id:u1", "anonymous_id:a7")])
-    assert len(set(merged.values())) == 1
-    assert set(merged.values()) <= ids_before
+def test_the_older_customer_survives_a_merge_and_the_merge_is_recorded():
+    g = Graph()
+    g.link("anonymous_id:a7", "hubspot_contact_id:101", 1)   # older customer
+    g.link("email:ann@x.com", "user_id:u1", 5)
+    first = g.build()
+    older, younger = first["anonymous_id:a7"], first["user_id:u1"]
+    assert older != younger
+    g.link("user_id:u1", "anonymous_id:a7", 9)
+    merged = g.build()
+    assert set(merged.values()) == {older}
+    [change] = g.changes
+    assert (change.change_type, change.old_customer_id, change.customer_id, change.changed_at, change.link_id) == \
+        ("merge", younger, older, at(9), "user_id:u1|anonymous_id:a7")
+    rows = set(g.con.execute("select node_key, previous_customer_id, change_type from out "
+                             "where change_type is not null").fetchall())
+    assert rows == {("email:ann@x.com", younger, "merge"), ("user_id:u1", younger, "merge")}
+
+
+def test_three_customers_joined_through_new_identifiers_each_record_their_link():
+    g = Graph()
+    g.link("user_id:a", "email:a@x.io", 1)
+    g.link("user_id:b", "email:b@x.io", 2)
+    g.link("user_id:c", "email:c@x.io", 3)
+    first = g.build()
+    # c reaches b through a new device first, then b reaches a through a new Stripe customer
+    g.link("email:c@x.io", "anonymous_id:d1", 10)
+    g.link("anonymous_id:d1", "user_id:b", 11)
+    g.link("email:b@x.io", "stripe_customer_id:cus_1", 20)
+    g.link("stripe_customer_id:cus_1", "email:a@x.io", 21)
+    g.build()
+    assert set(g.previous.values()) == {first["user_id:a"]}
+    by_old = {c.old_customer_id: c for c in g.changes}
+    assert set(by_old) == {first["user_id:b"], first["user_id:c"]}
+    assert all(c.customer_id == first["user_id:a"] and c.change_type == "merge" for c in g.changes)
+    # b and c had joined each other at minute 11; both reached a at minute 21
+    assert {c.link_id for c in g.changes} == {"stripe_customer_id:cus_1|email:a@x.io"}
+
+
+def test_a_split_keeps_the_id_with_the_oldest_identifiers_and_names_the_other_part():
+    g = Graph()
+    g.link("anonymous_id:kiosk", "user_id:u1", 1)
+    g.link("user_id:u1", "email:ann@x.com", 2)
+    g.link("anonymous_id:kiosk", "user_id:u2", 3)
+    g.link("user_id:u2", "email:bob@y.com", 4)
+    first = g.build()
+    shared = first["user_id:u1"]
+    assert first["user_id:u2"] == shared == new_customer_id("anonymous_id:kiosk")
+    # the kiosk is found to be shared and blocked: every link through it disappears
+    g.unlink("anonymous_id:kiosk", "user_id:u1")
+    g.unlink("anonymous_id:kiosk", "user_id:u2")
+    del g.seen["anonymous_id:kiosk"]
+    after = g.build(dropped={"anonymous_id:kiosk": "linked to 11 distinct user_id values"})
+    # u1 (first seen at minute 1) is now the oldest identifier of the old customer: its part keeps the id
+    assert after["user_id:u1"] == after["email:ann@x.com"] == shared
+    assert after["user_id:u2"] == after["email:bob@y.com"] == new_customer_id("user_id:u2")
+    [change] = g.changes
+    assert (change.change_type, change.old_customer_id, change.customer_id) == ("split", shared, new_customer_id("user_id:u2"))
+    assert change.changed_at == at(4) and change.link_id is None
+    assert change.reason == ("2 identifiers split off: anonymous_id:kiosk left the identity graph "
+                             "(linked to 11 distinct user_id values)")
+
+
+def test_a_vanished_link_splits_and_the_split_is_recorded():
+    g = Graph()
+    g.link("hubspot_contact_id:7", "email:old@x.io", 1)
+    g.link("email:old@x.io", "user_id:u7", 2)
+    first = g.build()
+    g.unlink("email:old@x.io", "user_id:u7")   # the contact's email was edited in HubSpot
+    after = g.build()
+    assert after["hubspot_contact_id:7"] == first["hubspot_contact_id:7"]
+    assert after["user_id:u7"] == new_customer_id("user_id:u7")
+    [change] = g.changes
+    assert change.reason == "1 identifier split off: a link between its identifiers is no longer recorded by any system"
+
+
+def test_a_merge_and_a_split_in_one_build_give_the_ids_of_two_separate_builds():
+    """Y = {y1, y2}, X = {x}: in one build y2 leaves y1 and joins x. As if x had merged into Y first and
+    Y had then split, the part {y2, x} is named after y2, its oldest identifier."""
+    g = Graph()
+    g.node("user_id:y1", 0)
+    g.link("user_id:y1", "email:y2@x.io", 1)
+    g.link("user_id:x", "anonymous_id:x1", 3)
+    first = g.build()
+    g.unlink("user_id:y1", "email:y2@x.io")
+    g.link("email:y2@x.io", "user_id:x", 5)
+    after = g.build()
+    assert after["user_id:y1"] == first["user_id:y1"]
+    assert after["user_id:x"] == after["email:y2@x.io"] == new_customer_id("email:y2@x.io")
+    kinds = {(c.change_type, c.old_customer_id, c.customer_id) for c in g.changes}
+    assert kinds == {("split", first["user_id:y1"], after["user_id:x"]), ("merge", first["user_id:x"], after["user_id:x"])}
+    assert after == g.build(from_scratch=True)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_successive_builds_give_the_ids_of_one_build_from_scratch(seed):
+    """A growing graph built ten times (identifiers arrive in the order first seen, links come and go)
+    ends with exactly the ids a single build from scratch gives; ids change only through recorded merges
+    and splits."""
+    rng = random.Random(seed)
+    g = Graph()
+    keys: list[str] = []
+    minute = 0
+    previous: dict[str, str] = {}
+    kinds: set[str] = set()
+    for build in range(10):
+        for _ in range(60):
+            minute += 1
+            key = f"{rng.choice(['anonymous_id', 'user_id', 'email'])}:{build}-{minute}"
+            g.node(key, minute)
+            if keys and rng.random() < 0.7:
+                g.link(rng.choice(keys), key, minute)
+            if len(keys) > 2 and rng.random() < 0.15:
+                g.link(rng.choice(keys), rng.choice(keys), minute)
+            keys.append(key)
+        for link in rng.sample(sorted(g.links), k=min(3, len(g.links))):
+            g.unlink(*link)
+        current = g.build()
+        moved = {(previous[k], current[k]) for k in previous if k in current and previous[k] != current[k]}
+        assert moved <= {(c.old_customer_id, c.customer_id) for c in g.changes}
+        assert all(old in previous.values() for old, _ in moved)
+        kinds |= {c.change_type for c in g.changes}
+        previous = current
+    assert kinds == {"merge", "split"}  # the history did merge and split customers
+    assert g.build(from_scratch=True) == previous
+
+
+def test_a_link_to_an_unknown_identifier_is_refused():
+    con = duckdb.connect()
+    con.execute("create table nodes as select 'a' as node_key, now() as first_seen_at, now() as last_seen_at")
+    con.execute("create table edges as select 'a' as key_a, 'b' as key_b, 'l1' as link_id, now() as first_seen_at")
+    with pytest.raises(IdentityGraphError, match="'a' - 'b' names an identifier that is not among the nodes"):
+        stitch(con, "select * from nodes", "select * from edges", "out")
+
+
+def test_identifiers_first_seen_together_are_ordered_by_the_md5_of_their_key():
+    g = Graph()
+    keys = [f"user_id:u{i}" for i in range(6)]
+    for key in keys:
+        g.link("email:shared-moment@x.io", key, 3)
+    ids = g.build()
+    fingerprint = {k: int.from_bytes(hashlib.md5(k.encode()).digest()[:8], "little") for k in [*keys, "email:shared-moment@x.io"]}
+    assert set(ids.values()) == {new_customer_id(min(fingerprint, key=fingerprint.get))}

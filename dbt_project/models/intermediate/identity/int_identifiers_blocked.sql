@@ -1,8 +1,8 @@
 {#- Identifier values that never join anything, each with the reason: placeholders that stand for
     "no value" (empty, 'null', 'undefined', 'anonymous', all-zero ids, an email without '@'), and
-    values linked to more distinct identifiers of one other type than their type's cap
+    values linked to more distinct identifiers of one other type than the cap of that pair of types
     (`identity_max_links_per_value`), i.e. shared by implausibly many people. -#}
-{%- set caps = identity_max_links_per_value() -%}
+{%- set caps = identity_link_caps() -%}
 
 with links as (
     select * from {{ ref('int_identity_links_collected') }}
@@ -57,8 +57,8 @@ usable_links as (
 ),
 
 caps as (
-    {%- for identifier_type, cap in caps.items() %}
-    select '{{ identifier_type }}' as identifier_type, {{ cap | int }} as max_links_per_value
+    {%- for identifier_type, linked_type, cap in caps %}
+    select '{{ identifier_type }}' as identifier_type, '{{ linked_type }}' as linked_type, {{ cap }} as max_links_per_value
     {{ "union all" if not loop.last }}
     {%- endfor %}
 ),
@@ -78,10 +78,10 @@ over_cap as (
         caps.max_links_per_value,
         row_number() over (
             partition by fan_out.identifier_type, fan_out.identifier_value
-            order by fan_out.linked_values desc, fan_out.linked_type
+            order by fan_out.linked_values - caps.max_links_per_value desc, fan_out.linked_type
         ) as rank_in_value
     from fan_out
-    inner join caps on caps.identifier_type = fan_out.identifier_type
+    inner join caps on caps.identifier_type = fan_out.identifier_type and caps.linked_type = fan_out.linked_type
     where fan_out.linked_values > caps.max_links_per_value
 ),
 

@@ -1,29 +1,52 @@
-{#- Which merges happened when: every link that joined two identifiers into one customer, with the
-    system that recorded it and when it was first and last seen. Grain: one row per link per
-    source system (`merge_id`). -#}
+{#- The merge history of customer ids, kept across builds (append-only; `--full-refresh` does not reset
+    it). A merge: old_customer_id was joined to an older customer and lives on as customer_id, because
+    of the link named here (first seen at changed_at). A split: some identifiers of old_customer_id
+    left it (a link disappeared or an identifier was blocked) and are now customer_id; changed_at is
+    the latest moment the build's identity data reaches. Grain: one row per change (`change_id`). -#}
+{{ config(materialized='incremental', unique_key='change_id', incremental_strategy='delete+insert',
+          full_refresh=false) }}
 
-with links as (
+with components as (
+    select * from {{ ref('int_identity_components') }}
+),
+
+links as (
     select * from {{ ref('int_identity_links_accepted') }}
 ),
 
-components as (
-    select * from {{ ref('int_identity_components') }}
+changes as (
+    select
+        change_type,
+        previous_customer_id as old_customer_id,
+        customer_id,
+        changed_at,
+        change_link_id,
+        change_reason,
+        count(*) as identifiers_moved
+    from components
+    where change_type is not null
+    group by change_type, previous_customer_id, customer_id, changed_at, change_link_id, change_reason
 ),
 
 final as (
     select
-        links.link_id as merge_id,
-        components.customer_id,
+        {{ dbt.hash(dbt.concat([
+            "changes.change_type", "'|'", "changes.old_customer_id", "'|'", "changes.customer_id", "'|'",
+            "coalesce(cast(changes.changed_at as " ~ dbt.type_string() ~ "), '')"])) }} as change_id,
+        changes.change_type,
+        changes.old_customer_id,
+        changes.customer_id,
+        changes.changed_at,
+        changes.identifiers_moved,
+        changes.change_link_id as link_id,
+        links.source_system,
         links.identifier_type_a,
         links.identifier_value_a,
         links.identifier_type_b,
         links.identifier_value_b,
-        links.source_system,
-        links.first_seen_at as merged_at,
-        links.last_seen_at,
-        links.times_seen
-    from links
-    inner join components on components.node_key = links.node_key_a
+        changes.change_reason
+    from changes
+    left join links on links.link_id = changes.change_link_id
 )
 
 select * from final
