@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import contextlib
 import time
 from pathlib import Path
 
@@ -52,11 +53,22 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
     # The console shows warnings and errors only; every event is still in the run's log in the UI.
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
+    log_path = config.home() / "run" / "growth-stack-run.log"
+
+    def execute(**kwargs):
+        """One in-process run. dagster-dbt copies every dbt log line to stdout: unless --verbose, those go
+        to the log file, so the terminal shows progress and the summary, not hundreds of dbt lines."""
+        if log_level == "DEBUG":
+            return job.execute_in_process(**kwargs)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as log, contextlib.redirect_stdout(log):
+            return job.execute_in_process(**kwargs)
+
     def check(result, what: str) -> None:
         if not result.success:
             failed = [e.step_key for e in result.all_events if e.is_step_failure]
             raise click.ClickException(f"{what} failed at {', '.join(failed) or 'launch'} (run {result.run_id}); "
-                                       "open the run in the Dagster UI for the step's error.")
+                                       f"open the run in the Dagster UI for the step's error (dbt's output: {log_path}).")
 
     days = eventfiles.days_with_files(config.events_dir())
     valid = set(events_daily_partitions.get_partition_keys())
@@ -73,24 +85,24 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
         # One run over the whole range, as a UI backfill with a single-run policy does.
         range_tags = {**tags, "dagster/asset_partition_range_start": days[0],
                       "dagster/asset_partition_range_end": days[-1]}
-        check(job.execute_in_process(instance=instance, asset_selection=daily_keys, tags=range_tags,
+        check(execute(instance=instance, asset_selection=daily_keys, tags=range_tags,
                                      run_config=run_config, raise_on_error=False),
               f"loading events {days[0]}..{days[-1]}")
     else:
         for day in days:
-            check(job.execute_in_process(instance=instance, asset_selection=daily_keys, partition_key=day,
+            check(execute(instance=instance, asset_selection=daily_keys, partition_key=day,
                                          tags=tags, run_config=run_config, raise_on_error=False),
                   f"loading events for {day}")
     echo(f"  events loaded in {time.monotonic() - t0:.1f}s")
     echo("Ingesting SaaS sources and building dbt models...")
     t0 = time.monotonic()
-    check(job.execute_in_process(instance=instance, asset_selection=other_keys, tags=tags,
+    check(execute(instance=instance, asset_selection=other_keys, tags=tags,
                                  run_config=run_config, raise_on_error=False), "ingest and dbt")
     echo(f"  done in {time.monotonic() - t0:.1f}s")
     if sync_keys:
         echo(f"Syncing to destinations ({len(sync_keys)} syncs)...")
         t0 = time.monotonic()
-        check(job.execute_in_process(instance=instance, asset_selection=sync_keys, tags=tags,
+        check(execute(instance=instance, asset_selection=sync_keys, tags=tags,
                                      run_config=run_config, raise_on_error=False), "reverse-ETL syncs")
         echo(f"  done in {time.monotonic() - t0:.1f}s")
     return {"partitions": days}
