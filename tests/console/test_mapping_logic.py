@@ -180,3 +180,21 @@ def test_a_slow_query_is_stopped_at_the_time_limit(warehouse: Path) -> None:
 
 def test_single_select_accepts_with_queries() -> None:
     assert single_select("with x as (select 1 as a) select * from x;\n") == "with x as (select 1 as a) select * from x"
+
+
+def test_zendesk_user_fields_come_from_zendesk_itself(sandbox_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mapping page offers the custom user fields the Zendesk account lists, with their types."""
+    import requests
+
+    monkeypatch.setenv("GROWTH_STACK_SANDBOX_URL", sandbox_url)
+    auth = ("growth-stack@sandbox.example/token", config.DEFAULT_SANDBOX_TOKEN)
+    created = requests.post(f"{sandbox_url}/zendesk/api/v2/user_fields.json", auth=auth, timeout=30, json={
+        "user_field": {"type": "decimal", "key": "lifetime_value", "title": "Lifetime value"}})
+    assert created.status_code in (200, 201), created.text
+    fields, warning = mapping.live_fields("zendesk", "users")
+    assert warning is None
+    assert fields["user_fields.lifetime_value"].type == "number"
+    assert fields["user_fields.lifetime_value"].label == "Lifetime value"
+    assert "email" in fields and "external_id" in fields
+    assert "text values but user_fields.lifetime_value is a number field" in mapping.type_warning(
+        "email", "VARCHAR", fields["user_fields.lifetime_value"])

@@ -44,6 +44,12 @@ USER_FIELD_TYPES = {"bool": "checkbox", "number": "decimal", "date": "date", "da
                     "enumeration": "text", "json": "textarea"}
 
 
+# a Zendesk user field type -> the field type the mapping page checks columns against
+ZENDESK_FIELD_TYPES = {"text": "string", "textarea": "string", "regexp": "string", "integer": "number",
+                       "decimal": "number", "checkbox": "bool", "date": "date", "dropdown": "enumeration",
+                       "lookup": "string"}
+
+
 class UserFields(dict):
     """Zendesk's standard user fields, plus any `user_fields.<key>` (custom user fields defined in Zendesk)."""
 
@@ -104,7 +110,28 @@ class Zendesk:
         self.poll_timeout = float(os.environ.get("DESTINATIONS__ZENDESK__JOB_TIMEOUT", "600"))
 
     def describe_fields(self, object_name: str) -> dict[str, FieldSpec] | None:
-        return UserFields(STANDARD_FIELDS)
+        """The standard user fields and, as `user_fields.<key>`, the custom user fields Zendesk lists now."""
+        fields = UserFields(STANDARD_FIELDS)
+        for field in self._user_fields():
+            key = f"user_fields.{field['key']}"
+            options = tuple(str(o.get("value", "")) for o in field.get("custom_field_options") or [])
+            fields[key] = FieldSpec(name=key, type=ZENDESK_FIELD_TYPES.get(field.get("type"), "string"),
+                                    label=field.get("title") or field["key"], options=options, custom=True)
+        return fields
+
+    def _user_fields(self) -> list[dict[str, Any]]:
+        """Every custom user field of the account (`GET /api/v2/user_fields.json`, all pages)."""
+        fields: list[dict[str, Any]] = []
+        next_url: str | None = f"{self.base_url}/api/v2/user_fields.json"
+        while next_url:
+            response = _http.request(self.session, "GET", next_url, "Zendesk")
+            if response.status_code >= 400:
+                raise DestinationUnavailable(f"Zendesk could not list the user fields (HTTP {response.status_code}): "
+                                             f"{_http.snippet(response)}")
+            page = response.json()
+            fields += page.get("user_fields", [])
+            next_url = page.get("next_page")
+        return fields
 
     def prepare(self, sync: SyncSpec) -> None:
         """Create the custom user fields the sync declares (`create:` on a `user_fields.<key>` mapping) and
@@ -113,16 +140,7 @@ class Zendesk:
         if not wanted:
             return
         url = f"{self.base_url}/api/v2/user_fields.json"
-        existing: set[str] = set()
-        next_url: str | None = url
-        while next_url:
-            response = _http.request(self.session, "GET", next_url, "Zendesk")
-            if response.status_code >= 400:
-                raise DestinationUnavailable(f"Zendesk could not list the user fields (HTTP {response.status_code}): "
-                                             f"{_http.snippet(response)}")
-            page = response.json()
-            existing |= {f["key"] for f in page.get("user_fields", [])}
-            next_url = page.get("next_page")
+        existing = {f["key"] for f in self._user_fields()}
         for field in wanted:
             key = field.name[len("user_fields."):]
             if key in existing:
