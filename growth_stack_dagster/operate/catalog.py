@@ -29,6 +29,7 @@ OWNERS = {
     "marketing": "team:marketing-analytics",
     "finance": "team:finance-analytics",
     "activation": "team:growth",
+    "streaming": "team:growth",
     "reports": "team:analytics",
 }
 

@@ -85,7 +85,7 @@ def collector(gs_home: Path) -> Iterator[str]:
 
 def _sent(page, console: list[str]) -> None:
     try:
-        page.wait_for_function("document.getElementById('status').textContent !== 'loading'", timeout=30_000)
+        page.wait_for_function("document.getElementById('status').textContent !== 'loading'", timeout=90_000)
     except Exception as exc:
         raise AssertionError(f"the SDK page did not send; its console said: {console}") from exc
     status = page.text_content("#status")
@@ -110,14 +110,14 @@ def test_browser_sdk_sends_through_cors_and_on_unload(sdk: str, browser, static_
         url = f"{static_url}/{sdk}.html?collector={collector}&writeKey={key}"
         page.goto(url + "&mode=live", wait_until="load")
         _sent(page, console)
-        live = wait_lines(gs_home, 3, timeout=30)
+        live = wait_lines(gs_home, 3, timeout=90)
         assert sorted(m["type"] for _, m in live) == ["identify", "page", "track"], live
         assert cors and set(cors) <= {static_url, "*"}, cors  # every answer allowed the page's origin (CORS)
 
         page.goto(url + "&mode=unload", wait_until="load")
         _sent(page, console)
         page.goto(f"{static_url}/bye.html", wait_until="load")  # leaving the page sends what was held
-        lines = wait_lines(gs_home, 6, timeout=30)
+        lines = wait_lines(gs_home, 6, timeout=90)
         sends = page.evaluate("JSON.parse(localStorage.getItem('sends') || '[]')")
     finally:
         page.context.close()
