@@ -27,7 +27,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from growth_stack_dagster.collector.signatures import standard_webhook_signature
+from growth_stack_dagster.lib.tool_requests import hubspot_property, signed_webhook_headers
 
 log = logging.getLogger("growth_stack.router")
 
@@ -197,10 +197,9 @@ class HubSpotNotes(Destination):
         r = self.request("GET", url)
         self._check(r, "reading the notes property")
         if r.status_code == 404:
-            r = self.request("POST", f"{self.base}/crm/v3/properties/notes", data=orjson.dumps({
-                "name": DEDUP_PROPERTY, "label": "Growth Stack message id", "type": "string",
-                "fieldType": "text", "groupName": "engagement", "hasUniqueValue": True,
-                "description": "The captured message a streaming route made this note from (dedup key)."}))
+            r = self.request("POST", f"{self.base}/crm/v3/properties/notes", data=orjson.dumps(hubspot_property(
+                DEDUP_PROPERTY, "Growth Stack message id", "string", "text", "engagement",
+                "The captured message a streaming route made this note from (dedup key).", unique=True)))
             self._check(r, "creating the notes property")
             if r.status_code not in (200, 201, 409):
                 raise Transient(f"creating the notes property {DEDUP_PROPERTY}: {_short(r)}", 30)
@@ -265,9 +264,8 @@ class SignedWebhook(Destination):
             body = orjson.dumps(item["payload"])
             ts = int(self.clock())
             try:
-                r = self.request("POST", self.url, data=body, headers={
-                    "Content-Type": "application/json", "webhook-id": item["id"], "webhook-timestamp": str(ts),
-                    "webhook-signature": standard_webhook_signature(body, self.secret, item["id"], ts)})
+                r = self.request("POST", self.url, data=body,
+                                 headers=signed_webhook_headers(body, self.secret, item["id"], ts))
                 if _is_transient(r.status_code):
                     raise Transient(_short(r), _retry_after(r))
             except Transient as exc:

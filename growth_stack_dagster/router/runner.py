@@ -47,17 +47,17 @@ HEARTBEAT_SECONDS = 5.0
 # of one moment; a backlog of hundreds of files is then read a few files at a time.
 MERGE_FILES = 8
 MAX_BACKOFF = 15.0
-DEFAULT_SALES_WEBHOOK_SECRET = "whsec_c2FuZGJveC1zYWxlcy10ZWFtLXdlYmhvb2s="
 
 
 def sales_webhook_url() -> str:
-    """`GROWTH_STACK_SALES_WEBHOOK_URL`, default the sandbox's webhook inbox for sales."""
-    return os.environ.get("GROWTH_STACK_SALES_WEBHOOK_URL", config.sandbox_url() + "/webhook-inbox/sales")
+    """`GROWTH_STACK_SALES_WEBHOOK_URL`, default the sandbox's webhook receiver, endpoint `sales`."""
+    return os.environ.get("GROWTH_STACK_SALES_WEBHOOK_URL", config.sandbox_url() + "/webhook/sales")
 
 
 def sales_webhook_secret() -> str:
-    """`GROWTH_STACK_SALES_WEBHOOK_SECRET` (Standard Webhooks `whsec_...`), default the sandbox's."""
-    return os.environ.get("GROWTH_STACK_SALES_WEBHOOK_SECRET", DEFAULT_SALES_WEBHOOK_SECRET)
+    """`GROWTH_STACK_SALES_WEBHOOK_SECRET` (Standard Webhooks `whsec_...`), default the stack's
+    `GROWTH_STACK_WEBHOOK_SECRET`, which the sandbox's receiver checks."""
+    return os.environ.get("GROWTH_STACK_SALES_WEBHOOK_SECRET") or config.standard_webhook_secret()
 
 
 def build_destination(route: Route, stop: threading.Event | None = None) -> Destination:

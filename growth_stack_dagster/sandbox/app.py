@@ -22,7 +22,7 @@ from growth_stack_dagster.sandbox.core import (
 
 log = logging.getLogger("growth_stack.sandbox")
 
-EMULATIONS = ("hubspot", "stripe", "customerio", "amplitude", "facebook", "zendesk", "webhook", "webhook_inbox")
+EMULATIONS = ("hubspot", "stripe", "customerio", "amplitude", "facebook", "zendesk", "webhook")
 
 
 def load_emulations(ctx: SandboxContext) -> dict[str, Emulation]:

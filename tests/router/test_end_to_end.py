@@ -107,7 +107,7 @@ def test_quote_request_of_a_known_contact_reaches_hubspot_and_the_sales_webhook(
             return [str(x["toObjectId"]) for x in r.json().get("results", [])] if r.status_code == 200 else []
 
         def deliveries() -> list[dict]:
-            return requests.get(f"{sandbox}/webhook-inbox/sales", timeout=10).json()["deliveries"]
+            return requests.get(f"{sandbox}/webhook/_sandbox/sales/messages", timeout=10).json()["data"]
 
         wait_until(lambda: len(notes()) == 2 and len(deliveries()) == 2, 30, "two notes and two webhooks")
         assert time.monotonic() - started < LATENCY_GOAL + 5  # the search API allows 5 requests per second
@@ -115,7 +115,7 @@ def test_quote_request_of_a_known_contact_reaches_hubspot_and_the_sales_webhook(
                         .json()["properties"]["hs_note_body"] for n in notes())
         assert bodies == ["Requested a quote on the website (sku: WH-CHAIR, quantity: 48, company: Acme).",
                           "Viewed the pricing page /pricing/wholesale."]
-        kinds = sorted((d["payload"]["type"], d["payload"]["data"]["email"], d["attempts"]) for d in deliveries())
+        kinds = sorted((d["body"]["type"], d["body"]["data"]["email"], d["attempts"]) for d in deliveries())
         assert kinds == [("lead.pricing_viewed", "Grace@Wholesale.example", 1),
                          ("lead.quote_requested", "Grace@Wholesale.example", 1)]
         time.sleep(1)  # the stranger's quote was read in the same files: nothing more arrived
@@ -316,7 +316,7 @@ def test_a_message_that_keeps_failing_is_dead_lettered_and_replayed_with_one_com
     routes = routes_file(tmp_path, quote_intent_to_sales_webhook={"max_attempts": 2})
     with stack(gs_home) as urls:
         sandbox = urls["sandbox"]
-        faults(sandbox, prefix="/webhook-inbox/sales", kind="error", status=400, count=-1)
+        faults(sandbox, prefix="/webhook/sales", kind="error", status=400, count=-1)
         router = RouterProcess(gs_home, sandbox, routes)
         with router:
             _track(urls["collector"], "identify", {"userId": "user-9", "traits": {"email": "lin@example.com"}})
@@ -329,6 +329,6 @@ def test_a_message_that_keeps_failing_is_dead_lettered_and_replayed_with_one_com
             replayed = router.command("dead-letters", "quote_intent_to_sales_webhook", "--replay")
             assert replayed.returncode == 0, replayed.stderr
             assert "delivered=1" in replayed.stdout and "still_dead=0" in replayed.stdout
-        inbox = requests.get(f"{sandbox}/webhook-inbox/sales", timeout=10).json()["deliveries"]
-        assert [d["payload"]["data"]["email"] for d in inbox] == ["lin@example.com"]
+        inbox = requests.get(f"{sandbox}/webhook/_sandbox/sales/messages", timeout=10).json()["data"]
+        assert [d["body"]["data"]["email"] for d in inbox] == ["lin@example.com"]
         assert router.command("dead-letters", "quote_intent_to_sales_webhook").stdout.startswith("0 dead letter(s)")

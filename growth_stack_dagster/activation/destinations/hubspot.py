@@ -20,6 +20,7 @@ import requests
 from growth_stack_dagster.activation.destinations.base import (
     BatchRejected, DestinationUnavailable, FieldSpec, ObjectSpec, Record, RecordResult, SyncSpec,
 )
+from growth_stack_dagster.lib.tool_requests import hubspot_property
 
 # HubSpot's published limits: 100 inputs per batch request; private apps on Professional and Enterprise
 # get 190 requests per rolling 10 seconds (100 on Free and Starter: declare `rate_limit` to lower it).
@@ -123,15 +124,8 @@ class HubSpot:
             if field.name in existing:
                 continue
             ptype, field_type = PROPERTY_TYPES[field.type]
-            body: dict[str, Any] = {"name": field.name, "label": field.label or field.name, "type": ptype,
-                                    "fieldType": field_type, "groupName": GROUPS[sync.object],
-                                    "hasUniqueValue": field.unique,
-                                    "description": f"Written by the Growth Stack sync {sync.name}."}
-            if ptype == "bool":
-                body["options"] = [{"label": "Yes", "value": "true", "displayOrder": 0},
-                                   {"label": "No", "value": "false", "displayOrder": 1}]
-            elif ptype == "enumeration":
-                body["options"] = [{"label": o, "value": o, "displayOrder": i} for i, o in enumerate(field.options)]
+            body = hubspot_property(field.name, field.label or field.name, ptype, field_type, GROUPS[sync.object],
+                                    f"Written by the Growth Stack sync {sync.name}.", field.unique, field.options)
             response = self._request("POST", f"/crm/v3/properties/{sync.object}", body)
             if response.status_code not in (200, 201, 409):
                 raise DestinationUnavailable(f"Could not create the HubSpot {sync.object} property {field.name!r}: "

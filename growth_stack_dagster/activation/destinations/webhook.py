@@ -19,12 +19,12 @@ from typing import Any
 
 import orjson
 import requests
-from standardwebhooks import Webhook as StandardWebhook
 
 from growth_stack_dagster.activation.destinations import _http
 from growth_stack_dagster.activation.destinations.base import (
     BatchRejected, FieldSpec, ObjectSpec, Record, RecordResult, SyncSpec,
 )
+from growth_stack_dagster.lib.tool_requests import check_webhook_secret, signed_webhook_headers
 
 EVENT_TYPE = "growth_stack.sync.batch"
 
@@ -82,7 +82,7 @@ class Webhook:
     def __init__(self, base_url: str, credential: str, session: requests.Session):
         self.base_url = base_url.rstrip("/")
         self.session = session
-        self.signer = StandardWebhook(_secret(credential))
+        self.secret = check_webhook_secret(_secret(credential))
 
     def url(self, sync: SyncSpec) -> str:
         """Where this sync posts: option `url`, `DESTINATIONS__WEBHOOK__URL`, or `<base URL>/<sync name>`."""
@@ -104,12 +104,7 @@ class Webhook:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         body = orjson.dumps(batch_body(sync, records, now))
         msg_id = message_id(sync, records)
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self.signer.sign(msg_id, now, body),
-        }
+        headers = signed_webhook_headers(body, self.secret, msg_id, int(now.timestamp()))
         response = _http.request(self.session, "POST", self.url(sync), "the webhook endpoint", data=body,
                                  headers=headers, credential_hint="DESTINATIONS__WEBHOOK__SECRET")
         try:
