@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import run_server
+from tests.servers import run_server, sandbox_server
 
 
 @pytest.fixture
@@ -22,8 +22,7 @@ def gs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def sandbox_url(gs_home: Path) -> Iterator[str]:
     """A running `growth-stack sandbox` with its state under the test's GROWTH_STACK_HOME."""
-    with run_server("sandbox", "/_admin/health", {"GROWTH_STACK_HOME": str(gs_home)},
-                    log_path=gs_home / "sandbox.log") as (url, _):
+    with sandbox_server(gs_home) as url:
         yield url
 
 

@@ -16,22 +16,21 @@ from growth_stack_dagster.activation.destinations.webhook import message_id
 from tests.activation.destination_cases import (
     CASES, TOKEN, ZENDESK_AUTH, add_fault, fb_audience, session, sha, writes, zendesk_user,
 )
-from tests.servers import run_server
+from tests.servers import reset_sandbox, sandbox_server
 
 
 @pytest.fixture(scope="module")
 def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("gs_home")
-    env = {"GROWTH_STACK_HOME": str(home), "GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE": "10",
+    env = {"GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE": "10",
            "GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS": "0.15"}
-    with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (url, _):
+    with sandbox_server(home, env) as url:
         yield url
 
 
 @pytest.fixture
 def sandbox(module_sandbox: str) -> str:
-    requests.post(f"{module_sandbox}/_admin/reset", timeout=10).raise_for_status()
-    return module_sandbox
+    return reset_sandbox(module_sandbox)
 
 
 # --------------------------------------------------------------------------- Facebook

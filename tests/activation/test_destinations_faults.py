@@ -10,11 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from growth_stack_dagster.activation.destinations.base import BatchRejected, DestinationUnavailable
 from tests.activation.destination_cases import CASES, Case, add_fault, fired, session, writes
-from tests.servers import run_server
+from tests.servers import reset_sandbox, sandbox_server
 
 NAMES = list(CASES)
 
@@ -24,16 +23,15 @@ def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One sandbox for the module (each test starts from `/_admin/reset`): published limits x10 so reading
     records back through the App APIs never waits, and quick Zendesk jobs."""
     home = tmp_path_factory.mktemp("gs_home")
-    env = {"GROWTH_STACK_HOME": str(home), "GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE": "10",
+    env = {"GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE": "10",
            "GROWTH_STACK_SANDBOX_ZENDESK_JOB_SECONDS": "0.15"}
-    with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (url, _):
+    with sandbox_server(home, env) as url:
         yield url
 
 
 @pytest.fixture
 def sandbox(module_sandbox: str) -> str:
-    requests.post(f"{module_sandbox}/_admin/reset", timeout=10).raise_for_status()
-    return module_sandbox
+    return reset_sandbox(module_sandbox)
 
 
 def prepared(case: Case, sandbox: str, **session_args):

@@ -17,7 +17,7 @@ import requests
 from amplitude import Amplitude, BaseEvent, Config, EventOptions, Identify
 
 from growth_stack_dagster.sandbox.amplitude import AmplitudeError, apply_user_properties, validate_upload
-from tests.servers import run_server
+from tests.servers import reset_sandbox, sandbox_server
 
 TOKEN = "sk_test_sandbox"
 
@@ -34,16 +34,15 @@ def _shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One `growth-stack sandbox` for the tests of this module that need no special environment
     (starting one takes seconds on a loaded machine); each test gets it reset."""
     home = tmp_path_factory.mktemp("gs_home")
-    env = {"GROWTH_STACK_HOME": str(home), "GROWTH_STACK_SANDBOX_WEBHOOK_URL": "",
+    env = {"GROWTH_STACK_SANDBOX_WEBHOOK_URL": "",
            "GROWTH_STACK_SANDBOX_TOKEN": TOKEN, "GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE": "1"}
-    with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (url, _):
+    with sandbox_server(home, env) as url:
         yield url
 
 
 @pytest.fixture
 def sandbox(_shared_sandbox: str) -> str:
-    requests.post(f"{_shared_sandbox}/_admin/reset", timeout=10).raise_for_status()
-    return _shared_sandbox
+    return reset_sandbox(_shared_sandbox)
 
 
 class Callbacks:

@@ -21,7 +21,7 @@ from growth_stack_dagster.sandbox.customerio import (
     sign_reporting_webhook,
     validate_attributes,
 )
-from tests.servers import run_server
+from tests.servers import reset_sandbox, sandbox_server
 
 TOKEN = "sk_test_sandbox"
 TRACK_AUTH = ("site_123", TOKEN)
@@ -42,17 +42,16 @@ def _shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One `growth-stack sandbox` for the tests of this module that need no special environment
     (starting one takes seconds on a loaded machine); each test gets it reset."""
     home = tmp_path_factory.mktemp("gs_home")
-    env = {"GROWTH_STACK_HOME": str(home), "GROWTH_STACK_SANDBOX_WEBHOOK_URL": "",
+    env = {"GROWTH_STACK_SANDBOX_WEBHOOK_URL": "",
            "CUSTOMERIO_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
            "GROWTH_STACK_SANDBOX_TOKEN": TOKEN, "GROWTH_STACK_SANDBOX_RATE_LIMIT_SCALE": "10"}
-    with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (url, _):
+    with sandbox_server(home, env) as url:
         yield url
 
 
 @pytest.fixture
 def sandbox(_shared_sandbox: str) -> str:
-    requests.post(f"{_shared_sandbox}/_admin/reset", timeout=10).raise_for_status()
-    return _shared_sandbox
+    return reset_sandbox(_shared_sandbox)
 
 
 def put_customer(base: str, identifier: str, attrs: dict, auth=TRACK_AUTH) -> requests.Response:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.servers import run_server
+from tests.servers import reset_sandbox, sandbox_server
 
 CIO = ("site_1", "sk_test_sandbox")
 BEARER = {"Authorization": "Bearer sk_test_sandbox"}
@@ -18,16 +18,14 @@ BEARER = {"Authorization": "Bearer sk_test_sandbox"}
 @pytest.fixture(scope="module")
 def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("gs_home")
-    with run_server("sandbox", "/_admin/health", {"GROWTH_STACK_HOME": str(home)},
-                    log_path=home / "sandbox.log") as (url, _):
+    with sandbox_server(home) as url:
         yield url
 
 
 @pytest.fixture
 def sandbox_url(module_sandbox: str) -> str:
     """One sandbox for the module, reset (objects, faults, write counts) before each test."""
-    requests.post(f"{module_sandbox}/_admin/reset", timeout=10).raise_for_status()
-    return module_sandbox
+    return reset_sandbox(module_sandbox)
 
 
 def put_person(sandbox: str, pid: str, **attrs) -> requests.Response:

@@ -14,7 +14,7 @@ import requests
 from standardwebhooks import Webhook
 
 from growth_stack_dagster import config
-from tests.servers import run_server
+from tests.servers import reset_sandbox, sandbox_server
 
 SALES_SECRET = "whsec_c2FsZXMtdGVhbS1zZWNyZXQtZm9yLXRlc3Rz"
 STACK_SECRET = config.standard_webhook_secret().split(",")[0]  # the sandbox runs with this environment
@@ -23,15 +23,14 @@ STACK_SECRET = config.standard_webhook_secret().split(",")[0]  # the sandbox run
 @pytest.fixture(scope="module")
 def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("gs_home")
-    env = {"GROWTH_STACK_HOME": str(home), "GROWTH_STACK_SALES_WEBHOOK_SECRET": SALES_SECRET}
-    with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (url, _):
+    env = {"GROWTH_STACK_SALES_WEBHOOK_SECRET": SALES_SECRET}
+    with sandbox_server(home, env) as url:
         yield url
 
 
 @pytest.fixture
 def sandbox(module_sandbox: str) -> str:
-    requests.post(f"{module_sandbox}/_admin/reset", timeout=10).raise_for_status()
-    return module_sandbox
+    return reset_sandbox(module_sandbox)
 
 
 def post(sandbox: str, endpoint: str, payload: object, msg_id: str, secret: str = STACK_SECRET,
