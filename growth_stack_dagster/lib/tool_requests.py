@@ -15,10 +15,14 @@ from typing import Any
 from growth_stack_dagster.collector.signatures import standard_webhook_key, standard_webhook_signature
 
 
-def check_webhook_secret(secret: str) -> str:
-    """`secret` when it is a Standard Webhooks secret (`whsec_` followed by base64); a ValueError that
-    says so otherwise, so a bad secret is refused before anything is sent."""
-    standard_webhook_key(secret)
+def check_webhook_secret(secret: str, variable: str) -> str:
+    """`secret` when it is a Standard Webhooks secret (`whsec_` followed by base64), else a ValueError
+    naming `variable`, the setting to fix, so a bad secret is refused before anything is sent."""
+    try:
+        standard_webhook_key(secret)
+    except ValueError:
+        raise ValueError(f"{variable} is not a Standard Webhooks secret: set it to whsec_ followed by the "
+                         "base64 key the receiver gave you.") from None
     return secret
 
 

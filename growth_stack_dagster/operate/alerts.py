@@ -37,10 +37,9 @@ def alert_settings(environ: Mapping[str, str] = os.environ) -> tuple[str, str] |
         raise AlertConfigError(f"{URL_ENV} is set but {SECRET_ENV} is not: set it to the receiver's signing "
                                "secret (whsec_ followed by base64) so that alerts can be signed.")
     try:
-        check_webhook_secret(secret)
-    except ValueError:
-        raise AlertConfigError(f"{SECRET_ENV} is not a Standard Webhooks secret: set it to whsec_ followed by "
-                               "the base64 key the receiver gave you.") from None
+        check_webhook_secret(secret, SECRET_ENV)
+    except ValueError as exc:
+        raise AlertConfigError(str(exc)) from None
     return url, secret
 
 

@@ -29,9 +29,9 @@ def test_signed_webhook_headers_verify_with_the_official_library() -> None:
 
 @pytest.mark.parametrize("secret", ["whsec_%%%", "whsec_", ""])
 def test_a_secret_that_is_not_standard_webhooks_is_refused_with_what_to_set(secret: str) -> None:
-    with pytest.raises(ValueError, match="Standard Webhooks secret"):
-        check_webhook_secret(secret)
-    assert check_webhook_secret(SECRET) == SECRET
+    with pytest.raises(ValueError, match="^MY_SECRET is not a Standard Webhooks secret: set it to whsec_"):
+        check_webhook_secret(secret, "MY_SECRET")
+    assert check_webhook_secret(SECRET, "MY_SECRET") == SECRET
 
 
 def test_hubspot_property_bodies() -> None:

@@ -82,7 +82,8 @@ class Webhook:
     def __init__(self, base_url: str, credential: str, session: requests.Session):
         self.base_url = base_url.rstrip("/")
         self.session = session
-        self.secret = check_webhook_secret(_secret(credential))
+        self.secret = check_webhook_secret(_secret(credential),
+                                           "DESTINATIONS__WEBHOOK__SECRET (or GROWTH_STACK_WEBHOOK_SECRET)")
 
     def url(self, sync: SyncSpec) -> str:
         """Where this sync posts: option `url`, `DESTINATIONS__WEBHOOK__URL`, or `<base URL>/<sync name>`."""
