@@ -47,7 +47,6 @@ HEARTBEAT_SECONDS = 5.0
 # of one moment; a backlog of hundreds of files is then read a few files at a time.
 MERGE_FILES = 8
 MAX_BACKOFF = 15.0
-DEFAULT_SALES_WEBHOOK_SECRET = "whsec_c2FuZGJveC1zYWxlcy10ZWFtLXdlYmhvb2s="
 
 
 def sales_webhook_url() -> str:
@@ -57,7 +56,7 @@ def sales_webhook_url() -> str:
 
 def sales_webhook_secret() -> str:
     """`GROWTH_STACK_SALES_WEBHOOK_SECRET` (Standard Webhooks `whsec_...`), default the sandbox's."""
-    return os.environ.get("GROWTH_STACK_SALES_WEBHOOK_SECRET", DEFAULT_SALES_WEBHOOK_SECRET)
+    return os.environ.get("GROWTH_STACK_SALES_WEBHOOK_SECRET", config.DEFAULT_SALES_WEBHOOK_SECRET)
 
 
 def build_destination(route: Route, stop: threading.Event | None = None) -> Destination:

@@ -19,16 +19,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from growth_stack_dagster import config
 from growth_stack_dagster.collector import signatures
 from growth_stack_dagster.sandbox.core import Emulation, SandboxContext
 
 SYSTEM = "webhook_inbox"
-DEFAULT_SECRET = "whsec_c2FuZGJveC1zYWxlcy10ZWFtLXdlYmhvb2s="  # the router's default sales secret
 
 
 def inbox_secrets() -> list[str]:
     """The secrets the inbox accepts (comma-separated during a rotation)."""
-    return signatures.split_secrets(os.environ.get("GROWTH_STACK_SALES_WEBHOOK_SECRET", DEFAULT_SECRET))
+    return signatures.split_secrets(os.environ.get("GROWTH_STACK_SALES_WEBHOOK_SECRET", config.DEFAULT_SALES_WEBHOOK_SECRET))
 
 
 def build(ctx: SandboxContext) -> Emulation:
