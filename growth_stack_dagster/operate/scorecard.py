@@ -7,6 +7,13 @@ Reads the marts (read-only) by column name, so it follows the models as they evo
     marts.customer_traits           high-value customers now; each refresh adds a point to the
                                     high-value history kept beside the page (one point per UTC day)
 Money is never added across currencies: each currency is its own line.
+
+The daily charts cover the business's current continuous history (`chart_period`): from the first day of
+the latest stretch of orders without a gap longer than GAP_DAYS, at most the last CHART_MAX_DAYS days, so a
+few isolated old orders (e.g. one-off purchases a year back) never stretch the charts into months of zeros;
+the page says which period it charts and what it leaves out.
+The page is standalone (opened as a file) and embeddable: the console shows the inside of its <body> and
+its <style class="scorecard-style"> under its own header and navigation.
 """
 
 from __future__ import annotations
@@ -22,6 +29,24 @@ from typing import Any
 SCORECARD_FILE = "index.html"
 HISTORY_FILE = "high_value_history.csv"
 ROAS_MODELS = ("last_touch", "linear", "first_touch", "position_based")
+GAP_DAYS = 30  # a longer stretch without orders ends a period: the charts start after the latest one
+CHART_MAX_DAYS = 365
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartPeriod:
+    """The days the daily charts show, and the orders outside them (counted, not charted)."""
+
+    start: dt.date
+    end: dt.date
+    earlier_orders: int = 0
+    earlier_first: dt.date | None = None
+    earlier_last: dt.date | None = None
+    capped: bool = False  # the stretch is longer than CHART_MAX_DAYS: only its last days are charted
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
 
 @dataclasses.dataclass
@@ -126,6 +151,28 @@ def summary_figures(data: ScorecardData, days: int = 30) -> dict[str, Any]:
     }
 
 
+def chart_period(daily: list[dict[str, Any]], gap_days: int = GAP_DAYS,
+                 max_days: int = CHART_MAX_DAYS) -> ChartPeriod | None:
+    """The period the daily charts cover, from `exec_daily_metrics` rows: from the first order day after the
+    latest gap of more than `gap_days` days without orders (all currencies together) to the last day of
+    the mart, and no more than `max_days` days. None when there is no order at all."""
+    order_days = sorted({r["order_date"] for r in daily if (r.get("orders") or 0) > 0})
+    if not order_days:
+        return None
+    end = max(r["order_date"] for r in daily)
+    start = order_days[0]
+    for before, after in zip(order_days, order_days[1:]):
+        if (after - before).days > gap_days:
+            start = after
+    capped = start < end - dt.timedelta(days=max_days - 1)
+    start = max(start, end - dt.timedelta(days=max_days - 1))
+    earlier = [r for r in daily if r["order_date"] < start and (r.get("orders") or 0) > 0]
+    if not earlier:
+        return ChartPeriod(start, end, capped=capped)
+    return ChartPeriod(start, end, int(sum(r["orders"] for r in earlier)),
+                       min(r["order_date"] for r in earlier), max(r["order_date"] for r in earlier), capped)
+
+
 def _by_currency(rows: list[dict[str, Any]], value) -> dict[str, tuple[list, list]]:
     series: dict[str, tuple[list, list]] = {}
     for r in rows:
@@ -150,15 +197,17 @@ def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[t
     layout = dict(height=320, margin=dict(l=50, r=20, t=40, b=40), template="plotly_white",
                   legend=dict(orientation="h", y=-0.2))
     figures: list[tuple[str, Any]] = []
-    if data.daily:
+    period = chart_period(data.daily)
+    daily = [r for r in data.daily if period and period.start <= r["order_date"] <= period.end]
+    if daily:
         for name, title in (("revenue", "Revenue by day (after discounts), per currency"),
                             ("margin", "Margin by day (revenue less SKU unit costs), per currency")):
             fig = go.Figure(layout={**layout, "title": title})
-            for currency, (x, y) in _by_currency(data.daily, lambda r, n=name: _money(r, n)).items():
+            for currency, (x, y) in _by_currency(daily, lambda r, n=name: _money(r, n)).items():
                 fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=currency))
             figures.append((title, fig))
         for column, title in (("orders", "Paid orders by day"), ("new_customers", "New customers by day (first paid order)")):
-            x, y = _daily_totals(data.daily, column)
+            x, y = _daily_totals(daily, column)
             figures.append((title, go.Figure(go.Bar(x=x, y=y, name=column), layout={**layout, "title": title})))
     if data.coupons:
         title = "Coupon usage rate by segment (share of paid orders with a coupon)"
@@ -208,25 +257,48 @@ def render_scorecard(data: ScorecardData, history: list[tuple[str, int]], built_
                         f'<div class="value">{html.escape(v)}</div></div>' for k, v in cards)
     missing = ("<p class='missing'>Not built yet: " + ", ".join(html.escape(m) for m in data.missing)
                + ". Materialize them in Dagster and this page fills in at its next refresh.</p>") if data.missing else ""
-    period = html.escape(summary.get("period", "no orders yet"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Executive scorecard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
+<style class="standalone-style">
 body {{ font-family: system-ui, sans-serif; margin: 24px; color: #1f2933; background: #f7f9fb; }}
-h1 {{ margin: 0 0 4px; font-size: 24px; }} .meta {{ color: #52606d; margin-bottom: 16px; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; }}
-.card {{ background: white; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; min-width: 180px; }}
-.label {{ color: #52606d; font-size: 13px; }} .value {{ font-size: 20px; font-weight: 600; }}
-.chart {{ background: white; border-radius: 8px; padding: 8px; margin-bottom: 16px; box-shadow: 0 1px 2px #0002; }}
-.missing {{ background: #fff4e5; padding: 8px 12px; border-radius: 6px; }}
+</style>
+<style class="scorecard-style">
+.scorecard h1 {{ margin: 0 0 4px; font-size: 24px; }} .scorecard .meta {{ color: #52606d; margin-bottom: 16px; }}
+.scorecard .cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; }}
+.scorecard .card {{ background: white; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; min-width: 180px; }}
+.scorecard .label {{ color: #52606d; font-size: 13px; }} .scorecard .value {{ font-size: 20px; font-weight: 600; }}
+.scorecard .chart {{ background: white; border-radius: 8px; padding: 8px; margin-bottom: 16px; box-shadow: 0 1px 2px #0002; }}
+.scorecard .missing {{ background: #fff4e5; padding: 8px 12px; border-radius: 6px; }}
 </style></head><body>
+<div class="scorecard">
 <h1>Executive scorecard</h1>
-<div class="meta">Built {built_at.strftime('%Y-%m-%d %H:%M UTC')} from the warehouse marts; orders {period}.</div>
+<div class="meta">Built {built_at.strftime('%Y-%m-%d %H:%M UTC')} from the warehouse marts. {html.escape(period_sentence(data))}</div>
 {missing}<div class="cards">{card_html}</div>
 {''.join(parts)}
+</div>
 </body></html>
 """
+
+
+def period_sentence(data: ScorecardData) -> str:
+    """What the page covers, in words: the cards' 30 days and the charts' period, and what is left out."""
+    summary = summary_figures(data)
+    if "period" not in summary:
+        return "No orders yet."
+    last_30 = summary["period"].replace("..", " to ")
+    period = chart_period(data.daily)
+    if period is None:
+        return f"Cards: the last 30 days ({last_30}); no orders to chart yet."
+    why = (f"the last {CHART_MAX_DAYS} days" if period.capped else
+           f"since orders have come in without a gap of more than {GAP_DAYS} days")
+    text = (f"Cards: the last 30 days ({last_30}). Daily charts: {period.start.isoformat()} to "
+            f"{period.end.isoformat()} ({period.days} days, {why}).")
+    if period.earlier_orders:
+        text += (f" {period.earlier_orders:,} earlier order{'s' if period.earlier_orders != 1 else ''} "
+                 f"({period.earlier_first.isoformat()} to {period.earlier_last.isoformat()}) "
+                 "count in the marts but are not charted.")
+    return text
 
 
 def build_scorecard(warehouse: Path, out_dir: Path, now: dt.datetime | None = None) -> tuple[Path, dict[str, Any], int]:
