@@ -295,9 +295,10 @@ def period_sentence(data: ScorecardData) -> str:
     text = (f"Cards: the last 30 days ({last_30}). Daily charts: {period.start.isoformat()} to "
             f"{period.end.isoformat()} ({period.days} days, {why}).")
     if period.earlier_orders:
-        text += (f" {period.earlier_orders:,} earlier order{'s' if period.earlier_orders != 1 else ''} "
+        one = period.earlier_orders == 1
+        text += (f" {period.earlier_orders:,} earlier order{'' if one else 's'} "
                  f"({period.earlier_first.isoformat()} to {period.earlier_last.isoformat()}) "
-                 "count in the marts but are not charted.")
+                 f"{'is' if one else 'are'} in the marts but not charted.")
     return text
 
 
