@@ -219,8 +219,14 @@ def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[t
         figures.append((title, fig))
     if history:
         title = "High-value customers over time (one point per scorecard refresh day)"
-        fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers",
+        fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers+text",
+                                   text=[f"{n:,}" for _, n in history], textposition="top center",
                                    name="high-value customers"), layout={**layout, "title": title})
+        fig.update_yaxes(rangemode="tozero")
+        if len(history) < 7:  # a young history: say why there are so few points
+            fig.add_annotation(text=f"History starts {history[0][0]}: the trait holds at each build's moment, so "
+                                    "each day the scorecard refreshes adds one point", showarrow=False,
+                               xref="paper", yref="paper", x=0.5, y=0.05)
         figures.append((title, fig))
     spent = [r for r in data.campaigns if (r.get("spend") or 0) > 0]
     if spent:
