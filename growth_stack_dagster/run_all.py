@@ -164,9 +164,9 @@ def ground_truth_lines(simulation_dir: Path, as_of: dt.datetime | None, high_val
         return []
     lines = [f"Simulator's ground truth: {truth_high_value:,} high-value as of {_utc(truth_at)}"]
     if as_of is not None and as_of != truth_at and high_value != truth_high_value:
-        lines.append("  (another moment: the example company's near-miss purchases sit just inside and just outside "
-                     "the one-year window of the ground truth's moment, so a build at another moment counts them "
-                     "differently; GROWTH_STACK_AS_OF="
+        lines.append("  (the two moments differ: the example company has purchases one second either side of one year "
+                     "before the ground truth's moment, so a build later that day finds the ones just inside that "
+                     "year already outside its own; GROWTH_STACK_AS_OF="
                      f"{truth_at.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')} reproduces the ground truth)")
     return lines
 

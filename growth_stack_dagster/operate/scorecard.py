@@ -209,24 +209,33 @@ def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[t
         for column, title in (("orders", "Paid orders by day"), ("new_customers", "New customers by day (first paid order)")):
             x, y = _daily_totals(daily, column)
             figures.append((title, go.Figure(go.Bar(x=x, y=y, name=column), layout={**layout, "title": title})))
-    if data.coupons:
+    # a segment without paid orders (e.g. anonymous visitors) has no rate: no empty bar or legend entry
+    coupons = [r for r in data.coupons if r.get("coupon_usage_rate") is not None]
+    if coupons:
         title = "Coupon usage rate by segment (share of paid orders with a coupon)"
         fig = go.Figure(layout={**layout, "title": title, "barmode": "group", "yaxis": {"tickformat": ".0%"}})
-        for customer_type in sorted({r["customer_type"] for r in data.coupons}):
-            rows = [r for r in data.coupons if r["customer_type"] == customer_type]
+        for customer_type in sorted({r["customer_type"] for r in coupons}):
+            rows = [r for r in coupons if r["customer_type"] == customer_type]
+            orders = [r.get("orders") for r in rows]
+            # the number of orders on each bar: a rate from a handful of orders reads as such
             fig.add_trace(go.Bar(x=[r["age_band"] for r in rows], y=[r.get("coupon_usage_rate") for r in rows],
-                                 name=customer_type))
+                                 name=customer_type, text=[f"{int(n):,} orders" if n is not None else "" for n in orders],
+                                 textposition="outside"))
         figures.append((title, fig))
     if history:
         title = "High-value customers over time (one point per scorecard refresh day)"
         fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers+text",
                                    text=[f"{n:,}" for _, n in history], textposition="top center",
                                    name="high-value customers"), layout={**layout, "title": title})
-        fig.update_yaxes(rangemode="tozero")
+        fig.update_yaxes(range=[0, max(max(n for _, n in history) * 1.25, 1)])  # room for the labels
+        fig.update_xaxes(type="date", tickformat="%Y-%m-%d")
         if len(history) < 7:  # a young history: say why there are so few points
             fig.add_annotation(text=f"History starts {history[0][0]}: the trait holds at each build's moment, so "
                                     "each day the scorecard refreshes adds one point", showarrow=False,
                                xref="paper", yref="paper", x=0.5, y=0.05)
+            first = dt.date.fromisoformat(history[0][0])  # a week either side, not a sub-second axis
+            fig.update_xaxes(range=[(first - dt.timedelta(days=7)).isoformat(),
+                                    (first + dt.timedelta(days=7)).isoformat()], dtick=86_400_000 * 2)
         figures.append((title, fig))
     spent = [r for r in data.campaigns if (r.get("spend") or 0) > 0]
     if spent:

@@ -107,3 +107,16 @@ def test_the_chart_period_is_at_most_a_year_and_says_so() -> None:
     assert period.end == days[-1] and period.days == scorecard.CHART_MAX_DAYS and period.capped
     assert period.earlier_orders == 800 - scorecard.CHART_MAX_DAYS
     assert scorecard.chart_period([{"order_date": days[0], "currency": "USD", "orders": 0}]) is None
+
+
+def test_segments_without_orders_have_no_bar_and_each_bar_shows_its_orders() -> None:
+    coupons = [{"age_band": "25-34", "customer_type": "retail", "orders": 225, "coupon_usage_rate": 0.18},
+               {"age_band": "25-34", "customer_type": "wholesale", "orders": 2, "coupon_usage_rate": 1.0},
+               {"age_band": "unknown", "customer_type": "unknown", "orders": 0, "coupon_usage_rate": None}]
+    data = scorecard.ScorecardData([], coupons, [], 21, [])
+    (title, fig), (history_title, history) = scorecard.build_figures(data, [("2026-12-04", 21)])
+    assert [t.name for t in fig.data] == ["retail", "wholesale"]  # anonymous visitors: no orders, no rate
+    assert [list(t.text) for t in fig.data] == [["225 orders"], ["2 orders"]]
+    # one refresh day so far: a readable week either side, and the page says why there is one point
+    assert history.layout.xaxis.range == ("2026-11-27", "2026-12-11")
+    assert "History starts 2026-12-04" in history.layout.annotations[0].text

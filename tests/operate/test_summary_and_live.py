@@ -79,7 +79,7 @@ def test_summary_states_the_moment_of_the_traits_and_the_simulators_ground_truth
     lines = summary_lines(warehouse, tmp_path / "router", simulation)
     assert lines[:2] == ["High-value customers: 21 (traits as of 2026-12-04 19:52:10 UTC)",
                          "Simulator's ground truth: 28 high-value as of 2026-12-04 00:00:00 UTC"]
-    assert "GROWTH_STACK_AS_OF=2026-12-04T00:00:00Z" in lines[2] and "one-year" in lines[2]
+    assert "GROWTH_STACK_AS_OF=2026-12-04T00:00:00Z" in lines[2] and "one year before" in lines[2]
     # a build at the ground truth's moment: the same moment, no explanation needed
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.customer_traits set as_of_at = timestamptz '2026-12-04 00:00:00+00'")
