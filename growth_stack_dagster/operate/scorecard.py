@@ -58,6 +58,7 @@ class ScorecardData:
     campaigns: list[dict[str, Any]]
     high_value_now: int | None
     missing: list[str]
+    high_value_as_of: dt.datetime | None = None  # the moment the traits hold at (customer_traits.as_of_at)
 
 
 def _rows(con, sql: str) -> list[dict[str, Any]]:
@@ -94,6 +95,10 @@ def read_scorecard_data(warehouse: Path) -> ScorecardData:
                 data.campaigns = rows
             else:
                 data.high_value_now = int(rows[0]["n"])
+                try:
+                    data.high_value_as_of = con.execute("SELECT max(as_of_at) FROM marts.customer_traits").fetchone()[0]
+                except duckdb.Error:  # a traits table without the moment: the card just leaves it out
+                    pass
     return data
 
 
@@ -204,7 +209,7 @@ def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[t
                             ("margin", "Margin by day (revenue less SKU unit costs), per currency")):
             fig = go.Figure(layout={**layout, "title": title})
             for currency, (x, y) in _by_currency(daily, lambda r, n=name: _money(r, n)).items():
-                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=currency))
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=currency, showlegend=True))
             figures.append((title, fig))
         for column, title in (("orders", "Paid orders by day"), ("new_customers", "New customers by day (first paid order)")):
             x, y = _daily_totals(daily, column)
@@ -266,10 +271,14 @@ def render_scorecard(data: ScorecardData, history: list[tuple[str, int]], built_
              ("Margin, last 30 days", money(summary.get("margin_by_currency"))),
              ("Orders, last 30 days", f"{summary.get('orders', 0):,}" if "orders" in summary else "—"),
              ("New customers, last 30 days", f"{summary.get('new_customers', 0):,}" if "new_customers" in summary else "—"),
-             ("High-value customers", "—" if summary.get("high_value_customers") is None
-              else f"{summary['high_value_customers']:,}")]
+             ("High-value customers",
+              "—" if summary.get("high_value_customers") is None else f"{summary['high_value_customers']:,}")]
+    notes = {"High-value customers": f"traits as of {data.high_value_as_of.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+             if data.high_value_as_of else ""}
     card_html = "".join(f'<div class="card"><div class="label">{html.escape(k)}</div>'
-                        f'<div class="value">{html.escape(v)}</div></div>' for k, v in cards)
+                        f'<div class="value">{html.escape(v)}</div>'
+                        + (f'<div class="label">{html.escape(notes[k])}</div>' if notes.get(k) else "") + "</div>"
+                        for k, v in cards)
     missing = ("<p class='missing'>Not built yet: " + ", ".join(html.escape(m) for m in data.missing)
                + ". Materialize them in Dagster and this page fills in at its next refresh.</p>") if data.missing else ""
     return f"""<!doctype html>

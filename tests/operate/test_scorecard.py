@@ -98,6 +98,14 @@ def test_the_daily_charts_cover_the_continuous_history_not_months_of_zeros(tmp_p
     assert f"Daily charts: {first_recent_order} to {last}" in html
     assert f"1 earlier order ({first} to {first}) is in the marts but not charted" in html
     assert charts == 4 and figures["orders"] > 0
+    # the high-value card says the moment its traits hold at
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table marts.customer_traits as select range as customer_id, range < 21 as is_high_value, "
+                    "timestamptz '2026-12-04 19:53:42+00' as as_of_at from range(50)")
+    page, figures, _ = scorecard.build_scorecard(warehouse, tmp_path / "out",
+                                                 now=dt.datetime(2026, 12, 4, 20, tzinfo=dt.timezone.utc))
+    assert figures["high_value_customers"] == 21
+    assert "traits as of 2026-12-04 19:53 UTC" in page.read_text()
 
 
 def test_the_chart_period_is_at_most_a_year_and_says_so() -> None:
