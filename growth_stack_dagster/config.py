@@ -108,3 +108,11 @@ def standard_webhook_secret() -> str:
 def hubspot_client_secret() -> str:
     """The HubSpot app's client secret, which signs its webhooks (`X-HubSpot-Signature-v3`)."""
     return os.environ.get("HUBSPOT_CLIENT_SECRET", DEFAULT_HUBSPOT_CLIENT_SECRET)
+
+
+def development_secret_values() -> frozenset[str]:
+    """Every built-in development credential the project ships (write keys, the sandbox token, every
+    webhook secret): a server that trusts any of them, under whichever variable, is a development server."""
+    return frozenset({*parse_write_keys(DEFAULT_WRITE_KEYS), DEFAULT_SANDBOX_TOKEN, DEFAULT_STRIPE_WEBHOOK_SECRET,
+                      DEFAULT_CUSTOMERIO_WEBHOOK_SIGNING_KEY, DEFAULT_STANDARD_WEBHOOK_SECRET,
+                      DEFAULT_HUBSPOT_CLIENT_SECRET})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import contextlib
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -146,10 +147,34 @@ def routed_events(router_dir: Path) -> dict[str, int] | None:
             for name, route in sorted((state.get("routes") or {}).items())}
 
 
-def summary_lines(warehouse: Path, router_dir: Path) -> list[str]:
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ground_truth_lines(simulation_dir: Path, as_of: dt.datetime | None, high_value: int) -> list[str]:
+    """When the simulator generated this company: its ground truth's high-value count and the moment it
+    holds at, and, when the build's traits hold at another moment and count otherwise, why (the example
+    company has deliberate purchases on either side of the one-year boundary of the ground truth's moment)
+    and how to reproduce it. [] without a ground truth."""
+    try:
+        simulated = json.loads((simulation_dir / "summary.json").read_text())
+        truth_at = dt.datetime.fromisoformat(simulated["params"]["as_of_at"])
+        truth_high_value = int(simulated["people"]["high_value"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return []
+    lines = [f"Simulator's ground truth: {truth_high_value:,} high-value as of {_utc(truth_at)}"]
+    if as_of is not None and as_of != truth_at and high_value != truth_high_value:
+        lines.append("  (the two moments differ: the example company has purchases one second either side of one year "
+                     "before the ground truth's moment, so a build later that day finds the ones just inside that "
+                     "year already outside its own; GROWTH_STACK_AS_OF="
+                     f"{truth_at.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')} reproduces the ground truth)")
+    return lines
+
+
+def summary_lines(warehouse: Path, router_dir: Path, simulation_dir: Path | None = None) -> list[str]:
     """A few sentences on what the stack holds: events captured, customers stitched, high-value
-    customers, records synced per destination, routed events. A line whose source does not exist
-    yet is left out."""
+    customers (with the moment their traits hold at and, given the simulator's folder, its ground truth),
+    records synced per destination, routed events. A line whose source does not exist yet is left out."""
     import duckdb
 
     lines: list[str] = []
@@ -168,7 +193,11 @@ def summary_lines(warehouse: Path, router_dir: Path) -> list[str]:
                              + (f" (from {identifiers:,} identifiers)" if identifiers is not None else ""))
             high_value = _scalar(con, "select count(*) from marts.customer_traits where is_high_value")
             if high_value is not None:
-                lines.append(f"High-value customers: {high_value:,}")
+                as_of = _scalar(con, "select max(as_of_at) from marts.customer_traits")
+                lines.append(f"High-value customers: {high_value:,}"
+                             + (f" (traits as of {_utc(as_of)})" if as_of is not None else ""))
+                if simulation_dir is not None:
+                    lines += ground_truth_lines(simulation_dir, as_of, high_value)
             synced = synced_by_destination(con)
             if synced:
                 lines.append("Records synced: " + ", ".join(f"{d} {n:,}" for d, n in synced.items()))
@@ -181,7 +210,7 @@ def summary_lines(warehouse: Path, router_dir: Path) -> list[str]:
 
 def print_summary() -> None:
     """Print the short summary of what the stack holds."""
-    for line in summary_lines(config.warehouse_path(), config.home() / "router"):
+    for line in summary_lines(config.warehouse_path(), config.home() / "router", config.simulation_dir()):
         click.echo(f"  {line}")
 
 

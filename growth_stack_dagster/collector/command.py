@@ -122,24 +122,22 @@ def serve(app_factory: Callable[[], object], host: str, port: int, workers: int,
 
 
 def development_credentials_in_use() -> list[str]:
-    """Names of the collector's credential variables that still hold a built-in development value
-    (a write key or webhook secret from `config`, also when it is one of several)."""
+    """Names of the collector's credential variables that still trust a built-in development value: any
+    write key or webhook secret the project ships (`config.development_secret_values`), also when it is one
+    of several in a rotation, and also when it was copied under another variable (e.g. the stack's
+    Standard Webhooks secret set as STRIPE_WEBHOOK_SECRET)."""
     from growth_stack_dagster import config
     from growth_stack_dagster.collector.signatures import split_secrets
 
-    in_use = []
-    if set(config.write_keys()) & set(config.parse_write_keys(config.DEFAULT_WRITE_KEYS)):
-        in_use.append("GROWTH_STACK_WRITE_KEYS")
-    # A secret list in rotation ("new,old") still trusts the development value if it holds it.
-    secrets = {
-        "STRIPE_WEBHOOK_SECRET": (config.stripe_webhook_secret(), config.DEFAULT_STRIPE_WEBHOOK_SECRET),
-        "CUSTOMERIO_WEBHOOK_SIGNING_KEY": (config.customerio_webhook_signing_key(),
-                                           config.DEFAULT_CUSTOMERIO_WEBHOOK_SIGNING_KEY),
-        "GROWTH_STACK_WEBHOOK_SECRET": (config.standard_webhook_secret(), config.DEFAULT_STANDARD_WEBHOOK_SECRET),
-        "HUBSPOT_CLIENT_SECRET": (config.hubspot_client_secret(), config.DEFAULT_HUBSPOT_CLIENT_SECRET),
+    built_in = config.development_secret_values()
+    trusted = {
+        "GROWTH_STACK_WRITE_KEYS": list(config.write_keys()),
+        "STRIPE_WEBHOOK_SECRET": split_secrets(config.stripe_webhook_secret()),
+        "CUSTOMERIO_WEBHOOK_SIGNING_KEY": split_secrets(config.customerio_webhook_signing_key()),
+        "GROWTH_STACK_WEBHOOK_SECRET": split_secrets(config.standard_webhook_secret()),
+        "HUBSPOT_CLIENT_SECRET": split_secrets(config.hubspot_client_secret()),
     }
-    in_use += [name for name, (value, default) in secrets.items() if default in split_secrets(value)]
-    return in_use
+    return [name for name, values in trusted.items() if built_in.intersection(values)]
 
 
 def default_workers() -> int:

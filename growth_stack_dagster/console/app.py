@@ -9,13 +9,15 @@ and the mapping pages (`mapping_pages.py`: Syncs, Query) import what they need w
 from __future__ import annotations
 
 import hmac
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -47,13 +49,25 @@ async def home(request: Request) -> Response:
                   scorecard_mtime=page.stat().st_mtime if page.exists() else None)
 
 
+def scorecard_parts(page: str) -> tuple[str, str]:
+    """(CSS, HTML) to show the page the asset wrote under the console's header: the rules of its
+    `<style class="scorecard-style">` and the inside of its <body> (a page without a body is shown whole)."""
+    style = re.search(r'<style class="scorecard-style">(.*?)</style>', page, re.S)
+    body = re.search(r"<body[^>]*>(.*)</body>", page, re.S)
+    return (style.group(1) if style else ""), (body.group(1) if body else page)
+
+
 async def scorecard(request: Request) -> Response:
     page = scorecard_path()
     if not page.exists():
         return render(request, "message.html", status_code=404, title="The scorecard is not built yet",
                       message="Materialize the asset reports/executive_scorecard in the Dagster UI (or wait for "
                               "its hourly schedule at :45); this page then shows it.")
-    return FileResponse(page, media_type="text/html", headers={"cache-control": "no-cache"})
+    style, body = scorecard_parts(page.read_text())
+    # the page is the scorecard asset's own output (its values escaped when it was rendered)
+    response = render(request, "scorecard.html", scorecard_style=Markup(style), scorecard_body=Markup(body))
+    response.headers["cache-control"] = "no-cache"
+    return response
 
 
 async def health(request: Request) -> Response:

@@ -7,6 +7,13 @@ Reads the marts (read-only) by column name, so it follows the models as they evo
     marts.customer_traits           high-value customers now; each refresh adds a point to the
                                     high-value history kept beside the page (one point per UTC day)
 Money is never added across currencies: each currency is its own line.
+
+The daily charts cover the business's current continuous history (`chart_period`): from the first day of
+the latest stretch of orders without a gap longer than GAP_DAYS, at most the last CHART_MAX_DAYS days, so a
+few isolated old orders (e.g. one-off purchases a year back) never stretch the charts into months of zeros;
+the page says which period it charts and what it leaves out.
+The page is standalone (opened as a file) and embeddable: the console shows the inside of its <body> and
+its <style class="scorecard-style"> under its own header and navigation.
 """
 
 from __future__ import annotations
@@ -22,6 +29,24 @@ from typing import Any
 SCORECARD_FILE = "index.html"
 HISTORY_FILE = "high_value_history.csv"
 ROAS_MODELS = ("last_touch", "linear", "first_touch", "position_based")
+GAP_DAYS = 30  # a longer stretch without orders ends a period: the charts start after the latest one
+CHART_MAX_DAYS = 365
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartPeriod:
+    """The days the daily charts show, and the orders outside them (counted, not charted)."""
+
+    start: dt.date
+    end: dt.date
+    earlier_orders: int = 0
+    earlier_first: dt.date | None = None
+    earlier_last: dt.date | None = None
+    capped: bool = False  # the stretch is longer than CHART_MAX_DAYS: only its last days are charted
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
 
 @dataclasses.dataclass
@@ -33,6 +58,7 @@ class ScorecardData:
     campaigns: list[dict[str, Any]]
     high_value_now: int | None
     missing: list[str]
+    high_value_as_of: dt.datetime | None = None  # the moment the traits hold at (customer_traits.as_of_at)
 
 
 def _rows(con, sql: str) -> list[dict[str, Any]]:
@@ -69,6 +95,10 @@ def read_scorecard_data(warehouse: Path) -> ScorecardData:
                 data.campaigns = rows
             else:
                 data.high_value_now = int(rows[0]["n"])
+                try:
+                    data.high_value_as_of = con.execute("SELECT max(as_of_at) FROM marts.customer_traits").fetchone()[0]
+                except duckdb.Error:  # a traits table without the moment: the card just leaves it out
+                    pass
     return data
 
 
@@ -126,6 +156,28 @@ def summary_figures(data: ScorecardData, days: int = 30) -> dict[str, Any]:
     }
 
 
+def chart_period(daily: list[dict[str, Any]], gap_days: int = GAP_DAYS,
+                 max_days: int = CHART_MAX_DAYS) -> ChartPeriod | None:
+    """The period the daily charts cover, from `exec_daily_metrics` rows: from the first order day after the
+    latest gap of more than `gap_days` days without orders (all currencies together) to the last day of
+    the mart, and no more than `max_days` days. None when there is no order at all."""
+    order_days = sorted({r["order_date"] for r in daily if (r.get("orders") or 0) > 0})
+    if not order_days:
+        return None
+    end = max(r["order_date"] for r in daily)
+    start = order_days[0]
+    for before, after in zip(order_days, order_days[1:]):
+        if (after - before).days > gap_days:
+            start = after
+    capped = start < end - dt.timedelta(days=max_days - 1)
+    start = max(start, end - dt.timedelta(days=max_days - 1))
+    earlier = [r for r in daily if r["order_date"] < start and (r.get("orders") or 0) > 0]
+    if not earlier:
+        return ChartPeriod(start, end, capped=capped)
+    return ChartPeriod(start, end, int(sum(r["orders"] for r in earlier)),
+                       min(r["order_date"] for r in earlier), max(r["order_date"] for r in earlier), capped)
+
+
 def _by_currency(rows: list[dict[str, Any]], value) -> dict[str, tuple[list, list]]:
     series: dict[str, tuple[list, list]] = {}
     for r in rows:
@@ -150,28 +202,45 @@ def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[t
     layout = dict(height=320, margin=dict(l=50, r=20, t=40, b=40), template="plotly_white",
                   legend=dict(orientation="h", y=-0.2))
     figures: list[tuple[str, Any]] = []
-    if data.daily:
+    period = chart_period(data.daily)
+    daily = [r for r in data.daily if period and period.start <= r["order_date"] <= period.end]
+    if daily:
         for name, title in (("revenue", "Revenue by day (after discounts), per currency"),
                             ("margin", "Margin by day (revenue less SKU unit costs), per currency")):
             fig = go.Figure(layout={**layout, "title": title})
-            for currency, (x, y) in _by_currency(data.daily, lambda r, n=name: _money(r, n)).items():
-                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=currency))
+            for currency, (x, y) in _by_currency(daily, lambda r, n=name: _money(r, n)).items():
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=currency, showlegend=True))
             figures.append((title, fig))
         for column, title in (("orders", "Paid orders by day"), ("new_customers", "New customers by day (first paid order)")):
-            x, y = _daily_totals(data.daily, column)
+            x, y = _daily_totals(daily, column)
             figures.append((title, go.Figure(go.Bar(x=x, y=y, name=column), layout={**layout, "title": title})))
-    if data.coupons:
+    # a segment without paid orders (e.g. anonymous visitors) has no rate: no empty bar or legend entry
+    coupons = [r for r in data.coupons if r.get("coupon_usage_rate") is not None]
+    if coupons:
         title = "Coupon usage rate by segment (share of paid orders with a coupon)"
         fig = go.Figure(layout={**layout, "title": title, "barmode": "group", "yaxis": {"tickformat": ".0%"}})
-        for customer_type in sorted({r["customer_type"] for r in data.coupons}):
-            rows = [r for r in data.coupons if r["customer_type"] == customer_type]
+        for customer_type in sorted({r["customer_type"] for r in coupons}):
+            rows = [r for r in coupons if r["customer_type"] == customer_type]
+            orders = [r.get("orders") for r in rows]
+            # the number of orders on each bar: a rate from a handful of orders reads as such
             fig.add_trace(go.Bar(x=[r["age_band"] for r in rows], y=[r.get("coupon_usage_rate") for r in rows],
-                                 name=customer_type))
+                                 name=customer_type, text=[f"{int(n):,} orders" if n is not None else "" for n in orders],
+                                 textposition="outside"))
         figures.append((title, fig))
     if history:
         title = "High-value customers over time (one point per scorecard refresh day)"
-        fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers",
+        fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers+text",
+                                   text=[f"{n:,}" for _, n in history], textposition="top center",
                                    name="high-value customers"), layout={**layout, "title": title})
+        fig.update_yaxes(range=[0, max(max(n for _, n in history) * 1.25, 1)])  # room for the labels
+        fig.update_xaxes(type="date", tickformat="%Y-%m-%d")
+        if len(history) < 7:  # a young history: say why there are so few points
+            fig.add_annotation(text=f"History starts {history[0][0]}: the trait holds at each build's moment, so "
+                                    "each day the scorecard refreshes adds one point", showarrow=False,
+                               xref="paper", yref="paper", x=0.5, y=0.05)
+            first = dt.date.fromisoformat(history[0][0])  # a week either side, not a sub-second axis
+            fig.update_xaxes(range=[(first - dt.timedelta(days=7)).isoformat(),
+                                    (first + dt.timedelta(days=7)).isoformat()], dtick=86_400_000 * 2)
         figures.append((title, fig))
     spent = [r for r in data.campaigns if (r.get("spend") or 0) > 0]
     if spent:
@@ -202,31 +271,59 @@ def render_scorecard(data: ScorecardData, history: list[tuple[str, int]], built_
              ("Margin, last 30 days", money(summary.get("margin_by_currency"))),
              ("Orders, last 30 days", f"{summary.get('orders', 0):,}" if "orders" in summary else "—"),
              ("New customers, last 30 days", f"{summary.get('new_customers', 0):,}" if "new_customers" in summary else "—"),
-             ("High-value customers", "—" if summary.get("high_value_customers") is None
-              else f"{summary['high_value_customers']:,}")]
+             ("High-value customers",
+              "—" if summary.get("high_value_customers") is None else f"{summary['high_value_customers']:,}")]
+    notes = {"High-value customers": f"traits as of {data.high_value_as_of.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+             if data.high_value_as_of else ""}
     card_html = "".join(f'<div class="card"><div class="label">{html.escape(k)}</div>'
-                        f'<div class="value">{html.escape(v)}</div></div>' for k, v in cards)
+                        f'<div class="value">{html.escape(v)}</div>'
+                        + (f'<div class="label">{html.escape(notes[k])}</div>' if notes.get(k) else "") + "</div>"
+                        for k, v in cards)
     missing = ("<p class='missing'>Not built yet: " + ", ".join(html.escape(m) for m in data.missing)
                + ". Materialize them in Dagster and this page fills in at its next refresh.</p>") if data.missing else ""
-    period = html.escape(summary.get("period", "no orders yet"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Executive scorecard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
+<style class="standalone-style">
 body {{ font-family: system-ui, sans-serif; margin: 24px; color: #1f2933; background: #f7f9fb; }}
-h1 {{ margin: 0 0 4px; font-size: 24px; }} .meta {{ color: #52606d; margin-bottom: 16px; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; }}
-.card {{ background: white; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; min-width: 180px; }}
-.label {{ color: #52606d; font-size: 13px; }} .value {{ font-size: 20px; font-weight: 600; }}
-.chart {{ background: white; border-radius: 8px; padding: 8px; margin-bottom: 16px; box-shadow: 0 1px 2px #0002; }}
-.missing {{ background: #fff4e5; padding: 8px 12px; border-radius: 6px; }}
+</style>
+<style class="scorecard-style">
+.scorecard h1 {{ margin: 0 0 4px; font-size: 24px; }} .scorecard .meta {{ color: #52606d; margin-bottom: 16px; }}
+.scorecard .cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; }}
+.scorecard .card {{ background: white; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; min-width: 180px; }}
+.scorecard .label {{ color: #52606d; font-size: 13px; }} .scorecard .value {{ font-size: 20px; font-weight: 600; }}
+.scorecard .chart {{ background: white; border-radius: 8px; padding: 8px; margin-bottom: 16px; box-shadow: 0 1px 2px #0002; }}
+.scorecard .missing {{ background: #fff4e5; padding: 8px 12px; border-radius: 6px; }}
 </style></head><body>
+<div class="scorecard">
 <h1>Executive scorecard</h1>
-<div class="meta">Built {built_at.strftime('%Y-%m-%d %H:%M UTC')} from the warehouse marts; orders {period}.</div>
+<div class="meta">Built {built_at.strftime('%Y-%m-%d %H:%M UTC')} from the warehouse marts. {html.escape(period_sentence(data))}</div>
 {missing}<div class="cards">{card_html}</div>
 {''.join(parts)}
+</div>
 </body></html>
 """
+
+
+def period_sentence(data: ScorecardData) -> str:
+    """What the page covers, in words: the cards' 30 days and the charts' period, and what is left out."""
+    summary = summary_figures(data)
+    if "period" not in summary:
+        return "No orders yet."
+    last_30 = summary["period"].replace("..", " to ")
+    period = chart_period(data.daily)
+    if period is None:
+        return f"Cards: the last 30 days ({last_30}); no orders to chart yet."
+    why = (f"the last {CHART_MAX_DAYS} days" if period.capped else
+           f"since orders have come in without a gap of more than {GAP_DAYS} days")
+    text = (f"Cards: the last 30 days ({last_30}). Daily charts: {period.start.isoformat()} to "
+            f"{period.end.isoformat()} ({period.days} days, {why}).")
+    if period.earlier_orders:
+        one = period.earlier_orders == 1
+        text += (f" {period.earlier_orders:,} earlier order{'' if one else 's'} "
+                 f"({period.earlier_first.isoformat()} to {period.earlier_last.isoformat()}) "
+                 f"{'is' if one else 'are'} in the marts but not charted.")
+    return text
 
 
 def build_scorecard(warehouse: Path, out_dir: Path, now: dt.datetime | None = None) -> tuple[Path, dict[str, Any], int]:

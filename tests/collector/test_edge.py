@@ -149,3 +149,37 @@ def test_a_write_key_whose_source_cannot_name_a_folder_stops_startup(tmp_path: P
     assert out.returncode == 1
     assert "GROWTH_STACK_WRITE_KEYS" in out.stderr and "'Web Shop'" in out.stderr
     assert "abc123" not in out.stderr
+
+
+def test_every_built_in_secret_counts_as_a_development_credential() -> None:
+    """The project's shipped defaults (config's DEFAULT_* credentials, and any whsec_ literal in the
+    package) are all known as development values."""
+    import re
+
+    from growth_stack_dagster import config
+
+    built_in = config.development_secret_values()
+    credentials = {name: getattr(config, name) for name in dir(config)
+                   if name.startswith("DEFAULT_") and re.search(r"SECRET|KEY|TOKEN", name)}
+    assert {"DEFAULT_STANDARD_WEBHOOK_SECRET", "DEFAULT_HUBSPOT_CLIENT_SECRET"} <= set(credentials)
+    for name, value in credentials.items():
+        values = config.parse_write_keys(value) if name == "DEFAULT_WRITE_KEYS" else [value]
+        assert set(values) <= built_in, name
+    package = Path(REPO) / "growth_stack_dagster"
+    literals = {m for f in package.rglob("*.py") for m in re.findall(r"[\"'](whsec_[A-Za-z0-9+/=]{16,})[\"']",
+                                                                       f.read_text())}
+    assert literals and literals <= built_in, literals - built_in
+
+
+def test_a_built_in_secret_under_another_variable_is_still_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from growth_stack_dagster import config
+    from growth_stack_dagster.collector.command import development_credentials_in_use
+
+    for name, value in OWN_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    assert development_credentials_in_use() == []
+    # the stack's Standard Webhooks secret as Stripe's webhook secret, the sandbox token as HubSpot's
+    # client secret: both built into the project, so both still development credentials
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_own," + config.DEFAULT_STANDARD_WEBHOOK_SECRET)
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", config.DEFAULT_SANDBOX_TOKEN)
+    assert development_credentials_in_use() == ["STRIPE_WEBHOOK_SECRET", "HUBSPOT_CLIENT_SECRET"]

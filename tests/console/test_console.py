@@ -3,11 +3,15 @@ publicly without one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 from pathlib import Path
 
 import requests
+
+from growth_stack_dagster.console.app import NAV
+from growth_stack_dagster.operate import scorecard
 
 from tests.servers import CLI, REPO, run_server
 
@@ -23,6 +27,20 @@ def test_home_and_scorecard_pages(gs_home: Path) -> None:
         page = requests.get(url + "/scorecard", timeout=10)
         assert page.status_code == 200 and "the charts" in page.text
         assert "Refreshed hourly" in requests.get(url + "/", timeout=10).text
+        # a page the scorecard asset renders: shown under the console's header and navigation, once
+        built_at = dt.datetime(2026, 11, 3, 8, tzinfo=dt.timezone.utc)
+        (gs_home / "scorecard" / "index.html").write_text(
+            scorecard.render_scorecard(scorecard.ScorecardData([], [], [], 7, []), [("2026-11-03", 7)], built_at))
+        page = requests.get(url + "/scorecard", timeout=10)
+        assert page.status_code == 200 and page.text.count("<html") == 1 and page.text.count("<body") == 1
+        header = page.text.split("<main>", 1)[0]
+        for path, label in NAV:
+            assert f'href="{path}"' in header and label in header
+        assert '<a href="/scorecard" class="active">Executive scorecard</a>' in header and "Dagster UI" in header
+        main = page.text.split("<main>", 1)[1]
+        assert '<div class="scorecard">' in main and "High-value customers" in main and "js-plotly" not in header
+        assert ".scorecard .card" in header  # its styles, scoped to its own block, come along
+        assert "margin: 24px" not in page.text  # but not the standalone page's body margin
 
 
 def test_a_token_guards_every_page_but_health(gs_home: Path) -> None:

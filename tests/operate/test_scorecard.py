@@ -66,3 +66,65 @@ def test_the_high_value_history_keeps_one_point_per_day(tmp_path: Path) -> None:
 def test_an_empty_warehouse_gives_a_page_that_says_what_to_build(tmp_path: Path) -> None:
     page, figures, charts = scorecard.build_scorecard(tmp_path / "none.duckdb", tmp_path / "out")
     assert charts == 0 and "Not built yet" in page.read_text()
+
+
+def test_the_daily_charts_cover_the_continuous_history_not_months_of_zeros(tmp_path: Path) -> None:
+    # as in the demo company: two boundary purchases a year back, nothing for months, then daily orders
+    warehouse = tmp_path / "w.duckdb"
+    first, last = dt.date(2025, 12, 4), dt.date(2026, 12, 4)
+    recent_start = last - dt.timedelta(days=119)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.exec_daily_metrics (order_date date, currency varchar, orders integer, "
+                    "new_customers integer, revenue decimal(18,2), margin decimal(18,2))")
+        day = first
+        while day <= last:
+            orders = 1 if day == first else 2 if day >= recent_start and day.day % 7 else 0
+            con.execute("insert into marts.exec_daily_metrics values (?, 'usd', ?, ?, ?, ?)",
+                        [day, orders, min(orders, 1), 120.0 * orders, 40.0 * orders])
+            day += dt.timedelta(days=1)
+    page, figures, charts = scorecard.build_scorecard(warehouse, tmp_path / "out",
+                                                      now=dt.datetime(2026, 12, 4, 20, tzinfo=dt.timezone.utc))
+    data = scorecard.read_scorecard_data(warehouse)
+    period = scorecard.chart_period(data.daily)
+    first_recent_order = min(d for d in (recent_start + dt.timedelta(days=k) for k in range(120)) if d.day % 7)
+    assert (period.start, period.end) == (first_recent_order, last)
+    assert (period.earlier_orders, period.earlier_first, period.earlier_last) == (1, first, first)
+    for title, fig in scorecard.build_figures(data, [])[:4]:  # revenue, margin, orders, new customers
+        xs = [x for trace in fig.data for x in trace.x]
+        assert min(xs) == first_recent_order and max(xs) == last, title
+        assert len(xs) == (last - first_recent_order).days + 1, title  # quiet days inside stay, as zeros
+    html = page.read_text()
+    assert f"Daily charts: {first_recent_order} to {last}" in html
+    assert f"1 earlier order ({first} to {first}) is in the marts but not charted" in html
+    assert charts == 4 and figures["orders"] > 0
+    # the high-value card says the moment its traits hold at
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table marts.customer_traits as select range as customer_id, range < 21 as is_high_value, "
+                    "timestamptz '2026-12-04 19:53:42+00' as as_of_at from range(50)")
+    page, figures, _ = scorecard.build_scorecard(warehouse, tmp_path / "out",
+                                                 now=dt.datetime(2026, 12, 4, 20, tzinfo=dt.timezone.utc))
+    assert figures["high_value_customers"] == 21
+    assert "traits as of 2026-12-04 19:53 UTC" in page.read_text()
+
+
+def test_the_chart_period_is_at_most_a_year_and_says_so() -> None:
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=k) for k in range(800)]
+    daily = [{"order_date": d, "currency": "USD", "orders": 1} for d in days]
+    period = scorecard.chart_period(daily)
+    assert period.end == days[-1] and period.days == scorecard.CHART_MAX_DAYS and period.capped
+    assert period.earlier_orders == 800 - scorecard.CHART_MAX_DAYS
+    assert scorecard.chart_period([{"order_date": days[0], "currency": "USD", "orders": 0}]) is None
+
+
+def test_segments_without_orders_have_no_bar_and_each_bar_shows_its_orders() -> None:
+    coupons = [{"age_band": "25-34", "customer_type": "retail", "orders": 225, "coupon_usage_rate": 0.18},
+               {"age_band": "25-34", "customer_type": "wholesale", "orders": 2, "coupon_usage_rate": 1.0},
+               {"age_band": "unknown", "customer_type": "unknown", "orders": 0, "coupon_usage_rate": None}]
+    data = scorecard.ScorecardData([], coupons, [], 21, [])
+    (title, fig), (history_title, history) = scorecard.build_figures(data, [("2026-12-04", 21)])
+    assert [t.name for t in fig.data] == ["retail", "wholesale"]  # anonymous visitors: no orders, no rate
+    assert [list(t.text) for t in fig.data] == [["225 orders"], ["2 orders"]]
+    # one refresh day so far: a readable week either side, and the page says why there is one point
+    assert history.layout.xaxis.range == ("2026-11-27", "2026-12-11")
+    assert "History starts 2026-12-04" in history.layout.annotations[0].text

@@ -64,3 +64,24 @@ def test_live_simulation_sends_events_that_the_collector_writes(gs_home: Path, c
     assert len(lines) == sent
     assert {m["type"] for m in lines} <= {"page", "track"} and all(m["anonymousId"] == "a-1" for m in lines)
     assert all(m["userId"] == "u-1" and m["receivedAt"] for m in lines)
+
+
+def test_summary_states_the_moment_of_the_traits_and_the_simulators_ground_truth(tmp_path: Path) -> None:
+    warehouse, simulation = tmp_path / "w.duckdb", tmp_path / "simulation"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts; create table marts.customer_traits as select range as customer_id, "
+                    "range < 21 as is_high_value, timestamptz '2026-12-04 19:52:10+00' as as_of_at from range(100)")
+    assert summary_lines(warehouse, tmp_path / "router", simulation) == [
+        "High-value customers: 21 (traits as of 2026-12-04 19:52:10 UTC)"]  # no simulation: no ground truth line
+    simulation.mkdir()
+    (simulation / "summary.json").write_text(json.dumps({
+        "params": {"as_of": "2026-12-04", "as_of_at": "2026-12-04T00:00:00+00:00"}, "people": {"high_value": 28}}))
+    lines = summary_lines(warehouse, tmp_path / "router", simulation)
+    assert lines[:2] == ["High-value customers: 21 (traits as of 2026-12-04 19:52:10 UTC)",
+                         "Simulator's ground truth: 28 high-value as of 2026-12-04 00:00:00 UTC"]
+    assert "GROWTH_STACK_AS_OF=2026-12-04T00:00:00Z" in lines[2] and "one year before" in lines[2]
+    # a build at the ground truth's moment: the same moment, no explanation needed
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.customer_traits set as_of_at = timestamptz '2026-12-04 00:00:00+00'")
+    assert summary_lines(warehouse, tmp_path / "router", simulation)[1:] == [
+        "Simulator's ground truth: 28 high-value as of 2026-12-04 00:00:00 UTC"]
