@@ -321,24 +321,31 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
     """)
     # customer_id per node as a dictionary column over the components' ids, lined up with the nodes: no
-    # join over every node. A node that had an id and did not move had its component's id.
+    # join over every node. A node that had an id and did not move had its component's id; only the few
+    # nodes that moved are joined to their change.
     dictionary = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
     labels_table = pa.table({
         "i": pa.array(np.arange(n, dtype=np.int32)),
         "customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
         "had_previous": pa.array(had_prev),
+        "moved": pa.array(moved),
     })
     con.register("_st_labels_arrow", labels_table)
     line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
     con.execute(f"""
         create or replace {"temp " if temporary else ""}table {out_table} as
-        select n.node_key, cast(l.customer_id as varchar) as customer_id,
-               case when m.i is not null then m.previous_customer_id
-                    when l.had_previous then cast(l.customer_id as varchar) end as previous_customer_id,
+        select node_key, customer_id, case when had_previous then customer_id end as previous_customer_id,
+               cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
+               cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason
+        from (select n.node_key, cast(l.customer_id as varchar) as customer_id, l.had_previous
+              from _st_nodes n {line_up} where not l.moved)
+        union all
+        select n.node_key, cast(l.customer_id as varchar), m.previous_customer_id,
                m.change_type, m.changed_at, m.change_link_id, m.change_reason
         from _st_nodes n
         {line_up}
-        left join _st_moved m on m.i = n.i
+        join _st_moved m on m.i = n.i
+        where l.moved
     """)
     con.unregister("_st_labels_arrow")
     stats = StitchStats(nodes=n, edges=edge_count, components=components, kept=int(keeps.sum()),
