@@ -137,17 +137,18 @@ def _group_argmin(groups: np.ndarray, ages: np.ndarray, tiebreak: _Tiebreak, cou
 
     `groups` and `ages` are parallel arrays; `rows` names their nodes (default 0..len-1).
     """
-    rows = np.arange(len(groups)) if rows is None else rows
     oldest = np.full(count, _I64_MAX, dtype=np.int64)
     np.minimum.at(oldest, groups, ages)
-    candidate = ages == oldest[groups]
-    tied = np.bincount(groups[candidate], minlength=count) > 1
+    # Only the rows as old as their group's oldest (about one per group) are looked at again.
+    candidate = np.nonzero(ages == oldest[groups])[0]
+    del oldest
+    candidate_groups = groups[candidate]
+    candidate_rows = candidate if rows is None else rows[candidate]
+    tied = (np.bincount(candidate_groups, minlength=count) > 1)[candidate_groups]
     out = np.full(count, -1, dtype=np.int64)
-    alone = candidate & ~tied[groups]
-    out[groups[alone]] = rows[alone]
-    contested = np.nonzero(candidate & tied[groups])[0]
-    if len(contested):
-        g, r = groups[contested], rows[contested]
+    out[candidate_groups[~tied]] = candidate_rows[~tied]
+    if tied.any():
+        g, r = candidate_groups[tied], candidate_rows[tied]
         h = tiebreak.of(r)
         smallest = np.full(count, _U64_MAX, dtype=np.uint64)
         np.minimum.at(smallest, g, h)
@@ -187,7 +188,10 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     del cols["h"]
 
     def node_of(alias: str, key: str) -> str:
-        return f"{alias}.h = hash({key})" if by_hash else f"{alias}.node_key = {key}"
+        return f"{alias}.h = {key}_h" if by_hash else f"{alias}.node_key = {key}"
+
+    def keyed(key: str) -> str:  # a key and, when looked up by hash, its hash (hashed before the joins)
+        return f"{key}, hash({key}) as {key}_h" if by_hash else key
     # A scan returns the rows in the order they were numbered (insertion order is kept), which lets the
     # output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
     in_scan_order = bool(np.array_equal(cols["i"], np.arange(n, dtype=cols["i"].dtype)))
@@ -197,10 +201,9 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     del cols
     arrays = con.execute(f"""
         select na.i as a, nb.i as b
-        from ({edges_sql}) e
+        from (select {keyed("key_a")}, {keyed("key_b")} from ({edges_sql}) where key_a is not null and key_b is not null) e
         join _st_nodes na on {node_of("na", "e.key_a")}
         join _st_nodes nb on {node_of("nb", "e.key_b")}
-        where e.key_a is not null and e.key_b is not null
     """).fetchnumpy()
     a, b = arrays["a"], arrays["b"]
     if len(a) != con.execute(f"select count(*) from ({edges_sql}) e where key_a is not null and key_b is not null").fetchall()[0][0]:
@@ -228,13 +231,16 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         select customer_id, hash(customer_id) as h, (row_number() over () - 1)::integer as code
         from (select distinct customer_id from {previous} where customer_id is not null)
     """)
-    codes, id_hashes = con.execute("select count(*), count(distinct h) from _st_prev_ids").fetchall()[0]
-    id_of = "c.h = hash(p.customer_id)" if id_hashes == codes else "c.customer_id = p.customer_id"
+    id_hashes = con.execute("select h from _st_prev_ids").fetchnumpy()["h"]
+    codes = len(id_hashes)
+    id_of = "c.h = p.customer_id_h" if _distinct(id_hashes) else "c.customer_id = p.customer_id"
+    del id_hashes
     pairs = con.execute(f"""
-        select n.i, c.code from {previous} p
+        select n.i, c.code
+        from (select {keyed("node_key")}, customer_id, hash(customer_id) as customer_id_h from {previous}
+              where node_key is not null and customer_id is not null) p
         join _st_nodes n on {node_of("n", "p.node_key")}
         join _st_prev_ids c on {id_of}
-        where p.node_key is not null and p.customer_id is not null
     """).fetchnumpy()
     code = np.full(n, -1, dtype=np.int32)
     code[pairs["i"]] = pairs["code"]
