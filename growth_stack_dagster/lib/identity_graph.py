@@ -5,7 +5,8 @@ Used by the dbt Python model `int_identity_components` and by `bench/bench_ident
 `stitch` takes the identifiers (graph nodes, `type:value` keys with when each was first and last
 seen), the links between them (edges) and, optionally, the id map of the previous build. It finds
 the connected components with `scipy.sparse.csgraph.connected_components` once the keys are mapped
-to integers in DuckDB, and gives every component a `customer_id` by these rules:
+to integers in DuckDB (joined on DuckDB's 64-bit hash of the key, not the key, unless two nodes share a
+hash), and gives every component a `customer_id` by these rules:
 
 - An identifier's "age" is (first_seen_at, md5 of its node_key): the oldest identifier is the one seen
   first, ties broken by the first 8 bytes of the md5 of its key (DuckDB's `md5_number_upper`), so the
