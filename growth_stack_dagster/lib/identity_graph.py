@@ -5,7 +5,8 @@ Used by the dbt Python model `int_identity_components` and by `bench/bench_ident
 `stitch` takes the identifiers (graph nodes, `type:value` keys with when each was first and last
 seen), the links between them (edges) and, optionally, the id map of the previous build. It finds
 the connected components with `scipy.sparse.csgraph.connected_components` once the keys are mapped
-to integers in DuckDB, and gives every component a `customer_id` by these rules:
+to integers in DuckDB (joined on DuckDB's 64-bit hash of the key, not the key, unless two nodes share a
+hash), and gives every component a `customer_id` by these rules:
 
 - An identifier's "age" is (first_seen_at, md5 of its node_key): the oldest identifier is the one seen
   first, ties broken by the first 8 bytes of the md5 of its key (DuckDB's `md5_number_upper`), so the
@@ -137,17 +138,18 @@ def _group_argmin(groups: np.ndarray, ages: np.ndarray, tiebreak: _Tiebreak, cou
 
     `groups` and `ages` are parallel arrays; `rows` names their nodes (default 0..len-1).
     """
-    rows = np.arange(len(groups)) if rows is None else rows
     oldest = np.full(count, _I64_MAX, dtype=np.int64)
     np.minimum.at(oldest, groups, ages)
-    candidate = ages == oldest[groups]
-    tied = np.bincount(groups[candidate], minlength=count) > 1
+    # Only the rows as old as their group's oldest (about one per group) are looked at again.
+    candidate = np.nonzero(ages == oldest[groups])[0]
+    del oldest
+    candidate_groups = groups[candidate]
+    candidate_rows = candidate if rows is None else rows[candidate]
+    tied = (np.bincount(candidate_groups, minlength=count) > 1)[candidate_groups]
     out = np.full(count, -1, dtype=np.int64)
-    alone = candidate & ~tied[groups]
-    out[groups[alone]] = rows[alone]
-    contested = np.nonzero(candidate & tied[groups])[0]
-    if len(contested):
-        g, r = groups[contested], rows[contested]
+    out[candidate_groups[~tied]] = candidate_rows[~tied]
+    if tied.any():
+        g, r = candidate_groups[tied], candidate_rows[tied]
         h = tiebreak.of(r)
         smallest = np.full(count, _U64_MAX, dtype=np.uint64)
         np.minimum.at(smallest, g, h)
@@ -163,16 +165,34 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.n
     con.unregister(f"{name}_arrow")
 
 
+def _distinct(hashes: np.ndarray) -> bool:
+    """Whether no two of the 64-bit hashes are equal."""
+    ordered = np.sort(hashes)
+    return not bool((ordered[1:] == ordered[:-1]).any())
+
+
 def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary):
     # Integer ids in scan order. An identifier's age is (first_seen_at, md5 of its key): compared in numpy.
+    # `h`, DuckDB's 64-bit hash of the key, lets the joins below compare integers instead of strings.
     con.execute(f"""
         create or replace temp table _st_nodes as
-        select node_key, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t,
+        select node_key, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t, hash(node_key) as h,
                (row_number() over () - 1)::integer as i
         from ({nodes_sql}) where node_key is not null
     """)
     n = con.execute("select count(*) from _st_nodes").fetchall()[0][0]
-    cols = con.execute("select i, t from _st_nodes").fetchnumpy()
+    cols = con.execute("select i, t, h from _st_nodes").fetchnumpy()
+    # Keys are looked up by their hash when the nodes' hashes are all distinct: a node's key then finds
+    # that node and no other. Otherwise (two keys with one hash, odds about n^2 / 2^65) by the key itself.
+    # A key that is not a node could pass for one only if its hash equals a node's: odds about n / 2^64.
+    by_hash = _distinct(cols["h"])
+    del cols["h"]
+
+    def node_of(alias: str, key: str) -> str:
+        return f"{alias}.h = {key}_h" if by_hash else f"{alias}.node_key = {key}"
+
+    def keyed(key: str) -> str:  # a key and, when looked up by hash, its hash (hashed before the joins)
+        return f"{key}, hash({key}) as {key}_h" if by_hash else key
     # A scan returns the rows in the order they were numbered (insertion order is kept), which lets the
     # output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
     in_scan_order = bool(np.array_equal(cols["i"], np.arange(n, dtype=cols["i"].dtype)))
@@ -182,9 +202,9 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     del cols
     arrays = con.execute(f"""
         select na.i as a, nb.i as b
-        from ({edges_sql}) e
-        join _st_nodes na on na.node_key = e.key_a
-        join _st_nodes nb on nb.node_key = e.key_b
+        from (select {keyed("key_a")}, {keyed("key_b")} from ({edges_sql}) where key_a is not null and key_b is not null) e
+        join _st_nodes na on {node_of("na", "e.key_a")}
+        join _st_nodes nb on {node_of("nb", "e.key_b")}
     """).fetchnumpy()
     a, b = arrays["a"], arrays["b"]
     if len(a) != con.execute(f"select count(*) from ({edges_sql}) e where key_a is not null and key_b is not null").fetchall()[0][0]:
@@ -209,15 +229,20 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         "(select cast(null as varchar) as node_key, cast(null as varchar) as customer_id where false)"
     con.execute(f"""
         create or replace temp table _st_prev_ids as
-        select customer_id, (row_number() over () - 1)::integer as code
+        select customer_id, hash(customer_id) as h, (row_number() over () - 1)::integer as code
         from (select distinct customer_id from {previous} where customer_id is not null)
     """)
+    id_hashes = con.execute("select h from _st_prev_ids").fetchnumpy()["h"]
+    codes = len(id_hashes)
+    id_of = "c.h = p.customer_id_h" if _distinct(id_hashes) else "c.customer_id = p.customer_id"
+    del id_hashes
     pairs = con.execute(f"""
-        select n.i, c.code from _st_nodes n
-        join {previous} p using (node_key)
-        join _st_prev_ids c using (customer_id)
+        select n.i, c.code
+        from (select {keyed("node_key")}, customer_id, hash(customer_id) as customer_id_h from {previous}
+              where node_key is not null and customer_id is not null) p
+        join _st_nodes n on {node_of("n", "p.node_key")}
+        join _st_prev_ids c on {id_of}
     """).fetchnumpy()
-    codes = con.execute("select count(*) from _st_prev_ids").fetchall()[0][0]
     code = np.full(n, -1, dtype=np.int32)
     code[pairs["i"]] = pairs["code"]
     del pairs
@@ -302,31 +327,32 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         join _st_ids ids on ids.component = r.component
         left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
     """)
-    # customer_id and previous_customer_id per node as dictionary columns over the components' ids (and
-    # the moved nodes' previous ids), lined up with the nodes: no join over every node.
-    component_ids = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
-    moved_previous = con.sql("""
-        select p.customer_id from _st_moved_rows r join _st_prev_ids p on p.code = r.code order by r.i
-    """).to_arrow_table().column(0)
-    dictionary = pa.chunked_array([*component_ids.chunks, *moved_previous.chunks], type=pa.string()).combine_chunks()
-    previous_index = np.where(had_prev, labels, -1).astype(np.int32)
-    previous_index[moved_rows] = components + np.arange(len(moved_rows), dtype=np.int32)
+    # customer_id per node as a dictionary column over the components' ids, lined up with the nodes: no
+    # join over every node. A node that had an id and did not move had its component's id; only the few
+    # nodes that moved are joined to their change.
+    dictionary = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
     labels_table = pa.table({
         "i": pa.array(np.arange(n, dtype=np.int32)),
-        "customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary),
-        "previous_customer_id": pa.DictionaryArray.from_arrays(
-            pa.array(previous_index, mask=previous_index < 0), dictionary),
+        "customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
+        "had_previous": pa.array(had_prev),
+        "moved": pa.array(moved),
     })
     con.register("_st_labels_arrow", labels_table)
     line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
     con.execute(f"""
         create or replace {"temp " if temporary else ""}table {out_table} as
-        select n.node_key, cast(l.customer_id as varchar) as customer_id,
-               cast(l.previous_customer_id as varchar) as previous_customer_id,
+        select node_key, customer_id, case when had_previous then customer_id end as previous_customer_id,
+               cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
+               cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason
+        from (select n.node_key, cast(l.customer_id as varchar) as customer_id, l.had_previous
+              from _st_nodes n {line_up} where not l.moved)
+        union all
+        select n.node_key, cast(l.customer_id as varchar), m.previous_customer_id,
                m.change_type, m.changed_at, m.change_link_id, m.change_reason
         from _st_nodes n
         {line_up}
-        left join _st_moved m on m.i = n.i
+        join _st_moved m on m.i = n.i
+        where l.moved
     """)
     con.unregister("_st_labels_arrow")
     stats = StitchStats(nodes=n, edges=edge_count, components=components, kept=int(keeps.sum()),
