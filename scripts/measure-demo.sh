@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Times `make demo` from its start until the Dagster UI answers, then stops what it started.
+# Run it twice with the same GROWTH_STACK_HOME: the first run sets everything up, the second is the rerun
+# a user meets on a machine where the demo already ran. Defaults keep clear of the demo's own ports and home:
+#   GROWTH_STACK_HOME (default /tmp/growth-stack-demo-measure), DEMO_*_PORT (18090, 18080, 13001, 13000),
+#   MEASURE_TIMEOUT_SECONDS (1800: a first run builds the example company).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GROWTH_STACK_HOME=${GROWTH_STACK_HOME:-/tmp/growth-stack-demo-measure}
+export DAGSTER_HOME=${DAGSTER_HOME:-$GROWTH_STACK_HOME/dagster_home}
+export DEMO_SANDBOX_PORT=${DEMO_SANDBOX_PORT:-18090} DEMO_COLLECTOR_PORT=${DEMO_COLLECTOR_PORT:-18080}
+export DEMO_CONSOLE_PORT=${DEMO_CONSOLE_PORT:-13001} DEMO_DAGSTER_PORT=${DEMO_DAGSTER_PORT:-13000}
+TIMEOUT=${MEASURE_TIMEOUT_SECONDS:-1800}
+mkdir -p "$GROWTH_STACK_HOME"
+LOG=$GROWTH_STACK_HOME/measure-demo.log
+rerun=no
+[ -f "$GROWTH_STACK_HOME/run/flows.done" ] && rerun=yes
+
+start=$(date +%s.%N)
+setsid make demo >"$LOG" 2>&1 </dev/null &
+MAKE_PID=$!
+stop_demo() {
+  bash scripts/demo.sh stop || true
+  kill -TERM -- "-$MAKE_PID" 2>/dev/null || true
+  wait "$MAKE_PID" 2>/dev/null || true
+}
+trap stop_demo EXIT
+
+# The UI answers on /server_info once the webserver has loaded the code location.
+while ! curl -fsS -o /dev/null "http://127.0.0.1:$DEMO_DAGSTER_PORT/server_info" 2>/dev/null; do
+  if ! kill -0 "$MAKE_PID" 2>/dev/null; then echo "make demo ended before the UI answered; see $LOG" >&2; exit 1; fi
+  if (( $(date +%s) - ${start%.*} > TIMEOUT )); then echo "the UI did not answer within $TIMEOUT s; see $LOG" >&2; exit 1; fi
+  sleep 0.2
+done
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+printf 'make demo (%s) until the Dagster UI answered on :%s: %.1f s (load: %s)\n' \
+  "$([ $rerun = yes ] && echo rerun || echo first run)" "$DEMO_DAGSTER_PORT" "$elapsed" "$(cut -d' ' -f1-3 /proc/loadavg)"
