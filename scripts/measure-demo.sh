@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times `make demo` from its start until the Dagster UI answers, then stops what it started.
+# Times `make demo` from its start until the Dagster UI serves the code location, then stops what it started.
 # Run it twice with the same GROWTH_STACK_HOME: the first run sets everything up, the second is the rerun
 # a user meets on a machine where the demo already ran. Defaults keep clear of the demo's own ports and home:
 #   GROWTH_STACK_HOME (default /tmp/growth-stack-demo-measure), DEMO_*_PORT (18090, 18080, 13001, 13000),
@@ -26,12 +26,19 @@ stop_demo() {
 }
 trap stop_demo EXIT
 
-# The UI answers on /server_info once the webserver has loaded the code location.
-while ! curl -fsS -o /dev/null "http://127.0.0.1:$DEMO_DAGSTER_PORT/server_info" 2>/dev/null; do
+# Up means usable: the webserver answers and its code location has loaded (Dagster's GraphQL says LOADED).
+QUERY='{"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"}'
+ui_up() {
+  local answer
+  answer=$(curl -fsS -H 'Content-Type: application/json' -d "$QUERY" \
+    "http://127.0.0.1:$DEMO_DAGSTER_PORT/graphql" 2>/dev/null) || return 1
+  [[ $answer == *'"loadStatus":"LOADED"'* && $answer != *'"loadStatus":"LOADING"'* ]]
+}
+while ! ui_up; do
   if ! kill -0 "$MAKE_PID" 2>/dev/null; then echo "make demo ended before the UI answered; see $LOG" >&2; exit 1; fi
   if (( $(date +%s) - ${start%.*} > TIMEOUT )); then echo "the UI did not answer within $TIMEOUT s; see $LOG" >&2; exit 1; fi
   sleep 0.2
 done
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
-printf 'make demo (%s) until the Dagster UI answered on :%s: %.1f s (load: %s)\n' \
+printf 'make demo (%s) until the Dagster UI served the code location on :%s: %.1f s (load: %s)\n' \
   "$([ $rerun = yes ] && echo rerun || echo first run)" "$DEMO_DAGSTER_PORT" "$elapsed" "$(cut -d' ' -f1-3 /proc/loadavg)"
