@@ -67,6 +67,19 @@ stop_servers
 trap 'echo; echo "== Stopping"; stop_servers; exit 130' INT TERM
 trap stop_servers EXIT
 $BIN/growth-stack init >/dev/null
+summary() {  # a read-only look at the warehouse; a run writing it at that moment only costs the summary
+  echo "== What the stack holds"
+  $BIN/python -c "from growth_stack_dagster.run_all import print_summary; print_summary()" ||
+    echo "  (no summary: a run is writing the warehouse; the Dagster UI shows what it holds)"
+}
+# A rerun (company generated, every flow run once) builds nothing first, so the Dagster UI, the slowest part
+# to start (it loads the code location), starts at once, beside the servers.
+UI_STARTED=no
+if [ -f "$GROWTH_STACK_HOME/simulation/summary.json" ] && [ -f "$RUN/flows.done" ]; then
+  start dagster $BIN/dagster dev -h 127.0.0.1 -p "$DAGSTER_PORT"
+  UI_STARTED=yes
+  summary
+fi
 echo "== Starting the SaaS sandbox on 127.0.0.1:$SANDBOX_PORT, the collector on 127.0.0.1:$COLLECTOR_PORT, the console on 127.0.0.1:$CONSOLE_PORT"
 start sandbox $BIN/growth-stack sandbox --host 127.0.0.1 --port "$SANDBOX_PORT"
 start collector $BIN/growth-stack collector --host 127.0.0.1 --port "$COLLECTOR_PORT"
@@ -95,13 +108,12 @@ else
   $BIN/growth-stack run --no-summary
   touch "$RUN/flows.done"
 fi
-echo "== What the stack holds"
-$BIN/python -c "from growth_stack_dagster.run_all import print_summary; print_summary()"
+[ "$UI_STARTED" = yes ] || summary
 
 echo "== Live: about $LIVE_RATE new events a minute from the example company's shoppers, through the collector"
 start live $BIN/growth-stack simulate --live --live-events-per-minute "$LIVE_RATE"
 echo "== Serving the Dagster UI on http://127.0.0.1:$DAGSTER_PORT and the console on http://127.0.0.1:$CONSOLE_PORT (Ctrl-C stops everything)"
-start dagster $BIN/dagster dev -h 127.0.0.1 -p "$DAGSTER_PORT"
+[ "$UI_STARTED" = yes ] || start dagster $BIN/dagster dev -h 127.0.0.1 -p "$DAGSTER_PORT"
 tail -n +1 -f "$RUN/dagster.log" &
 TAIL=$!
 # wait returns when dagster dev ends or a signal arrives (the INT/TERM trap then stops everything)

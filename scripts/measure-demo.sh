@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times `make demo` from its start until the Dagster UI serves the code location, then stops what it started.
 # Run it twice with the same GROWTH_STACK_HOME: the first run sets everything up, the second is the rerun
-# a user meets on a machine where the demo already ran. Defaults keep clear of the demo's own ports and home:
+# a user meets on a machine where the demo already ran, and prints a baseline measured right after it: a bare
+# `dagster dev` on the same instance. Defaults keep clear of the demo's own ports and home:
 #   GROWTH_STACK_HOME (default /tmp/growth-stack-demo-measure), DEMO_*_PORT (18090, 18080, 13001, 13000),
 #   MEASURE_TIMEOUT_SECONDS (1800: a first run builds the example company).
 set -euo pipefail
@@ -16,6 +17,15 @@ LOG=$GROWTH_STACK_HOME/measure-demo.log
 rerun=no
 [ -f "$GROWTH_STACK_HOME/run/flows.done" ] && rerun=yes
 
+wait_for_ui() {  # pid of what was started: seconds from $start until the UI serves the code location
+  while ! ui_up; do
+    if ! kill -0 "$1" 2>/dev/null; then echo "it ended before the UI answered; see $LOG" >&2; exit 1; fi
+    if (( $(date +%s) - ${start%.*} > TIMEOUT )); then echo "the UI did not answer within $TIMEOUT s; see $LOG" >&2; exit 1; fi
+    sleep 0.2
+  done
+  echo "$(date +%s.%N) - $start" | bc
+}
+
 start=$(date +%s.%N)
 setsid make demo >"$LOG" 2>&1 </dev/null &
 MAKE_PID=$!
@@ -25,20 +35,18 @@ stop_demo() {
   wait "$MAKE_PID" 2>/dev/null || true
 }
 trap stop_demo EXIT
-
-# Up means usable: the webserver answers and its code location has loaded (Dagster's GraphQL says LOADED).
-QUERY='{"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"}'
-ui_up() {
-  local answer
-  answer=$(curl -fsS -H 'Content-Type: application/json' -d "$QUERY" \
-    "http://127.0.0.1:$DEMO_DAGSTER_PORT/graphql" 2>/dev/null) || return 1
-  [[ $answer == *'"loadStatus":"LOADED"'* && $answer != *'"loadStatus":"LOADING"'* ]]
-}
-while ! ui_up; do
-  if ! kill -0 "$MAKE_PID" 2>/dev/null; then echo "make demo ended before the UI answered; see $LOG" >&2; exit 1; fi
-  if (( $(date +%s) - ${start%.*} > TIMEOUT )); then echo "the UI did not answer within $TIMEOUT s; see $LOG" >&2; exit 1; fi
-  sleep 0.2
-done
-elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+elapsed=$(wait_for_ui "$MAKE_PID")
 printf 'make demo (%s) until the Dagster UI served the code location on :%s: %.1f s (load: %s)\n' \
   "$([ $rerun = yes ] && echo rerun || echo first run)" "$DEMO_DAGSTER_PORT" "$elapsed" "$(cut -d' ' -f1-3 /proc/loadavg)"
+stop_demo
+trap - EXIT
+
+# Baseline, same run: `dagster dev` alone on the same instance and port, the floor a rerun cannot beat.
+[ "$rerun" = yes ] || exit 0
+start=$(date +%s.%N)
+setsid .venv/bin/dagster dev -h 127.0.0.1 -p "$DEMO_DAGSTER_PORT" >"$GROWTH_STACK_HOME/measure-baseline.log" 2>&1 </dev/null &
+DEV_PID=$!
+trap 'kill -TERM -- "-$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true' EXIT
+baseline=$(wait_for_ui "$DEV_PID")
+printf 'baseline, bare dagster dev on the same instance until it served the code location: %.1f s (load: %s)\n' \
+  "$baseline" "$(cut -d' ' -f1-3 /proc/loadavg)"
