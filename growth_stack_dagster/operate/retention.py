@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
-from dagster._core.storage.event_log.base import AssetRecordsFilter
 
 RETENTION_DAYS_ENV = "GROWTH_STACK_RUN_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 30
@@ -55,12 +53,12 @@ def runs_holding_asset_state(instance: dg.DagsterInstance,
         for run_id in (entry.last_run_id, entry.last_planned_materialization_run_id):
             if run_id:
                 holding.add(run_id)
-        for event_type, fetch in ((DagsterEventType.ASSET_MATERIALIZATION, instance.fetch_materializations),
-                                  (DagsterEventType.ASSET_OBSERVATION, instance.fetch_observations)):
+        for event_type, fetch in ((dg.DagsterEventType.ASSET_MATERIALIZATION, instance.fetch_materializations),
+                                  (dg.DagsterEventType.ASSET_OBSERVATION, instance.fetch_observations)):
             storage_ids = sorted(set(instance.get_latest_storage_id_by_partition(entry.asset_key, event_type).values()))
             for start in range(0, len(storage_ids), _STORAGE_ID_BATCH):
                 batch = storage_ids[start:start + _STORAGE_ID_BATCH]
-                result = fetch(AssetRecordsFilter(asset_key=entry.asset_key, storage_ids=batch), limit=len(batch))
+                result = fetch(dg.AssetRecordsFilter(asset_key=entry.asset_key, storage_ids=batch), limit=len(batch))
                 holding.update(r.event_log_entry.run_id for r in result.records)
     check_keys = list(check_keys)
     if check_keys:

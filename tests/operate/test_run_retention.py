@@ -46,7 +46,7 @@ def failing_job() -> None:
 def _latest_run(instance: dg.DagsterInstance, partition: str | None = None) -> str:
     key = dg.AssetKey("daily" if partition else "plain")
     records = instance.fetch_materializations(
-        retention.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1)
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1)
     return records.records[0].event_log_entry.run_id
 
 
