@@ -17,6 +17,14 @@ LOG=$GROWTH_STACK_HOME/measure-demo.log
 rerun=no
 [ -f "$GROWTH_STACK_HOME/run/flows.done" ] && rerun=yes
 
+# Up means usable: the webserver answers and its code location has loaded (Dagster's GraphQL says LOADED).
+QUERY='{"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"}'
+ui_up() {
+  local answer
+  answer=$(curl -fsS -H 'Content-Type: application/json' -d "$QUERY" \
+    "http://127.0.0.1:$DEMO_DAGSTER_PORT/graphql" 2>/dev/null) || return 1
+  [[ $answer == *'"loadStatus":"LOADED"'* && $answer != *'"loadStatus":"LOADING"'* ]]
+}
 wait_for_ui() {  # pid of what was started: seconds from $start until the UI serves the code location
   while ! ui_up; do
     if ! kill -0 "$1" 2>/dev/null; then echo "it ended before the UI answered; see $LOG" >&2; exit 1; fi
