@@ -54,7 +54,12 @@ trap - EXIT
 start=$(date +%s.%N)
 setsid .venv/bin/dagster dev -h 127.0.0.1 -p "$DEMO_DAGSTER_PORT" >"$GROWTH_STACK_HOME/measure-baseline.log" 2>&1 </dev/null &
 DEV_PID=$!
-trap 'kill -TERM -- "-$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true' EXIT
+stop_dev() {  # dagster dev can hang after its daemon has stopped: 10 s, then its whole group is killed
+  kill -TERM -- "-$DEV_PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$DEV_PID" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL -- "-$DEV_PID" 2>/dev/null || true
+}
+trap stop_dev EXIT
 baseline=$(wait_for_ui "$DEV_PID")
 printf 'baseline, bare dagster dev on the same instance until it served the code location: %.1f s (load: %s)\n' \
   "$baseline" "$(cut -d' ' -f1-3 /proc/loadavg)"
