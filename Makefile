@@ -33,7 +33,7 @@ test-sdks:
 	@bash scripts/test-sdks.sh >/dev/null
 
 # dbt parse only when a file or folder of the dbt project (a folder changes when a file is added or deleted)
-# or the environment is newer than the manifest: a rerun of `make demo` or `make test` does not wait for it.
+# or the venv is newer than the manifest: a rerun of `make demo` or `make test` does not wait for it.
 DBT_PROJECT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \
 	-o -path dbt_project/dbt_packages \) -prune -o -print)
 dbt_project/target/manifest.json: $(BIN)/growth-stack $(DBT_PROJECT_FILES)
