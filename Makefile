@@ -32,8 +32,16 @@ browser-deps:
 test-sdks:
 	@bash scripts/test-sdks.sh >/dev/null
 
-dbt-parse: install
+# dbt parse only when a file or folder of the dbt project (a folder changes when a file is added or deleted)
+# or the venv is newer than the manifest: a rerun of `make demo` or `make test` does not wait for it.
+DBT_PROJECT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \
+	-o -path dbt_project/dbt_packages \) -prune -o -print)
+dbt_project/target/manifest.json: $(BIN)/growth-stack $(DBT_PROJECT_FILES)
 	@$(BIN)/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
+	@touch $@
+
+dbt-parse: install dbt_project/target/manifest.json
+	@:
 
 # Starts the sandbox and the collector, generates the example company, runs every flow once,
 # prints what happened, then serves the Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops everything).

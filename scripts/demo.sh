@@ -12,6 +12,16 @@ CUSTOMERS=${DEMO_CUSTOMERS:-1000}
 DAYS=${DEMO_DAYS:-120}
 SEED=${DEMO_SEED:-42}
 LIVE_RATE=${DEMO_LIVE_EVENTS_PER_MINUTE:-60}
+# Ports on 127.0.0.1; another set lets a second demo (or a measurement) run beside the default one.
+SANDBOX_PORT=${DEMO_SANDBOX_PORT:-8090}
+COLLECTOR_PORT=${DEMO_COLLECTOR_PORT:-8080}
+CONSOLE_PORT=${DEMO_CONSOLE_PORT:-3001}
+DAGSTER_PORT=${DEMO_DAGSTER_PORT:-3000}
+# The pipelines, the simulator and the router reach the sandbox and the collector through these.
+export GROWTH_STACK_SANDBOX_URL=${GROWTH_STACK_SANDBOX_URL:-http://127.0.0.1:$SANDBOX_PORT}
+export GROWTH_STACK_COLLECTOR_URL=${GROWTH_STACK_COLLECTOR_URL:-http://127.0.0.1:$COLLECTOR_PORT}
+export GROWTH_STACK_CONSOLE_URL=${GROWTH_STACK_CONSOLE_URL:-http://127.0.0.1:$CONSOLE_PORT}
+export GROWTH_STACK_DAGSTER_URL=${GROWTH_STACK_DAGSTER_URL:-http://127.0.0.1:$DAGSTER_PORT}
 mkdir -p "$RUN"
 
 # Each process the demo starts runs in its own process group (setsid), so that stopping it stops
@@ -57,15 +67,28 @@ stop_servers
 trap 'echo; echo "== Stopping"; stop_servers; exit 130' INT TERM
 trap stop_servers EXIT
 $BIN/growth-stack init >/dev/null
-echo "== Starting the SaaS sandbox on 127.0.0.1:8090, the collector on 127.0.0.1:8080, the console on 127.0.0.1:3001"
-start sandbox $BIN/growth-stack sandbox --host 127.0.0.1 --port 8090
-start collector $BIN/growth-stack collector --host 127.0.0.1 --port 8080
-start console $BIN/growth-stack console --host 127.0.0.1 --port 3001
-wait_for http://127.0.0.1:8090/_admin/health sandbox
-wait_for http://127.0.0.1:8080/health collector
+summary() {  # a read-only look at the warehouse; a run writing it at that moment only costs the summary
+  echo "== What the stack holds"
+  $BIN/python -c "from growth_stack_dagster.run_all import print_summary; print_summary()" ||
+    echo "  (no summary: a run is writing the warehouse; the Dagster UI shows what it holds)"
+}
+# A rerun (company generated, every flow run once) builds nothing first, so the Dagster UI, the slowest part
+# to start (it loads the code location), starts at once, beside the servers.
+UI_STARTED=no
+if [ -f "$GROWTH_STACK_HOME/simulation/summary.json" ] && [ -f "$RUN/flows.done" ]; then
+  start dagster $BIN/dagster dev -h 127.0.0.1 -p "$DAGSTER_PORT"
+  UI_STARTED=yes
+  summary
+fi
+echo "== Starting the SaaS sandbox on 127.0.0.1:$SANDBOX_PORT, the collector on 127.0.0.1:$COLLECTOR_PORT, the console on 127.0.0.1:$CONSOLE_PORT"
+start sandbox $BIN/growth-stack sandbox --host 127.0.0.1 --port "$SANDBOX_PORT"
+start collector $BIN/growth-stack collector --host 127.0.0.1 --port "$COLLECTOR_PORT"
+start console $BIN/growth-stack console --host 127.0.0.1 --port "$CONSOLE_PORT"
+wait_for "http://127.0.0.1:$SANDBOX_PORT/_admin/health" sandbox
+wait_for "http://127.0.0.1:$COLLECTOR_PORT/health" collector
 echo "== Starting the streaming router (routes: growth_stack_dagster/router/routes.yaml)"
 start router $BIN/growth-stack router
-wait_for http://127.0.0.1:3001/health console
+wait_for "http://127.0.0.1:$CONSOLE_PORT/health" console
 
 if [ -f "$GROWTH_STACK_HOME/simulation/summary.json" ]; then
   echo "== The example company is already generated in $GROWTH_STACK_HOME (make clean starts over)"
@@ -79,19 +102,18 @@ if [ -f "$RUN/flows.done" ]; then
   # A rerun: the warehouse is there; the sensors and schedules catch up with what arrived since.
   echo "== Every flow already ran once here; the daemon catches up with new events (make clean starts over)"
 else
-  curl -fsS -X POST http://127.0.0.1:8090/_admin/webhooks/flush >/dev/null || true
+  curl -fsS -X POST "http://127.0.0.1:$SANDBOX_PORT/_admin/webhooks/flush" >/dev/null || true
   sleep 6  # let the collector close its open files so today's events are loadable
   echo "== Running every flow once (capture, ingest, compute)"
   $BIN/growth-stack run --no-summary
   touch "$RUN/flows.done"
 fi
-echo "== What the stack holds"
-$BIN/python -c "from growth_stack_dagster.run_all import print_summary; print_summary()"
+[ "$UI_STARTED" = yes ] || summary
 
 echo "== Live: about $LIVE_RATE new events a minute from the example company's shoppers, through the collector"
 start live $BIN/growth-stack simulate --live --live-events-per-minute "$LIVE_RATE"
-echo "== Serving the Dagster UI on http://127.0.0.1:3000 and the console on http://127.0.0.1:3001 (Ctrl-C stops everything)"
-start dagster $BIN/dagster dev -h 127.0.0.1 -p 3000
+echo "== Serving the Dagster UI on http://127.0.0.1:$DAGSTER_PORT and the console on http://127.0.0.1:$CONSOLE_PORT (Ctrl-C stops everything)"
+[ "$UI_STARTED" = yes ] || start dagster $BIN/dagster dev -h 127.0.0.1 -p "$DAGSTER_PORT"
 tail -n +1 -f "$RUN/dagster.log" &
 TAIL=$!
 # wait returns when dagster dev ends or a signal arrives (the INT/TERM trap then stops everything)

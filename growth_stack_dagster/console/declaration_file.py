@@ -199,13 +199,18 @@ def render_model_files(*, model: str, sql: str, columns: list[tuple[str, str]], 
     yaml = _yaml()
     column_nodes = CommentedSeq()
     for name, dtype in columns:
-        entry = CommentedMap({"name": name, "description": f"{name} ({dtype.lower()}), from the saved query."})
+        entry = CommentedMap({"name": name, "data_type": dtype.lower(),
+                              "description": f"{name} ({dtype.lower()}), from the saved query."})
         if name == key:
             entry["data_tests"] = _fresh(["unique", "not_null"])
         column_nodes.append(entry)
+    # Like every activation model, an enforced contract: a later edit that changes a column's type fails the
+    # build instead of changing what the sync sends. The types are the ones the preview of this query showed.
+    contract = CommentedMap({"enforced": True})
+    contract.fa.set_flow_style()
     doc = CommentedMap({"version": 2, "models": CommentedSeq([CommentedMap({
         "name": model, "description": description.strip() or f"Saved from the console. Grain: one row per {key}.",
-        "columns": column_nodes})])})
+        "config": CommentedMap({"contract": contract}), "columns": column_nodes})])})
     out = io.StringIO()
     yaml.dump(doc, out)
     return sql_text, out.getvalue()

@@ -21,7 +21,28 @@ DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
 if shutil.which("dbt") is None:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
+# What dbt writes, not what people edit: a change here never makes the manifest stale.
+_NOT_SOURCES = {"target", "logs", "dbt_packages"}
+
+
+def manifest_is_stale(project_dir: Path, manifest_path: Path) -> bool:
+    """True when `manifest_path` is missing or older than a file or folder of the dbt project (a folder's
+    time changes when a file in it is added, renamed or deleted); dbt's own output folders do not count."""
+    if not manifest_path.exists():
+        return True
+    built = manifest_path.stat().st_mtime
+    for folder, subfolders, files in os.walk(project_dir):
+        if folder == str(project_dir):
+            subfolders[:] = [d for d in subfolders if d not in _NOT_SOURCES]
+        for name in [*subfolders, *files]:
+            if os.stat(os.path.join(folder, name)).st_mtime > built:
+                return True
+    return False
+
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# Under `dagster dev` this runs `dbt parse` so the manifest is always fresh; elsewhere
-# (tests, CI, `growth-stack run`) the Makefile parses first.
-dbt_project.prepare_if_dev()
+# Under `dagster dev` (and in the runs it launches, which inherit its environment) this runs `dbt parse`
+# when a file of the project changed since the manifest was written, so a reload picks up an edit; a fresh
+# manifest is used as it is (the Makefile parses first, as it does for tests, CI and `growth-stack run`).
+if manifest_is_stale(Path(DBT_PROJECT_DIR), Path(dbt_project.manifest_path)):
+    dbt_project.prepare_if_dev()

@@ -133,6 +133,7 @@ def test_model_files_from_a_query_refer_to_models_by_ref() -> None:
     assert "from {{ ref('customers') }} c join {{ ref('customer_traits') }} t" in sql
     assert "c.email" in sql and "t.is_high_value" in sql
     assert "data_tests:\n          - unique\n          - not_null" in yaml_text
+    assert "contract: {enforced: true}" in yaml_text and "data_type: boolean" in yaml_text
     with pytest.raises(ValueError, match="does not start with sync_"):
         declaration_file.render_model_files(model="vips", key="email", description="", sql="select 1 as email",
                                             columns=[("email", "INTEGER")], manifest=manifest)

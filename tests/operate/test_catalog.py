@@ -4,6 +4,8 @@ freshness policy wherever something materializes it."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import dagster as dg
 
@@ -43,3 +45,26 @@ def test_schedules_and_sensors_are_on_by_default() -> None:
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     assert {"dbt_hourly_schedule", "executive_scorecard_schedule"} <= {s.name for s in repo.schedule_defs}
     assert "run_failure_alert_sensor" in {s.name for s in repo.sensor_defs}
+
+
+def test_every_mart_and_activation_model_has_an_enforced_contract_with_described_columns() -> None:
+    from growth_stack_dagster.transform.project import dbt_project
+
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"
+              and n["original_file_path"].startswith(("models/marts/", "models/activation/"))]
+    names = {m["name"] for m in models}
+    assert {"customer_identifiers", "identity_merges", "identity_links", "customers", "sync_hubspot__contacts",
+            "sync_zendesk__users"} <= names
+    assert not [m["name"] for m in models if not m["config"]["contract"]["enforced"]]
+    assert not [m["name"] for m in models if not m["description"].strip()]
+    assert not [(m["name"], c["name"]) for m in models for c in m["columns"].values()
+                if not (c.get("data_type") or "").strip() or not (c.get("description") or "").strip()]
+    # an incremental model under a contract must say what a new column does (dbt refuses "ignore")
+    assert not [m["name"] for m in models if m["config"]["materialized"] == "incremental"
+                and m["config"].get("on_schema_change") not in ("append_new_columns", "fail")]
+    # every sync model is synced by an exposure, and the scorecard is an exposure of the marts it reads
+    exposed = {dep for e in manifest["exposures"].values() for dep in e["depends_on"]["nodes"]}
+    assert not [m["name"] for m in models if m["name"].startswith("sync_") and m["unique_id"] not in exposed]
+    scorecard = [e for e in manifest["exposures"].values() if e["name"] == "executive_scorecard"]
+    assert scorecard and all(dep.split(".")[-1] in names for dep in scorecard[0]["depends_on"]["nodes"])

@@ -4,7 +4,7 @@
     left it (a link disappeared or an identifier was blocked) and are now customer_id; changed_at is
     the latest moment the build's identity data reaches. Grain: one row per change (`change_id`). -#}
 {{ config(materialized='incremental', unique_key='change_id', incremental_strategy='delete+insert',
-          full_refresh=false) }}
+          on_schema_change='append_new_columns', full_refresh=false) }}
 
 with components as (
     select * from {{ ref('int_identity_components') }}
