@@ -35,6 +35,7 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
     parse_dbt_project()
     from growth_stack_dagster.capture.assets import CAPTURE_GROUP
     from growth_stack_dagster.definitions import defs
+    from growth_stack_dagster.lib.event_log import EVENT_BATCH_SIZE
     from growth_stack_dagster.resources import events_daily_partitions
     from growth_stack_dagster.transform.defs import event_models_selection
 
@@ -82,6 +83,9 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
         # 120 days otherwise spend most of their time writing thousands of planned events to SQLite.
         # (Dagster's trade-off: should this run fail, its days are not marked failed, only not materialized.)
         os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+        # And each asset's materializations for the range handed to the event log as one batch, which
+        # the project's storage writes in one transaction (growth_stack_dagster.lib.event_log).
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
         # One run over the whole range, as a UI backfill with a single-run policy does.
         range_tags = {**tags, "dagster/asset_partition_range_start": days[0],
                       "dagster/asset_partition_range_end": days[-1]}
