@@ -40,6 +40,7 @@ def main() -> None:
     from growth_stack_dagster import config, eventfiles
     from growth_stack_dagster.capture import loader
     from growth_stack_dagster.instance import ensure_dagster_home
+    from growth_stack_dagster.lib.event_log import batch_asset_events
     from growth_stack_dagster.run_all import daily_asset_keys, daily_runs, parse_dbt_project
 
     ensure_dagster_home()
@@ -65,6 +66,7 @@ def main() -> None:
     t0 = time.perf_counter()
     # dagster-dbt copies dbt's lines to stdout: to a file, as `growth-stack run` does unless --verbose
     with dg.DagsterInstance.get() as instance, open(home / "dbt.log", "w") as log, contextlib.redirect_stdout(log):
+        batch_asset_events(instance)  # as `growth-stack run` does
         for _, run_args in daily_runs(repo, days, {"growth_stack/trigger": "bench"}):
             result = job.execute_in_process(
                 instance=instance, asset_selection=keys, raise_on_error=True,

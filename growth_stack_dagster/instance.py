@@ -50,14 +50,6 @@ retention:
       skipped: 7
       failure: 30
       success: 90
-# Dagster's SQLite event log (same folder), storing the materializations of a run over a range of
-# partitions in one transaction instead of one per partition and asset (growth_stack_dagster.lib.event_log).
-event_log_storage:
-  module: growth_stack_dagster.lib.event_log
-  class: BatchingSqliteEventLogStorage
-  config:
-    dagster_home:
-      env: DAGSTER_HOME
 # A run that never starts (a crashed worker) is marked failed instead of hanging in the queue.
 run_monitoring:
   enabled: true

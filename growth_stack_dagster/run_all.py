@@ -55,7 +55,7 @@ def daily_runs(repo, days: list[str], tags: dict[str, str]) -> list[tuple[str, d
     # (Dagster's trade-off: should this run fail, its days are not marked failed, only not materialized.)
     os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     # And each asset's materializations for the range handed to the event log as one batch, which
-    # the project's storage writes in one transaction (growth_stack_dagster.lib.event_log).
+    # `lib.event_log.batch_asset_events` has the instance write in one transaction.
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     # One run over the whole range, as a UI backfill with a single-run policy does.
     range_tags = {**tags, "dagster/asset_partition_range_start": days[0],
@@ -74,9 +74,11 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
     ensure_dagster_home()
     parse_dbt_project()
     from growth_stack_dagster.definitions import defs
+    from growth_stack_dagster.lib.event_log import batch_asset_events
     from growth_stack_dagster.resources import events_daily_partitions
 
     instance = dg.DagsterInstance.get()
+    batch_asset_events(instance)
     job = defs.resolve_implicit_global_asset_job_def()
     repo = defs.get_repository_def()
     assets = list({id(a): a for a in repo.assets_defs_by_key.values()}.values())

@@ -1,16 +1,17 @@
-"""The project instance's event log (growth_stack_dagster.lib.event_log): a run over a range of
-partitions stores each asset's materializations as one batch, and Dagster then reads exactly what it
-reads after storing them one by one (partitions, latest materialization, tags, run logs)."""
+"""`lib.event_log.batch_asset_events` (what `growth-stack run` applies to its instance): a run over a
+range of partitions stores each asset's materializations as one batch, and Dagster then reads exactly
+what it reads after storing them one by one (partitions, latest materialization, metadata, run logs)."""
 
 # No `from __future__ import annotations` here: Dagster reads the context annotation at runtime.
 
+import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from growth_stack_dagster.instance import ensure_dagster_home
-from growth_stack_dagster.lib.event_log import EVENT_BATCH_SIZE, BatchingSqliteEventLogStorage
+from growth_stack_dagster.lib import event_log
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-11-01")
 
@@ -53,20 +54,21 @@ def run_range(instance: dg.DagsterInstance) -> str:
 def test_a_range_is_stored_in_batches_and_reads_back_as_stored_one_by_one(
         gs_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stored: list[int] = []
-    original = BatchingSqliteEventLogStorage.store_event_batch
-    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch",
-                        lambda self, events: (stored.append(len(events)), original(self, events))[1])
+    original = event_log.store_asset_event_batch
+    monkeypatch.setattr(event_log, "store_asset_event_batch",
+                        lambda storage, events: (stored.append(len(events)), original(storage, events))[1])
 
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
-        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        assert event_log.batch_asset_events(instance)
+        assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == event_log.EVENT_BATCH_SIZE
         batched = recorded(instance, run_range(instance))
     # the planned events (one per asset and day), then one batch of five days per asset
     assert stored == [10, 5, 5]
 
     # The same run stored event by event (Dagster's default), in another instance.
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
-    monkeypatch.setenv("GROWTH_STACK_HOME", str(tmp_path / "one_by_one"))
+    monkeypatch.setenv("GROWTH_STACK_HOME", str(tmp_path / "one_by_one"))  # without batch_asset_events
     with dg.DagsterInstance.from_config(str(ensure_dagster_home())) as instance:
         one_by_one = recorded(instance, run_range(instance))
     assert stored == [10, 5, 5]
