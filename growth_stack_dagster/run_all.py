@@ -24,6 +24,46 @@ def parse_dbt_project() -> None:
     dbt_project.preparer.prepare(dbt_project)
 
 
+def daily_asset_keys(repo) -> list:
+    """The daily phase's assets: the event loads, then the staging views over them and the
+    event-derived dbt models."""
+    import dagster as dg
+
+    from growth_stack_dagster.capture.assets import CAPTURE_GROUP
+    from growth_stack_dagster.transform.defs import event_models_selection
+
+    return list((dg.AssetSelection.groups(CAPTURE_GROUP) | event_models_selection).resolve(repo.asset_graph))
+
+
+def daily_runs(repo, days: list[str], tags: dict[str, str]) -> list[tuple[str, dict]]:
+    """The runs that load `days` (sorted) and build their event models: [(what, execute_in_process
+    arguments)], one run over the whole range when every daily asset allows it (a single-run backfill
+    policy), else one run per day. For a range it also sets the environment Dagster reads to record
+    the range's events in bulk."""
+    from growth_stack_dagster.lib.event_log import EVENT_BATCH_SIZE
+    from growth_stack_dagster.resources import events_daily_partitions
+
+    assets = {id(a): a for a in repo.assets_defs_by_key.values()}.values()
+    partitioned = [a for a in assets if a.partitions_def == events_daily_partitions]
+    single_run = all(a.backfill_policy is not None and a.backfill_policy.max_partitions_per_run is None
+                     for a in partitioned)
+    if not days:
+        return []
+    if not single_run:
+        return [(f"loading events for {day}", {"partition_key": day, "tags": tags}) for day in days]
+    # One planned event per asset for the whole range instead of one per day and asset: a demo's
+    # 120 days otherwise spend most of their time writing thousands of planned events to SQLite.
+    # (Dagster's trade-off: should this run fail, its days are not marked failed, only not materialized.)
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    # And each asset's materializations for the range handed to the event log as one batch, which
+    # `lib.event_log.batch_asset_events` has the instance write in one transaction.
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+    # One run over the whole range, as a UI backfill with a single-run policy does.
+    range_tags = {**tags, "dagster/asset_partition_range_start": days[0],
+                  "dagster/asset_partition_range_end": days[-1]}
+    return [(f"loading events {days[0]}..{days[-1]}", {"tags": range_tags})]
+
+
 def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, object]:
     """Materialize, for every day with event files, the capture partitions and the event-derived dbt
     models (with the staging views between them), then every unpartitioned asset.
@@ -34,18 +74,16 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
 
     ensure_dagster_home()
     parse_dbt_project()
-    from growth_stack_dagster.capture.assets import CAPTURE_GROUP
     from growth_stack_dagster.definitions import defs
+    from growth_stack_dagster.lib.event_log import batch_asset_events
     from growth_stack_dagster.resources import events_daily_partitions
-    from growth_stack_dagster.transform.defs import event_models_selection
 
     instance = dg.DagsterInstance.get()
+    batch_asset_events(instance)
     job = defs.resolve_implicit_global_asset_job_def()
     repo = defs.get_repository_def()
     assets = list({id(a): a for a in repo.assets_defs_by_key.values()}.values())
-    partitioned = [a for a in assets if a.partitions_def == events_daily_partitions]
-    # the event loads, then the staging views over them and the event-derived dbt models, per day range
-    daily_keys = list((dg.AssetSelection.groups(CAPTURE_GROUP) | event_models_selection).resolve(repo.asset_graph))
+    daily_keys = daily_asset_keys(repo)
     other_keys = [k for a in assets if a.partitions_def is None and a.is_executable for k in a.keys]
     # Reverse-ETL syncs run last, once the models they read are built.
     sync_keys = [k for k in other_keys if k.path[0] == "destinations"]
@@ -76,24 +114,9 @@ def run_everything(echo=click.echo, log_level: str = "WARNING") -> dict[str, obj
     days = [d for d in days if d in valid]
     echo(f"Loading {len(days)} day(s) of events into the warehouse and building their journeys...")
     t0 = time.monotonic()
-    single_run = all(a.backfill_policy is not None and a.backfill_policy.max_partitions_per_run is None
-                     for a in partitioned)
-    if days and single_run:
-        # One planned event per asset for the whole range instead of one per day and asset: a demo's
-        # 120 days otherwise spend most of their time writing thousands of planned events to SQLite.
-        # (Dagster's trade-off: should this run fail, its days are not marked failed, only not materialized.)
-        os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
-        # One run over the whole range, as a UI backfill with a single-run policy does.
-        range_tags = {**tags, "dagster/asset_partition_range_start": days[0],
-                      "dagster/asset_partition_range_end": days[-1]}
-        check(execute(instance=instance, asset_selection=daily_keys, tags=range_tags,
-                                     run_config=run_config, raise_on_error=False),
-              f"loading events {days[0]}..{days[-1]}")
-    else:
-        for day in days:
-            check(execute(instance=instance, asset_selection=daily_keys, partition_key=day,
-                                         tags=tags, run_config=run_config, raise_on_error=False),
-                  f"loading events for {day}")
+    for what, run_args in daily_runs(repo, days, tags):
+        check(execute(instance=instance, asset_selection=daily_keys, run_config=run_config, raise_on_error=False,
+                      **run_args), what)
     echo(f"  events loaded in {time.monotonic() - t0:.1f}s")
     echo("Ingesting SaaS sources and building dbt models...")
     t0 = time.monotonic()

@@ -186,6 +186,16 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     return {name: typ for name, typ in rows}
 
 
+def schema_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """{table: {column: type}} of every table of `events`, in one catalog query (each costs milliseconds)."""
+    out: dict[str, dict[str, str]] = {}
+    for table, name, typ in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? ORDER BY table_name, ordinal_position", [SCHEMA]).fetchall():
+        out.setdefault(table, {})[name] = typ
+    return out
+
+
 def events_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
                        "AND table_type = 'BASE TABLE'", [SCHEMA]).fetchall()
@@ -556,14 +566,32 @@ def _read_event_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
 
 # --------------------------------------------------------------------------- the load
 
+def load_days(con: duckdb.DuckDBPyConnection, events_root: Path, days: Iterable[str],
+              transform: Callable[[str, dict], list[dict]] = transforms.transform_webhook,
+              now: dt.datetime | None = None) -> list[LoadReport]:
+    """Load several received dates in order, as `load_partition` day by day does, with `users`
+    rebuilt once, with the last day, instead of after every day (it is derived from all of
+    `identifies`, so the tables end up the same). Returns one `LoadReport` per day, in order.
+
+    Each day is still its own transaction: should a day fail, the days before it stay loaded and
+    `users` is rebuilt by the next load.
+    """
+    days = sorted(days)
+    for day in days:
+        dt.date.fromisoformat(day)
+    return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1)
+            for i, day in enumerate(days)]
+
+
 def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
                    transform: Callable[[str, dict], list[dict]] = transforms.transform_webhook,
-                   now: dt.datetime | None = None) -> LoadReport:
+                   now: dt.datetime | None = None, rebuild_users: bool = True) -> LoadReport:
     """Load the closed event files received on `day` (YYYY-MM-DD) under `events_root` into `events.*`.
 
     Idempotent: the day's earlier load is replaced, in one transaction. Returns a `LoadReport`.
     Raises ValueError for a malformed `day`; data problems never raise, they go to `_discards`.
     `transform` runs while `con` reads the event files in another thread: it must not use `con`.
+    `rebuild_users=False` leaves `users` as it was (`load_days` rebuilds it after its last day).
     """
     dt.date.fromisoformat(day)
     uuid_ts = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
@@ -601,8 +629,9 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             if staged is not None:
                 _load_stage(con, day, uuid_ts, report, staged)
             t = report.lap("write", t)
-            _rebuild_users(con, report)
-            t = report.lap("users", t)
+            if rebuild_users:
+                _rebuild_users(con, report)
+                t = report.lap("users", t)
             for name, n in con.execute(f"SELECT reason, count(*) FROM {SCHEMA}.{DISCARDS} "
                                        "WHERE partition_date = ? GROUP BY 1", [day]).fetchall():
                 key = name.split(":")[0]
@@ -622,6 +651,10 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
 
 def _delete_partition(con: duckdb.DuckDBPyConnection, day: str) -> None:
     ids = f"(SELECT message_id FROM {SCHEMA}.{LEDGER} WHERE partition_date = DATE {lit(day)})"
+    loaded_before = con.execute(f"SELECT (SELECT count(*) FROM {ids}) + (SELECT count(*) FROM {SCHEMA}.{DISCARDS} "
+                                "WHERE partition_date = ?)", [day]).fetchone()[0]
+    if not loaded_before:  # a first load of the day: nothing to delete in any table
+        return
     for table in events_tables(con):
         if table in (DISCARDS, LEDGER, "users"):
             continue
@@ -991,10 +1024,11 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
                 b, _ = all_leaves[i]
                 if b == "context" or b == bag:
                     t["leaves"].add(i)
+    columns_of = schema_columns(con)
     for table in sorted(targets):
         spec = targets[table]
         n = _insert_table(con, day, uuid_ts, table, spec, [all_leaves[i] for i in sorted(spec["leaves"])],
-                          stage_types, bags.structures, report)
+                          stage_types, bags.structures, report, columns_of.get(table, {}))
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
     _discard_bad_stamps(con, day, uuid_ts, targets, stage_types)
     con.execute("DROP TABLE IF EXISTS _evt")
@@ -1026,8 +1060,9 @@ def _discard_bad_stamps(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, 
 
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
                   leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], structures: dict[str, dict],
-                  report: LoadReport) -> int:
-    existing = table_columns(con, table)
+                  report: LoadReport, existing: dict[str, str]) -> int:
+    """Insert the stage's messages bound for `table` (whose {column: type} is `existing`: updated here
+    as columns are added); returns the rows inserted."""
     standard = base_columns(table)
     if not existing:
         cols = ", ".join(f"{q(c)} {t}" for c, t in standard.items())

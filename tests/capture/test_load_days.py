@@ -1,0 +1,100 @@
+"""`loader.load_days` (what a run over many partitions uses) leaves exactly the tables a day-by-day
+load leaves: a simulated company's days plus planted duplicates, discards, new columns, type
+conflicts and webhooks, compared table by table (EXCEPT ALL both ways) in real DuckDB files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from growth_stack_dagster import eventfiles
+from growth_stack_dagster.capture import loader
+from tests.capture.payloads import customerio_body, envelope, stamp, stripe_invoice_paid, write
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc)
+
+
+def simulated_events(home: Path, days: int) -> Path:
+    """A small simulated company's event files (web, app, Customer.io and Stripe webhooks)."""
+    env = {**os.environ, "GROWTH_STACK_HOME": str(home)}
+    subprocess.run([sys.executable, "-m", "growth_stack_dagster.cli", "simulate", "--customers", "30",
+                    "--days", str(days), "--seed", "7", "--no-sandbox", "--no-collector", "--no-progress"],
+                   check=True, cwd=REPO, env=env, capture_output=True)
+    return home / "events"
+
+
+def plant_edge_cases(root: Path, days: list[str]) -> None:
+    """Messages whose handling depends on the days before them."""
+    first, second, third = days[0], days[1], days[2]
+    repeated = stamp({"type": "track", "messageId": "repeat-1", "userId": "u-edge", "event": "Plan Chosen",
+                      "properties": {"seats": 3}}, first, 5)
+    write(root, "web", first, [
+        repeated, repeated,  # twice within the day
+        stamp({"type": "identify", "messageId": "id-1", "userId": "u-edge",
+               "traits": {"plan": "free", "email": "edge@example.com"}}, first, 6),
+        b'{"type":"track","messageId":"torn"',  # an unreadable line
+        stamp({"type": "launch", "messageId": "odd-type"}, first, 7),  # an unknown type
+    ])
+    write(root, "web", second, [
+        dict(repeated, receivedAt=f"{second}T00:00:03.000Z"),  # again, received the next day
+        # `seats` became a BIGINT column the day before: text does not fit it
+        stamp({"type": "track", "messageId": "seats-text", "userId": "u-edge", "event": "Plan Chosen",
+               "properties": {"seats": "many", "billing": "annual"}}, second, 8),  # `billing`: a new column
+        stamp({"type": "identify", "messageId": "id-2", "userId": "u-edge", "traits": {"plan": "pro"}}, second, 9),
+        stamp({"type": "page", "messageId": "case-fold", "anonymousId": "a-edge",
+               "properties": {"Plan": "x", "plan": "y"}}, second, 10),
+    ])
+    write(root, "customerio", third, [envelope(customerio_body("opened", "01HEDGEOPENED"), third, 11)])
+    write(root, "stripe", third, [envelope(stripe_invoice_paid("evt_edge_paid"), third, 12),
+                                  envelope("not json at all", third, 13)])
+
+
+def columns(con, db: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for table, column, typ in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = ? AND table_schema = 'events'", [db]).fetchall():
+        out.setdefault(table, {})[column] = typ
+    return out
+
+
+def test_load_days_leaves_the_tables_a_day_by_day_load_leaves(tmp_path: Path) -> None:
+    root = simulated_events(tmp_path / "home", days=6)
+    days = eventfiles.days_with_files(root)
+    assert len(days) >= 6
+    plant_edge_cases(root, days)
+
+    with duckdb.connect(str(tmp_path / "day_by_day.duckdb")) as con:
+        by_day = [loader.load_partition(con, root, day, now=NOW) for day in days]
+    with duckdb.connect(str(tmp_path / "range.duckdb")) as con:
+        in_range = loader.load_days(con, root, reversed(days), now=NOW)  # any order: loaded in date order
+    assert [r.day for r in in_range] == days
+    for a, b in zip(by_day, in_range):
+        a.rows_per_table.pop("users"), b.rows_per_table.pop("users", None)
+        assert (a.messages_read, a.rows_per_table, a.duplicates_in_day, a.duplicates_across_days, a.discards,
+                a.new_columns, a.webhooks_transformed) == (
+            b.messages_read, b.rows_per_table, b.duplicates_in_day, b.duplicates_across_days, b.discards,
+            b.new_columns, b.webhooks_transformed)
+    assert sum(r.duplicates_across_days for r in by_day) >= 1 and sum(r.discards for r in by_day) >= 3
+
+    with duckdb.connect(str(tmp_path / "day_by_day.duckdb")) as con:
+        con.execute(f"ATTACH '{tmp_path / 'range.duckdb'}' AS range_load (READ_ONLY)")
+        expected, got = columns(con, "day_by_day"), columns(con, "range_load")
+        assert got == expected
+        assert {"users", "_discards", "_loaded_messages", "tracks", "pages", "plan_chosen"} <= expected.keys()
+        assert "billing" in expected["plan_chosen"]
+        for table, cols in expected.items():
+            listed = ", ".join(f'"{c}"' for c in sorted(cols))
+            a = f'SELECT {listed} FROM day_by_day.events."{table}"'
+            b = f'SELECT {listed} FROM range_load.events."{table}"'
+            assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0] == 0, table
+            assert con.execute(f"SELECT count(*) FROM ({b} EXCEPT ALL {a})").fetchone()[0] == 0, table
+        assert con.execute("SELECT count(*) FROM range_load.events._discards WHERE reason LIKE "
+                           "'value does not fit column type BIGINT%' AND \"column\" = 'seats'").fetchone()[0] == 1
+        assert con.execute("SELECT plan FROM range_load.events.users WHERE id = 'u-edge'").fetchone() == ("pro",)
