@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import duckdb
 import pytest
+import requests
 from hubspot import HubSpot
 from hubspot.crm.contacts import SimplePublicObjectInputForCreate
 from hubspot.crm.contacts.exceptions import NotFoundException
 
 from growth_stack_dagster import config
-from growth_stack_dagster.activation import engine
+from growth_stack_dagster.activation import engine, journal, state
 from tests.activation.helpers import contact_row, expected_properties, write_contacts, write_counts
 
 SYNC = "hubspot_contacts_traits"
@@ -126,3 +128,29 @@ def test_mirror_archives_only_the_contacts_it_created_and_never_one_made_beforeh
     engine.run_sync(spec)
     assert archived_ids(hs) == set(created.values())
     assert {e: c.id for e, c in live(hs).items()} == {rows[0]["email"]: own_id, "made.by.hand@shop.test": stranger}
+
+
+def test_journal_folded_beside_the_sending_keeps_every_result(hubspot, gs_home, monkeypatch):
+    # Folding after every batch, in the background while the next batches go out, loses and repeats nothing.
+    folded: list[int] = []
+    fold = state.fold_journal
+    monkeypatch.setattr(state, "fold_journal", lambda *a, **k: folded.append(fold(*a, **k)) or folded[-1])
+    rows = [contact_row(i) for i in range(1200)]
+    write_contacts(rows)
+    bad = rows[250]["email"]
+    requests.post(f"{hubspot}/_admin/faults", json={"prefix": "/hubspot/crm/v3/objects/contacts/batch/upsert",
+                                                    "kind": "reject", "match": bad, "count": 1}, timeout=10)
+    # 60 batches of 20 at 20 requests a second: three seconds of sending for the folds to run beside
+    spec = dataclasses.replace(engine.resolve(SYNC), batch_size=20, rate_limit=(20, 1.0))
+    result = engine.run_sync(spec, fold_every_seconds=0)
+    assert (result.status, result.accepted, result.rejected) == ("success", 1199, 1)
+    assert len([n for n in folded if n]) > 2 and sum(folded) == 1200, folded  # in parts, each result once
+    assert not journal.segments(SYNC, gs_home)
+    with duckdb.connect(str(gs_home / "warehouse.duckdb"), read_only=True) as con:
+        accepted, failed = con.execute(
+            "select count(checksum), count(failed_checksum) from activation_state.records where sync = ?",
+            [SYNC]).fetchone()
+    assert (accepted, failed) == (1199, 1)
+    again = engine.run_sync(spec)
+    assert (again.counts["retried"], again.sent, again.accepted) == (1, 1, 1)
+    assert engine.run_sync(spec).sent == 0
