@@ -443,6 +443,11 @@ def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, h
     workers = max(1, int(getattr(dest, "max_concurrency", 1)))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{spec.name}") if workers > 1 else None
     inflight: collections.deque[_Batch] = collections.deque()
+    # Closed journal segments are folded into the warehouse beside the sending, one fold at a time and in
+    # order, so a fold (seconds once the state holds a million records) never stops the batches.
+    folder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fold-{spec.name}")
+    closed: list[Path] = []
+    folding: Future | None = None
 
     def finish(batch: _Batch) -> bool:
         """Journal one batch's results; False when the destination stayed unavailable."""
@@ -507,8 +512,14 @@ def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, h
             if not drain(workers - 1):
                 break
             if time.monotonic() - last_fold > fold_every_seconds:
-                jr.roll()
-                state.fold_journal(warehouse, spec.name, home)
+                segment = jr.roll()
+                if segment is not None:
+                    closed.append(segment)
+                if closed and (folding is None or folding.done()):
+                    if folding is not None:
+                        folding.result()  # a fold that failed stops the run here (its segments stay for the next)
+                    folding = folder.submit(state.fold_journal, warehouse, spec.name, home, list(closed))
+                    closed = []
                 last_fold = time.monotonic()
         drain(0)
         if result.status == "stopped":
@@ -517,6 +528,7 @@ def _send_plan(spec, obj, dest, plan_path: Path, run_id: str, warehouse: Path, h
         if pool is not None:
             pool.shutdown(wait=True)
         jr.close()
+        folder.shutdown(wait=True)  # the run's last fold (run_sync) comes after the ones under way
 
 
 def reset_sync(sync: str | SyncSpec, *, warehouse: Path | None = None, home: Path | None = None) -> int:

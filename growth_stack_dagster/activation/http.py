@@ -5,8 +5,8 @@ timeouts back off exponentially with jitter. Where the destination is not idempo
 may have been applied (a 5xx or a read timeout after the body went out) is not sent again: only 429s
 and connection failures are retried. Settings come from the environment:
 `ACTIVATION__RETRIES` (6), `ACTIVATION__BACKOFF_FACTOR` (0.5 s), `ACTIVATION__BACKOFF_MAX` (30 s),
-`ACTIVATION__CONNECT_TIMEOUT` (5 s), `ACTIVATION__READ_TIMEOUT` (60 s), `ACTIVATION__RATE_MARGIN` (0.5 s),
-`ACTIVATION__RATE_HEADROOM` (0.97 of the declared requests per window).
+`ACTIVATION__CONNECT_TIMEOUT` (5 s), `ACTIVATION__READ_TIMEOUT` (60 s),
+`ACTIVATION__RATE_HEADROOM` (0.99 of the declared requests per window).
 """
 
 from __future__ import annotations
@@ -44,9 +44,13 @@ class _TimeoutAdapter(HTTPAdapter):
     def send(self, request, **kwargs):  # noqa: D102 - requests' own signature
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
-        if self.limiter is not None:
-            self.limiter.acquire()
-        return super().send(request, **kwargs)
+        if self.limiter is None:
+            return super().send(request, **kwargs)
+        self.limiter.acquire()
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            self.limiter.release()
 
 
 def retry_policy(idempotent: bool) -> Retry:
@@ -73,27 +77,42 @@ def destination_session(idempotent: bool = True, limiter: "RequestRateLimiter | 
 
 
 class RequestRateLimiter:
-    """At most `requests` per rolling `per_seconds`, the way HubSpot counts: `acquire` blocks until a
-    request may go. A moving window never lets a burst after idle exceed the limit, which a token
-    bucket with a full burst would."""
+    """At most `requests` per rolling `per_seconds`, the way HubSpot counts (a moving window, kept by
+    `limits`: a burst after idle never exceeds the limit, which a token bucket with a full burst would).
+    `acquire` blocks until a request may go; `release` says it was answered.
 
-    def __init__(self, requests_: int, per_seconds: float, key: str = "destination", margin: float | None = None):
-        # A few requests of headroom per window absorb requests the server counts late (queued behind others).
-        headroom = _env_float("ACTIVATION__RATE_HEADROOM", 0.97)
+    A request holds a place from the moment it leaves and is entered in the window when its answer comes
+    back. The server counts a request when it arrives, after it left and before it answered, so however
+    late the server counts it (latency, queueing behind other batches in flight) the server never sees
+    more than the limit in any window; the cost is one request's latency per window, not a fixed margin."""
+
+    def __init__(self, requests_: int, per_seconds: float, key: str = "destination"):
+        # Headroom for what the window cannot see: a request urllib3 sends again after a 5xx or a 429.
+        headroom = _env_float("ACTIVATION__RATE_HEADROOM", 0.99)
         self.item = RateLimitItemPerSecond(max(1, int(requests_ * headroom)), max(1, int(round(per_seconds))))
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._window = MovingWindowRateLimiter(MemoryStorage())
         self._key = key
-        self._lock = threading.Lock()
-        # The server counts arrivals, not departures: a request that waited for the window waits a little
-        # longer, so latency jitter never makes it arrive inside the server's window (costs ~5% at 10 s).
-        self.margin = _env_float("ACTIVATION__RATE_MARGIN", 0.5) if margin is None else margin
+        self._in_flight = 0
+        self._changed = threading.Condition()
         self.waited = 0.0
 
     def acquire(self) -> None:
-        """Take one request from the window, sleeping until one is free."""
-        with self._lock:
-            while not self._limiter.hit(self.item, self._key):
-                reset_at, _ = self._limiter.get_window_stats(self.item, self._key)
-                pause = max(0.005, reset_at - time.time()) + self.margin
-                self.waited += pause
-                time.sleep(pause)
+        """Take one place in the window, sleeping until one is free."""
+        with self._changed:
+            while True:
+                reset_at, remaining = self._window.get_window_stats(self.item, self._key)
+                if remaining > self._in_flight:
+                    self._in_flight += 1
+                    return
+                started = time.monotonic()
+                # every free place is held by a request in flight: its answer frees nothing sooner than
+                # the oldest entry leaving the window, but wakes us to look again
+                self._changed.wait(max(0.001, reset_at - time.time()) if remaining == 0 else None)
+                self.waited += time.monotonic() - started
+
+    def release(self) -> None:
+        """The request taken by `acquire` was answered (or failed): enter it in the window now."""
+        with self._changed:
+            self._window.hit(self.item, self._key)
+            self._in_flight -= 1
+            self._changed.notify_all()

@@ -94,10 +94,10 @@ _JOURNAL_COLUMNS = ("{'t': 'VARCHAR', 'run_id': 'VARCHAR', 'key': 'VARCHAR', 'op
                     "'batch': 'VARCHAR', 'idempotent': 'BOOLEAN', 'max_attempts': 'INTEGER'}")
 
 
-def fold_journal(warehouse: Path, sync_name: str, home: Path | None = None) -> int:
-    """Fold every unfolded journal segment of a sync into `activation_state` in one short transaction,
-    then delete the segments. Returns the number of result lines folded."""
-    paths = journal.segments(sync_name, home)
+def fold_journal(warehouse: Path, sync_name: str, home: Path | None = None, paths: list[Path] | None = None) -> int:
+    """Fold every unfolded journal segment of a sync (or only the closed segments `paths`) into
+    `activation_state` in one short transaction, then delete them. Returns the number of result lines folded."""
+    paths = journal.segments(sync_name, home) if paths is None else sorted(paths)
     if not paths:
         return 0
     ids = [journal.segment_id(p) for p in paths]

@@ -57,6 +57,10 @@ class Store:
             CREATE INDEX IF NOT EXISTS objects_created ON objects (system, collection, created);
             CREATE INDEX IF NOT EXISTS objects_updated ON objects (system, collection, updated);
             CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS lookups (
+                system TEXT NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                PRIMARY KEY (system, name, key)
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS writes (
                 system TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL, count INTEGER NOT NULL,
                 PRIMARY KEY (system, collection, id)
@@ -121,6 +125,25 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def lookup(self, system: str, name: str, key: str) -> str | None:
+        """The value stored under `key` in the lookup table `name` (e.g. an email's record id), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM lookups WHERE system=? AND name=? AND key=?",
+                                   (system, name, key)).fetchone()
+        return row[0] if row else None
+
+    def set_lookups(self, system: str, name: str, changes: dict[str, str | None]) -> None:
+        """Apply {key: value, or None to remove} to the lookup table `name` (one indexed row per key, so a
+        unique-value index costs one short row per record, not a rewrite of a bucket)."""
+        puts = [(system, name, k, v) for k, v in changes.items() if v is not None]
+        drops = [(system, name, k) for k, v in changes.items() if v is None]
+        with self._lock:
+            if puts:
+                self._db.executemany("INSERT INTO lookups (system, name, key, value) VALUES (?,?,?,?) "
+                                     "ON CONFLICT (system, name, key) DO UPDATE SET value = excluded.value", puts)
+            if drops:
+                self._db.executemany("DELETE FROM lookups WHERE system=? AND name=? AND key=?", drops)
 
     def get(self, system: str, collection: str, obj_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -222,6 +245,7 @@ class Store:
         with self._lock:
             self._db.execute("DELETE FROM objects")
             self._db.execute("DELETE FROM counters")
+            self._db.execute("DELETE FROM lookups")
             self._db.execute("DELETE FROM writes")
 
 

@@ -7,8 +7,8 @@ Paths, bodies and error shapes follow HubSpot's public API reference and what th
 - `<type>` / `archived_<type>`: records as {"id", "properties", "createdAt", "updatedAt",
   "archived", "archivedAt"?, "history"?: {property: [{"value", "timestamp", "sourceType"}]}};
   `seq` orders list pagination, `created`/`updated` (epoch seconds) index the date searches.
-- `unique_index`: values of unique properties (contacts' email, custom unique properties) to record
-  ids, bucketed: id `<type>:<property>:<bucket>`, data {normalised value: record id}.
+- the Store's lookup table `<type>:<property>`: values of unique properties (contacts' email, custom
+  unique properties), normalised, to record ids (one indexed row per value: upserts look one up per record).
 - `associations`: both directions, bucketed by the from-record: id `<from>:<to>:<bucket>`,
   data {from id: {to id: [association typeIds]}}.
   (Buckets keep 100,000 seeded records from costing 300,000 extra rows; a lookup is still one get.)
@@ -275,8 +275,13 @@ def now_ms() -> int:
 
 def iso_from_ms(ms: int) -> str:
     """Epoch milliseconds as HubSpot's ISO-8601 (`2024-01-02T03:04:05.678Z`)."""
-    d = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return _iso_second(ms // 1000) + f"{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    """`2024-01-02T03:04:05.` for epoch seconds (cached: a batch writes many records in the same second)."""
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def ms_from_value(value: Any) -> int | None:
@@ -286,6 +291,18 @@ def ms_from_value(value: Any) -> int | None:
     if isinstance(value, (int, float)):
         return int(value)
     text = str(value).strip()
+    if len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z" and text[:4].isdigit():
+        try:  # the canonical form the emulation writes itself: no regular expressions on the hot path
+            d = dt.datetime.fromisoformat(text[:23]).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            return None
+        return int(round(d.timestamp() * 1000))
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            return None
+        return (day - dt.date(1970, 1, 1)).days * 86_400_000
     if re.fullmatch(r"-?\d+", text):
         return int(text)
     try:
@@ -375,6 +392,8 @@ def coerce_value(definition: dict[str, Any] | None, name: str, raw: Any) -> str 
             raise PropertyError(name, "INVALID_DATE", f"{text} was not a valid date (YYYY-MM-DD).")
         if ms % 86_400_000:
             raise PropertyError(name, "INVALID_DATE", f"{text} is at {iso_from_ms(ms)[11:23]}, not midnight UTC.")
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            return text  # already YYYY-MM-DD (ms_from_value checked it is a real day)
         return iso_from_ms(ms)[:10]
     if ptype in ("enumeration", "bool") and not definition.get("externalOptions"):
         allowed = [o["value"] for o in definition.get("options", [])]
@@ -452,10 +471,13 @@ class HubSpotCRM:
         self._lock = threading.RLock()  # serialises read-modify-write of records and definitions
         self._definitions: dict[str, dict[str, dict[str, Any]]] = {}  # archived ones included
         self._live: dict[str, dict[str, dict[str, Any]]] = {}
+        self._uniques: dict[str, list[str]] = {}  # unique property names by type (asked for every record)
+        self._id_floor: int | None = None  # cached `_meta/id_floor` (None: read it from the store)
         scale = ctx.rate_limit_scale
         self.search_bucket = (TokenBucket(SEARCH_RATE_PER_SECOND * scale, SEARCH_RATE_PER_SECOND * scale)
                               if scale > 0 else None)
         self._load_definitions()
+        self._migrate_bucketed_index()
 
     # ---------------------------------------------------------------- definitions
     def _load_definitions(self) -> None:
@@ -482,11 +504,13 @@ class HubSpotCRM:
     def _refresh_live(self) -> None:
         self._live = {t: {n: d for n, d in defs.items() if not d.get("archived")}
                       for t, defs in self._definitions.items()}
+        self._uniques = {t: [n for n, d in defs.items() if d.get("hasUniqueValue")] for t, defs in self._live.items()}
 
     def refresh_after_reset(self) -> None:
         """Reload the cached definitions when the store lost them (`POST /_admin/reset`)."""
         if self.store.count(SYSTEM, "properties") != self._definition_count:
             with self._lock:
+                self._id_floor = None
                 self._load_definitions()
 
     def definitions(self, object_type: str) -> dict[str, dict[str, Any]]:
@@ -499,7 +523,7 @@ class HubSpotCRM:
 
     def unique_properties(self, object_type: str) -> list[str]:
         """Names of the properties whose values identify one record (`idProperty` candidates)."""
-        return [n for n, d in self.definitions(object_type).items() if d.get("hasUniqueValue")]
+        return self._uniques.get(object_type, [])
 
     def save_definition(self, object_type: str, definition: dict[str, Any]) -> None:
         """Store a property definition and refresh the cache."""
@@ -513,8 +537,9 @@ class HubSpotCRM:
     # ---------------------------------------------------------------- ids
     def new_id(self) -> str:
         """A fresh numeric id above every seeded id (seeds choose their own ids)."""
-        floor = (self.store.get(SYSTEM, "_meta", "id_floor") or {}).get("value", 0)
-        return str(floor + self.store.next_id("hubspot_object"))
+        if self._id_floor is None:
+            self._id_floor = (self.store.get(SYSTEM, "_meta", "id_floor") or {}).get("value", 0)
+        return str(self._id_floor + self.store.next_id("hubspot_object"))
 
     def raise_id_floor(self, ids: Iterable[str]) -> None:
         """Keep generated ids above the largest seeded numeric id."""
@@ -522,6 +547,7 @@ class HubSpotCRM:
         current = (self.store.get(SYSTEM, "_meta", "id_floor") or {}).get("value", 0)
         if top > current:
             self.store.put(SYSTEM, "_meta", "id_floor", {"value": top})
+        self._id_floor = max(top, current)
 
     # ---------------------------------------------------------------- records
     @staticmethod
@@ -549,8 +575,7 @@ class HubSpotCRM:
         """The live record whose unique `prop` equals `value` (email case-insensitively)."""
         if prop == "hs_object_id":
             return self.get_record(object_type, value)
-        key = self._unique_key(value)
-        record_id = (self.store.get(SYSTEM, "unique_index", self._index_bucket(object_type, prop, key)) or {}).get(key)
+        record_id = self.store.lookup(SYSTEM, f"{object_type}:{prop}", self._unique_key(value))
         if record_id is None:
             return None
         record = self.get_record(object_type, record_id)
@@ -562,26 +587,19 @@ class HubSpotCRM:
     def _unique_key(value: Any) -> str:
         return str(value).strip().lower()
 
-    @staticmethod
-    def _index_bucket(object_type: str, prop: str, key: str) -> str:
-        return f"{object_type}:{prop}:{zlib.crc32(key.encode()) % BUCKETS}"
-
     def _index_update(self, object_type: str, prop: str, changes: dict[str, str | None]) -> None:
         """Apply {normalised value: record id or None (remove)} to the unique-value index."""
-        by_bucket: dict[str, dict[str, str | None]] = {}
-        for key, record_id in changes.items():
-            by_bucket.setdefault(self._index_bucket(object_type, prop, key), {})[key] = record_id
-        rows = []
-        with self._lock:
-            for bucket, updates in by_bucket.items():
-                data = self.store.get(SYSTEM, "unique_index", bucket) or {}
-                for key, record_id in updates.items():
-                    if record_id is None:
-                        data.pop(key, None)
-                    else:
-                        data[key] = record_id
-                rows.append((bucket, data, 0, 0))
-            self.store.put_many(SYSTEM, "unique_index", rows)
+        self.store.set_lookups(SYSTEM, f"{object_type}:{prop}", changes)
+
+    def _migrate_bucketed_index(self) -> None:
+        """Move a unique-value index kept in JSON buckets by an earlier sandbox into the lookup table."""
+        with self._lock, self.store.transaction():
+            rows = self.store.query("SELECT id, data FROM objects WHERE system = ? AND collection = 'unique_index'",
+                                    (SYSTEM,))
+            for bucket_id, data in rows:
+                object_type, prop, _ = bucket_id.rsplit(":", 2)
+                self.store.set_lookups(SYSTEM, f"{object_type}:{prop}", orjson.loads(data))
+                self.store.delete(SYSTEM, "unique_index", bucket_id)
 
     def save_record(self, object_type: str, record: dict[str, Any], old: dict[str, Any] | None) -> None:
         """Store a record and keep the unique-value index in step with it."""
@@ -620,11 +638,13 @@ class HubSpotCRM:
             raise ApiError(validation_error(errors))
         return values
 
-    def check_unique(self, object_type: str, values: dict[str, str | None], own_id: str | None) -> None:
-        """HubSpot's 409 CONFLICT when a unique value (e.g. email) belongs to another record."""
+    def check_unique(self, object_type: str, values: dict[str, str | None], own_id: str | None,
+                     looked_up: str | None = None) -> None:
+        """HubSpot's 409 CONFLICT when a unique value (e.g. email) belongs to another record.
+        `looked_up`: a property whose value the caller has just looked up itself (not asked again)."""
         for prop in self.unique_properties(object_type):
             value = values.get(prop)
-            if value is None:
+            if value is None or prop == looked_up:
                 continue
             other = self.find_by_unique(object_type, prop, value)
             if other is not None and other["id"] != own_id:
@@ -652,7 +672,7 @@ class HubSpotCRM:
 
     def update_record(self, object_type: str, record: dict[str, Any], values: dict[str, str | None]) -> dict[str, Any]:
         """Apply validated values; bumps updatedAt and keeps history only when something changed."""
-        old = json.loads(json.dumps(record))
+        old = orjson.loads(orjson.dumps(record))
         props = record["properties"]
         changed = {k: v for k, v in values.items() if props.get(k) != v}
         if not changed:
@@ -960,6 +980,10 @@ async def json_body(request: Request) -> Any:
     if not raw:
         raise bad_request("Invalid input JSON: the request body is empty.")
     try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # json gives the line and column HubSpot names (and takes what orjson refuses, e.g. NaN)
+    try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise bad_request(f"Invalid input JSON on line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
@@ -1171,13 +1195,14 @@ class WriteCounts:
         self.store = store
         self.counts: dict[str, dict[str, int]] = {}
 
-    def add(self, object_type: str, record_id: str) -> None:
-        """Count one applied write (also in the Store, read by `GET /_admin/writes`)."""
+    def add(self, object_type: str, *record_ids: str) -> None:
+        """Count one applied write per id (also in the Store, read by `GET /_admin/writes`)."""
         with self._lock:
             per_type = self.counts.setdefault(object_type, {})
-            per_type[record_id] = per_type.get(record_id, 0) + 1
+            for record_id in record_ids:
+                per_type[record_id] = per_type.get(record_id, 0) + 1
         if hasattr(self.store, "count_writes"):
-            self.store.count_writes(SYSTEM, object_type, [record_id])
+            self.store.count_writes(SYSTEM, object_type, record_ids)
 
 
 def build(ctx: SandboxContext) -> Emulation:
@@ -1361,7 +1386,7 @@ def build(ctx: SandboxContext) -> Emulation:
                 if repeated:
                     raise bad_request(f"Duplicate values for {prop} found in batch input: {repeated}",
                                       context={prop: repeated})
-            results, errors = [], []
+            results, errors, written = [], [], []
             with crm._lock, ctx.store.transaction():  # one commit per batch
                 # HubSpot refuses the whole batch when one record already exists (409, nothing created).
                 for values, _ in checked:
@@ -1372,16 +1397,17 @@ def build(ctx: SandboxContext) -> Emulation:
                         errors.append(rejected)
                         continue
                     record = crm.create_record(object_type, values)
-                    writes.add(object_type, record["id"])
+                    written.append(record["id"])
                     for to_type, to_id, type_ids in associations:
                         crm.add_association(object_type, record["id"], to_type, to_id, type_ids)
                     results.append(crm.render(object_type, record, all_properties=True))
+                writes.add(object_type, *written)
             return batch_response(results, errors, started, ok_status=201)
         if action == "update":
             checked = [(str((i or {}).get("id", "")), (i or {}).get("idProperty"),
                         crm.validate_properties(object_type, (i or {}).get("properties"))) for i in inputs]
             refuse_duplicate_ids([object_id for object_id, _, _ in checked])
-            results, errors, missing = [], [], []
+            results, errors, missing, written = [], [], [], []
             with crm._lock, ctx.store.transaction():  # one commit per batch
                 for object_id, id_property, values in checked:
                     rejected = rejection(path, ctx.faults, object_id)
@@ -1398,9 +1424,10 @@ def build(ctx: SandboxContext) -> Emulation:
                         errors.append(record_error("CONFLICT", json.loads(exc.response.body)["message"],
                                                    {"id": [object_id]}))
                         continue
-                    writes.add(object_type, record["id"])
+                    written.append(record["id"])
                     results.append(crm.render(object_type, crm.update_record(object_type, record, values),
                                               all_properties=True))
+                writes.add(object_type, *written)
             if missing:
                 errors.append(record_error("OBJECT_NOT_FOUND", f"Could not get some {singular} objects, they may "
                                            "be deleted or not exist. Check that ids are valid.", {"ids": missing}))
@@ -1418,7 +1445,7 @@ def build(ctx: SandboxContext) -> Emulation:
                 checked.append((str(item["id"]), id_property,
                                 crm.validate_properties(object_type, item.get("properties"))))
             refuse_duplicate_ids([crm._unique_key(object_id) for object_id, _, _ in checked])
-            results, errors = [], []
+            results, errors, written = [], [], []
             with crm._lock, ctx.store.transaction():  # one commit per batch
                 for object_id, id_property, values in checked:
                     rejected = rejection(path, ctx.faults, object_id)
@@ -1433,17 +1460,22 @@ def build(ctx: SandboxContext) -> Emulation:
                     try:
                         if record is None:
                             values = {**values, id_property: values.get(id_property) or object_id}
-                            crm.check_unique(object_type, values, None)
+                        # the idProperty's value was just looked up above, unless the input changes it
+                        same = crm._unique_key(values.get(id_property) or object_id) == crm._unique_key(object_id)
+                        looked_up = id_property if same else None
+                        if record is None:
+                            crm.check_unique(object_type, values, None, looked_up)
                             record, new = crm.create_record(object_type, values), True
                         else:
-                            crm.check_unique(object_type, values, record["id"])
+                            crm.check_unique(object_type, values, record["id"], looked_up)
                             record, new = crm.update_record(object_type, record, values), False
                     except ApiError as exc:
                         errors.append(record_error("CONFLICT", json.loads(exc.response.body)["message"],
                                                    {"id": [object_id]}))
                         continue
-                    writes.add(object_type, record["id"])
+                    written.append(record["id"])
                     results.append({**crm.render(object_type, record, all_properties=True), "new": new})
+                writes.add(object_type, *written)
             return batch_response(results, errors, started)
         raise ApiError(hs_error(404, f"Unknown batch action {action!r}; one of read, create, update, upsert, archive.",
                                 "OBJECT_NOT_FOUND"))

@@ -51,3 +51,21 @@ def test_a_sync_at_the_declared_rate_causes_no_429(slow_hubspot, gs_home):
     assert write_counts(slow_hubspot)["rate_limited"] == 0
     assert elapsed >= 10  # the limiter waited for the window instead of provoking 429s
     assert len(hubspot_contacts(slow_hubspot)) == 230
+
+
+@pytest.mark.slow  # waits out a 10-second window on purpose
+def test_requests_the_server_counts_late_still_draw_no_429(slow_hubspot, gs_home):
+    import dataclasses
+
+    # The first upserts are held 2 s before HubSpot counts them (queued behind other traffic): a client
+    # that entered them in its window when they left would send their successors into a full window.
+    upsert = "/hubspot/crm/v3/objects/contacts/batch/upsert"
+    requests.post(f"{slow_hubspot}/_admin/faults", json={"prefix": upsert, "method": "POST", "kind": "slow",
+                                                          "delay": 2.0, "count": 8}, timeout=10).raise_for_status()
+    spec = dataclasses.replace(engine.resolve("hubspot_contacts_traits"), rate_limit=(19, 10.0), batch_size=10)
+    rows = [contact_row(i) for i in range(300)]  # 30 upserts + 2 property requests: more than one window
+    write_contacts(rows)
+    result = engine.run_sync(spec)
+    assert (result.status, result.accepted) == ("success", 300)
+    assert write_counts(slow_hubspot)["rate_limited"] == 0
+    assert len(hubspot_contacts(slow_hubspot)) == 300

@@ -29,6 +29,7 @@ from hubspot.crm.objects.calls import SimplePublicObjectInputForCreate as CallCr
 from hubspot.crm.properties import OptionInput, PropertyCreate
 from urllib3.util.retry import Retry
 
+from growth_stack_dagster.sandbox.core import Store
 from tests.servers import run_server
 
 TOKEN = "sk_test_sandbox"
@@ -469,6 +470,31 @@ def test_state_survives_a_sandbox_restart(gs_home: Path) -> None:
         hs.crm.contacts.basic_api.update(contact.id, SimplePublicObjectInput(properties={"nps_score": "9"}))
         newer = hs.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "n@ex.com"}))
         assert int(newer.id) > int(company.id)
+
+
+def test_a_unique_value_index_kept_in_buckets_by_an_earlier_sandbox_is_carried_over(gs_home: Path) -> None:
+    # An earlier sandbox kept emails -> ids in JSON buckets (`unique_index`); its state must keep working.
+    store = Store(gs_home / "sandbox" / "sandbox.sqlite3")
+    record = {"id": "501", "properties": {"email": "old@ex.com", "firstname": "Old", "hs_object_id": "501",
+                                          "createdate": "2026-01-02T03:04:05.000Z",
+                                          "lastmodifieddate": "2026-01-02T03:04:05.000Z"},
+              "createdAt": "2026-01-02T03:04:05.000Z", "updatedAt": "2026-01-02T03:04:05.000Z", "archived": False}
+    store.put("hubspot", "contacts", "501", record)
+    store.put("hubspot", "unique_index", "contacts:email:1234", {"old@ex.com": "501"})
+    store.put("hubspot", "_meta", "id_floor", {"value": 501})
+    del store
+    with run_server("sandbox", "/_admin/health", {"GROWTH_STACK_HOME": str(gs_home)},
+                    log_path=gs_home / "sandbox.log") as (url, _):
+        hs = client(url)
+        assert hs.crm.contacts.basic_api.get_by_id("OLD@ex.com", id_property="email").id == "501"
+        upserted = hs.crm.contacts.batch_api.upsert(BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
+            SimplePublicObjectBatchInputUpsert(id="old@ex.com", id_property="email", properties={"firstname": "Kept"})]))
+        assert [r.id for r in upserted.results] == ["501"]  # the same contact, not a duplicate
+        with pytest.raises(ApiException) as conflict:
+            hs.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "old@ex.com"}))
+        assert conflict.value.status == 409
+        assert api(url, "GET", "/crm/v3/objects/contacts", limit=100).json()["results"][0]["id"] == "501"
+    assert Store(gs_home / "sandbox" / "sandbox.sqlite3").count("hubspot", "unique_index") == 0
 
 
 def _searching(sandbox_url: str):
