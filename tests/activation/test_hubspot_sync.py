@@ -174,9 +174,13 @@ def test_applied_then_5xx_and_dropped_connections_end_in_the_model_state(hubspot
     result = engine.run_sync(SYNC)
     assert (result.status, result.accepted) == ("success", 300), result.message
     assert_hubspot_holds(hubspot, rows)
-    # Upsert by email is idempotent: the re-sent batches changed nothing and created no duplicate.
+    # Upsert by email is idempotent: the re-sent batches changed nothing and created no duplicate. Each
+    # fault applied one request of 100 that was then sent again, and nothing else was re-sent: 200 extra
+    # writes. (With batches in flight at once, which request meets the second fault depends on arrival
+    # order: a retry of the first batch may, so one batch can be written three times.)
     writes = write_counts(hubspot)["writes"]
-    assert len(writes) == 300 and sum(1 for n in writes.values() if n == 2) == 200
+    assert len(writes) == 300 and sum(writes.values()) == 500
+    assert sum(1 for n in writes.values() if n >= 2) in (100, 200)
 
 
 def test_a_run_killed_mid_sync_resumes_without_losing_or_resending_accepted_rows(hubspot, gs_home):
