@@ -1,6 +1,7 @@
 """End to end: the sandbox and the collector as servers on loopback, a small example company,
 then `growth-stack run` (every flow once) into a real DuckDB file, checked against the sandbox's
-own state and the simulator's ground truth."""
+own state and the simulator's ground truth. The company is built once per session (`built_company`
+in tests/conftest.py) and shared with the Dagster UI tests."""
 
 from __future__ import annotations
 
@@ -8,49 +9,23 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
-import requests
 
-from growth_stack_dagster import eventfiles
-from tests.servers import CLI, REPO, run_server
+from tests.servers import REPO
 
-CUSTOMERS, DAYS, SEED = 60, 40, 11
+
+# The first test's setup builds the shared company: minutes on an idle machine, over ten on a busy one.
+pytestmark = pytest.mark.timeout(1500)
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    """A fully loaded warehouse for a small simulated company; yields (home, sandbox_url)."""
-    home = tmp_path_factory.mktemp("e2e_home")
-    env = {"GROWTH_STACK_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")}
-    with run_server("collector", "/health", env, log_path=home / "collector.log") as (collector, _):
-        env["GROWTH_STACK_COLLECTOR_URL"] = collector
-        env["GROWTH_STACK_SANDBOX_WEBHOOK_URL"] = collector + "/v1/webhook"
-        with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (sandbox, _):
-            env["GROWTH_STACK_SANDBOX_URL"] = sandbox
-            full_env = {**os.environ, **env}
-            subprocess.run([*CLI, "simulate", "--customers", str(CUSTOMERS), "--days", str(DAYS),
-                            "--seed", str(SEED), "--sandbox-url", sandbox, "--collector-url", collector],
-                           check=True, env=full_env, cwd=REPO, timeout=600)
-            requests.post(f"{sandbox}/_admin/webhooks/flush", timeout=60).raise_for_status()
-            # traits are computed at the moment the simulator's ground truth holds at
-            full_env["GROWTH_STACK_AS_OF"] = json.loads((home / "simulation" / "summary.json").read_text())["params"]["as_of_at"]
-            stats = requests.get(f"{sandbox}/_admin/stats", timeout=10).json()
-            wait_until_closed(home / "events")
-            subprocess.run([*CLI, "run"], check=True, env=full_env, cwd=REPO, timeout=900)
-            yield home, stats
-
-
-def wait_until_closed(events: Path, timeout: float = 120.0) -> None:
-    """Poll until the collector has closed (published) every event file it holds open."""
-    deadline = time.monotonic() + timeout
-    while open_files := sorted(events.rglob(f"*{eventfiles.OPEN_SUFFIX}")):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the collector still holds {len(open_files)} open event files after {timeout}s")
-        time.sleep(0.2)
+def company(built_company):
+    """The session's built company (tests/conftest.py: 60 customers, 40 days, every flow run once);
+    (home, the sandbox's counts before the build)."""
+    return built_company["home"], built_company["stats"]
 
 
 def query(home: Path, sql: str):

@@ -1,5 +1,6 @@
-"""The stack as its users meet it: a small company built for real, `dagster dev` and the console
-started on free ports with a temporary DAGSTER_HOME, Chromium driving both. One `dagster dev` per module."""
+"""The stack as its users meet it: the session's small company built for real (`built_company`, shared
+with tests/e2e), `dagster dev` and the console started on free ports over its DAGSTER_HOME, Chromium
+driving both. One `dagster dev` per session."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import CLI, REPO, free_port, run_server
-
-CUSTOMERS, DAYS, SEED = 40, 36, 7
+from tests.servers import REPO, free_port, run_server
 
 
 @contextlib.contextmanager
@@ -45,7 +44,7 @@ def dagster_dev(env: dict[str, str], cwd: Path, log_path: Path) -> Iterator[str]
                     raise RuntimeError(f"the code location failed to load in dagster dev; see {log_path}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"dagster dev did not load the code location; see {log_path}")
-            time.sleep(1)
+            time.sleep(0.5)
         yield url
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -59,29 +58,14 @@ def dagster_dev(env: dict[str, str], cwd: Path, log_path: Path) -> Iterator[str]
         log.close()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """A built warehouse of a small company, the collector, the sandbox, the console and dagster dev.
+@pytest.fixture(scope="session")
+def stack(built_company) -> Iterator[dict[str, str]]:
+    """The session's built company (tests/conftest.py) with the console on the port its scorecard links
+    name and one `dagster dev` over its instance, for every UI test.
     Yields {"home", "dagster", "console", "collector", "sandbox"}."""
-    home = tmp_path_factory.mktemp("ui_home")
-    console_port = free_port()
-    env = {"GROWTH_STACK_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
-           "GROWTH_STACK_CONSOLE_URL": f"http://127.0.0.1:{console_port}"}
-    with run_server("collector", "/health", env, log_path=home / "collector.log") as (collector, _):
-        env["GROWTH_STACK_COLLECTOR_URL"] = collector
-        env["GROWTH_STACK_SANDBOX_WEBHOOK_URL"] = collector + "/v1/webhook"
-        with run_server("sandbox", "/_admin/health", env, log_path=home / "sandbox.log") as (sandbox, _):
-            env["GROWTH_STACK_SANDBOX_URL"] = sandbox
-            full_env = {**os.environ, **env}
-            subprocess.run([*CLI, "init"], check=True, env=full_env, cwd=home, timeout=120, capture_output=True)
-            subprocess.run([*CLI, "simulate", "--customers", str(CUSTOMERS), "--days", str(DAYS), "--seed", str(SEED),
-                            "--sandbox-url", sandbox, "--collector-url", collector],
-                           check=True, env=full_env, cwd=REPO, timeout=600, capture_output=True)
-            requests.post(f"{sandbox}/_admin/webhooks/flush", timeout=60).raise_for_status()
-            time.sleep(6)  # the collector closes its open files within seconds
-            subprocess.run([*CLI, "run", "--no-summary"], check=True, env=full_env, cwd=REPO, timeout=900,
-                           capture_output=True)
-            with run_server("console", "/health", env, port=console_port, log_path=home / "console.log") as (console, _):
-                with dagster_dev(env, home, home / "dagster.log") as dagster:
-                    yield {"home": str(home), "dagster": dagster, "console": console, "collector": collector,
-                           "sandbox": sandbox}
+    home, env = built_company["home"], built_company["env"]
+    with run_server("console", "/health", env, port=built_company["console_port"],
+                    log_path=home / "console.log") as (console, _):
+        with dagster_dev(env, home, home / "dagster.log") as dagster:
+            yield {"home": str(home), "dagster": dagster, "console": console,
+                   "collector": built_company["collector"], "sandbox": built_company["sandbox"]}
