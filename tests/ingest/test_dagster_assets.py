@@ -61,6 +61,24 @@ def test_finance_sensor_requests_a_run_per_new_export(finance_drop: Path) -> Non
     assert isinstance(again, dg.SkipReason)
 
 
+def test_finance_sensor_first_tick_skips_exports_the_pipeline_already_loaded(finance_drop: Path) -> None:
+    """After a load (as `growth-stack run` does before the daemon's first tick), the sensor's first tick
+    requests nothing for the files loaded; a file dropped or changed since is still requested."""
+    from growth_stack_dagster.ingest.pipelines import build_source, make_pipeline
+
+    loaded = finance_drop / "sku_costs_2026-01-01.csv"
+    loaded.write_text("sku,unit_cost,currency,effective_date\nSKU1,4.20,USD,2026-01-01\n")
+    make_pipeline("finance").run(build_source("finance"))
+    first = finance_drop_sensor(dg.build_sensor_context(cursor=None))
+    assert isinstance(first, dg.SkipReason), first
+    later = finance_drop / "exchange_rates_2026-01-02.csv"
+    later.write_text("base_currency,quote_currency,rate,effective_date\nUSD,EUR,0.92,2026-01-02\n")
+    result = finance_drop_sensor(dg.build_sensor_context(cursor=None))
+    assert len(result.run_requests) == 1
+    assert result.run_requests[0].tags["growth_stack/finance_files"] == "exchange_rates_2026-01-02.csv"
+    assert json.loads(result.cursor).keys() == {loaded.name, later.name}
+
+
 def test_materialize_loads_every_source_with_row_metadata(seeded: dict[str, Any], finance_drop: Path) -> None:
     (finance_drop / "sku_costs_2026-01-01.csv").write_text(
         "sku,unit_cost,currency,effective_date\nSKU1,4.20,USD,2026-01-01\nSKU2,x,USD,2026-01-01\n")
