@@ -9,6 +9,8 @@
                 (25) and high_value_max_age (45), both inclusive;
       activity: at least one page view in each of the high_value_active_weeks (4) complete Monday-Sunday
                 weeks before the week that contains as_of.
+    The rule's thresholds and tests live in macros/high_value.sql, shared with high_value_customers_daily
+    (the same rule at the end of every day).
     lifetime_value and margin are in the reporting currency (var reporting_currency), each invoice
     converted at the finance rate of its paid date; null when an invoice up to as_of has no rate.
     Grain: one row per customer_id. -#}
