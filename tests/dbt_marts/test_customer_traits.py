@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -196,12 +197,19 @@ def test_a_malformed_as_of_is_refused_with_a_sentence(tmp_path: Path):
             "(or empty for the moment of the build), not '03/02/2026'") in result.stdout
 
 
+def _copy_warehouse(con: duckdb.DuckDBPyConnection, home: Path) -> None:
+    home.mkdir()
+    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    (home / "warehouse.duckdb").write_bytes(Path(path).read_bytes())
+
+
 def _history(con: duckdb.DuckDBPyConnection) -> dict[dt.date, tuple[dt.datetime, int]]:
     rows = con.execute("select day, evaluated_at, high_value_customers from marts.high_value_customers_daily").fetchall()
     return {day: (at, n) for day, at, n in rows}
 
 
-def _high_value_by_rule(con: duckdb.DuckDBPyConnection, day: dt.date, at: dt.datetime) -> set[str]:
+def _high_value_by_rule(con: duckdb.DuckDBPyConnection, day: dt.date, at: dt.datetime,
+                        min_orders: int = 5, max_age: int = 45) -> set[str]:
     """The rule evaluated by hand, in Python, for one moment: who is high-value at `at` (on the UTC date `day`)."""
     births = dict(con.execute("select customer_id, date_of_birth from marts.customers").fetchall())
     orders: dict[str, int] = {}
@@ -222,7 +230,7 @@ def _high_value_by_rule(con: duckdb.DuckDBPyConnection, day: dt.date, at: dt.dat
         return day.year - born.year - ((born.month, born.day) > (day.month, day.day))
 
     return {c for c, n in orders.items()
-            if n >= 5 and births.get(c) is not None and 25 <= age(births[c]) <= 45
+            if n >= min_orders and births.get(c) is not None and 25 <= age(births[c]) <= max_age
             and all(any(w <= d <= w + dt.timedelta(days=6) for d in pages.get(c, ())) for w in weeks)}
 
 
@@ -253,9 +261,7 @@ def test_high_value_history_agrees_with_the_rule_on_every_day(warehouse):
 def test_high_value_history_row_equals_the_traits_built_at_that_moment(warehouse, tmp_path: Path):
     """customer_traits rebuilt as of the end of Mar 3 counts what the history says for Mar 3."""
     home = tmp_path / "home"
-    home.mkdir()
-    (home / "warehouse.duckdb").write_bytes(Path(warehouse.execute(
-        "select path from duckdb_databases() where database_name = current_database()").fetchone()[0]).read_bytes())
+    _copy_warehouse(warehouse, home)
     result = company.dbt_build(home, "customer_traits high_value_customers_daily", "2026-03-03T23:59:59.999999Z", home)
     assert result.returncode == 0, result.stdout[-6000:]
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
@@ -267,3 +273,22 @@ def test_high_value_history_row_equals_the_traits_built_at_that_moment(warehouse
     # the same rows as the build at Mar 4 15:00 for every day before Mar 3
     assert {d: v for d, v in rebuilt.items() if dt.date(2025, 3, 5) <= d < dt.date(2026, 3, 3)} == \
         {d: v for d, v in _history(warehouse).items() if d < dt.date(2026, 3, 3)}
+
+
+def test_high_value_history_follows_the_same_vars_as_the_traits(warehouse, tmp_path: Path):
+    """With 4 purchases and ages up to 46, Gus (4 in the year) and Cy (46 today) are high-value at as_of too."""
+    home = tmp_path / "home"
+    _copy_warehouse(warehouse, home)
+    dbt_vars = {"as_of": company.AS_OF, "high_value_min_orders": 4, "high_value_max_age": 46}
+    result = subprocess.run(
+        [str(company.DBT), "run", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+         "--select", "customer_traits high_value_customers_daily", "--vars", json.dumps(dbt_vars),
+         "--target-path", str(home / "target"), "--log-path", str(home / "logs")],
+        cwd=company.REPO, env={**os.environ, "GROWTH_STACK_HOME": str(home)}, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-6000:]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        traits = con.execute("select count(*) filter (where is_high_value) from marts.customer_traits").fetchone()[0]
+        history = _history(con)
+        assert traits == history[dt.date(2026, 3, 4)][1] == len(company.HIGH_VALUE | {"gus", "cy"})
+        for day, (at, n) in sorted(history.items()):
+            assert n == len(_high_value_by_rule(con, day, at, min_orders=4, max_age=46)), day
