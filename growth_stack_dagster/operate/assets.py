@@ -16,11 +16,12 @@ SCORECARD_KEY = dg.AssetKey(["reports", "executive_scorecard"])
 CONSOLE_URL_ENV = "GROWTH_STACK_CONSOLE_URL"
 DEFAULT_CONSOLE_URL = "http://127.0.0.1:3001"
 SCORECARD_MARTS = [dg.AssetKey(["marts", name]) for name in
-                   ("exec_daily_metrics", "coupon_usage_by_segment", "campaign_performance", "customer_traits")]
+                   ("exec_daily_metrics", "coupon_usage_by_segment", "campaign_performance", "customer_traits",
+                    "high_value_customers_daily")]
 
 
 def scorecard_dir() -> Path:
-    """Where the page and its history live: `$GROWTH_STACK_HOME/scorecard/`."""
+    """Where the page lives: `$GROWTH_STACK_HOME/scorecard/`."""
     return config.home() / "scorecard"
 
 

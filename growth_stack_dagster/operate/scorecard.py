@@ -4,8 +4,8 @@ Reads the marts (read-only) by column name, so it follows the models as they evo
     marts.exec_daily_metrics        revenue, margin, orders, new customers by day and currency
     marts.coupon_usage_by_segment   coupon usage rate by age band and customer type
     marts.campaign_performance      return on ad spend by campaign (per attribution model)
-    marts.customer_traits           high-value customers now; each refresh adds a point to the
-                                    high-value history kept beside the page (one point per UTC day)
+    marts.customer_traits           high-value customers now
+    marts.high_value_customers_daily  high-value customers over time, one row per day (the rule at each day's end)
 Money is never added across currencies: each currency is its own line.
 
 The daily charts cover the business's current continuous history (`chart_period`): from the first day of
@@ -18,7 +18,6 @@ its <style class="scorecard-style"> under its own header and navigation.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import html
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 SCORECARD_FILE = "index.html"
-HISTORY_FILE = "high_value_history.csv"
 ROAS_MODELS = ("last_touch", "linear", "first_touch", "position_based")
 GAP_DAYS = 30  # a longer stretch without orders ends a period: the charts start after the latest one
 CHART_MAX_DAYS = 365
@@ -59,6 +57,7 @@ class ScorecardData:
     high_value_now: int | None
     missing: list[str]
     high_value_as_of: dt.datetime | None = None  # the moment the traits hold at (customer_traits.as_of_at)
+    high_value_history: list[tuple[dt.date, int]] = dataclasses.field(default_factory=list)  # (day, count), oldest first
 
 
 def _rows(con, sql: str) -> list[dict[str, Any]]:
@@ -76,6 +75,7 @@ def read_scorecard_data(warehouse: Path) -> ScorecardData:
         "marts.coupon_usage_by_segment": "SELECT * FROM marts.coupon_usage_by_segment ORDER BY age_band, customer_type",
         "marts.campaign_performance": "SELECT * FROM marts.campaign_performance",
         "marts.customer_traits": "SELECT count(*) FILTER (WHERE is_high_value) AS n FROM marts.customer_traits",
+        "marts.high_value_customers_daily": "SELECT day, high_value_customers FROM marts.high_value_customers_daily ORDER BY day",
     }
     if not Path(warehouse).exists():
         data.missing = list(queries)
@@ -93,6 +93,8 @@ def read_scorecard_data(warehouse: Path) -> ScorecardData:
                 data.coupons = rows
             elif name.endswith("campaign_performance"):
                 data.campaigns = rows
+            elif name.endswith("high_value_customers_daily"):
+                data.high_value_history = [(r["day"], int(r["high_value_customers"])) for r in rows]
             else:
                 data.high_value_now = int(rows[0]["n"])
                 try:
@@ -100,24 +102,6 @@ def read_scorecard_data(warehouse: Path) -> ScorecardData:
                 except duckdb.Error:  # a traits table without the moment: the card just leaves it out
                     pass
     return data
-
-
-def update_history(path: Path, day: dt.date, high_value: int) -> list[tuple[str, int]]:
-    """Record today's high-value count in the CSV at `path` (one row per day, today's replaced) and
-    return the whole history, oldest first."""
-    history: dict[str, int] = {}
-    if path.exists():
-        with path.open(newline="") as f:
-            history = {row["date"]: int(row["high_value_customers"]) for row in csv.DictReader(f)}
-    history[day.isoformat()] = high_value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["date", "high_value_customers"])
-        writer.writerows(sorted(history.items()))
-    tmp.replace(path)
-    return sorted(history.items())
 
 
 def _money(row: Mapping[str, Any], name: str) -> float | None:
@@ -195,7 +179,7 @@ def _daily_totals(rows: list[dict[str, Any]], column: str) -> tuple[list, list]:
     return days, [totals[d] for d in days]
 
 
-def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[tuple[str, Any]]:
+def build_figures(data: ScorecardData) -> list[tuple[str, Any]]:
     """(section title, plotly Figure) for every chart the data allows, in page order."""
     import plotly.graph_objects as go
 
@@ -227,18 +211,18 @@ def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[t
                                  name=customer_type, text=[f"{int(n):,} orders" if n is not None else "" for n in orders],
                                  textposition="outside"))
         figures.append((title, fig))
+    history = data.high_value_history
     if history:
-        title = "High-value customers over time (one point per scorecard refresh day)"
-        fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers+text",
-                                   text=[f"{n:,}" for _, n in history], textposition="top center",
+        title = "High-value customers over time (the rule at the end of each day; the last day at the traits' moment)"
+        fig = go.Figure(go.Scatter(x=[d for d, _ in history], y=[n for _, n in history], mode="lines+markers",
                                    name="high-value customers"), layout={**layout, "title": title})
-        fig.update_yaxes(range=[0, max(max(n for _, n in history) * 1.25, 1)])  # room for the labels
+        fig.update_yaxes(range=[0, max(max(n for _, n in history) * 1.25, 1)], rangemode="tozero")
         fig.update_xaxes(type="date", tickformat="%Y-%m-%d")
-        if len(history) < 7:  # a young history: say why there are so few points
-            fig.add_annotation(text=f"History starts {history[0][0]}: the trait holds at each build's moment, so "
-                                    "each day the scorecard refreshes adds one point", showarrow=False,
-                               xref="paper", yref="paper", x=0.5, y=0.05)
-            first = dt.date.fromisoformat(history[0][0])  # a week either side, not a sub-second axis
+        if len(history) < 7:  # a young warehouse: say why there are so few points
+            first = history[0][0]
+            fig.add_annotation(text=f"History starts {first.isoformat()}, the first day the warehouse has data for",
+                               showarrow=False, xref="paper", yref="paper", x=0.5, y=0.05)
+            # a week either side, not a sub-second axis
             fig.update_xaxes(range=[(first - dt.timedelta(days=7)).isoformat(),
                                     (first + dt.timedelta(days=7)).isoformat()], dtick=86_400_000 * 2)
         figures.append((title, fig))
@@ -255,9 +239,9 @@ def build_figures(data: ScorecardData, history: list[tuple[str, int]]) -> list[t
     return figures
 
 
-def render_scorecard(data: ScorecardData, history: list[tuple[str, int]], built_at: dt.datetime) -> str:
+def render_scorecard(data: ScorecardData, built_at: dt.datetime) -> str:
     """The whole page: headline figures and every chart, plotly.js inlined once (works offline)."""
-    figures = build_figures(data, history)
+    figures = build_figures(data)
     summary = summary_figures(data)
     parts = []
     for i, (title, fig) in enumerate(figures):
@@ -327,17 +311,14 @@ def period_sentence(data: ScorecardData) -> str:
 
 
 def build_scorecard(warehouse: Path, out_dir: Path, now: dt.datetime | None = None) -> tuple[Path, dict[str, Any], int]:
-    """Read the marts, update the high-value history, write `out_dir/index.html` atomically.
+    """Read the marts and write `out_dir/index.html` atomically.
     Returns (page path, headline figures, number of charts)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     data = read_scorecard_data(warehouse)
-    history_path = Path(out_dir) / HISTORY_FILE
-    history = (update_history(history_path, now.date(), data.high_value_now)
-               if data.high_value_now is not None else [])
-    page = render_scorecard(data, history, now)
+    page = render_scorecard(data, now)
     out = Path(out_dir) / SCORECARD_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(page)
     tmp.replace(out)
-    return out, summary_figures(data), len(build_figures(data, history))
+    return out, summary_figures(data), len(build_figures(data))

@@ -30,7 +30,8 @@ def test_home_and_scorecard_pages(gs_home: Path) -> None:
         # a page the scorecard asset renders: shown under the console's header and navigation, once
         built_at = dt.datetime(2026, 11, 3, 8, tzinfo=dt.timezone.utc)
         (gs_home / "scorecard" / "index.html").write_text(
-            scorecard.render_scorecard(scorecard.ScorecardData([], [], [], 7, []), [("2026-11-03", 7)], built_at))
+            scorecard.render_scorecard(scorecard.ScorecardData([], [], [], 7, [], high_value_history=[(dt.date(2026, 11, 3), 7)]),
+                                       built_at))
         page = requests.get(url + "/scorecard", timeout=10)
         assert page.status_code == 200 and page.text.count("<html") == 1 and page.text.count("<body") == 1
         header = page.text.split("<main>", 1)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -26,7 +27,7 @@ def _build(tmp_path_factory: pytest.TempPathFactory):
     company.load_events(home)
     company.create_api_tables(home / "warehouse.duckdb")
     result = company.dbt_build(home, "+customer_traits+ +exec_daily_metrics +customer_revenue_by_currency "
-                                     "+customer_trait_discards+", company.AS_OF, home)
+                                     "+customer_trait_discards+ +high_value_customers_daily", company.AS_OF, home)
     assert result.returncode == 0, result.stdout[-6000:]
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     yield con, result
@@ -194,3 +195,100 @@ def test_a_malformed_as_of_is_refused_with_a_sentence(tmp_path: Path):
     assert result.returncode != 0
     assert ("The dbt var as_of must be a date written YYYY-MM-DD or a timestamp written YYYY-MM-DDTHH:MM:SSZ "
             "(or empty for the moment of the build), not '03/02/2026'") in result.stdout
+
+
+def _copy_warehouse(con: duckdb.DuckDBPyConnection, home: Path) -> None:
+    home.mkdir()
+    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    (home / "warehouse.duckdb").write_bytes(Path(path).read_bytes())
+
+
+def _history(con: duckdb.DuckDBPyConnection) -> dict[dt.date, tuple[dt.datetime, int]]:
+    rows = con.execute("select day, evaluated_at, high_value_customers from marts.high_value_customers_daily").fetchall()
+    return {day: (at, n) for day, at, n in rows}
+
+
+def _high_value_by_rule(con: duckdb.DuckDBPyConnection, day: dt.date, at: dt.datetime,
+                        min_orders: int = 5, max_age: int = 45) -> set[str]:
+    """The rule evaluated by hand, in Python, for one moment: who is high-value at `at` (on the UTC date `day`)."""
+    births = dict(con.execute("select customer_id, date_of_birth from marts.customers").fetchall())
+    orders: dict[str, int] = {}
+    for customer_id, paid_at, total_minor, decimals in con.execute(
+            "select customer_id, paid_at, total_minor, currency_decimals from marts.customer_orders "
+            "where customer_id is not null").fetchall():
+        if at - dt.timedelta(days=365) < paid_at <= at and total_minor > 100 * 10 ** decimals:
+            orders[customer_id] = orders.get(customer_id, 0) + 1
+    pages: dict[str, set[dt.date]] = {}
+    for customer_id, occurred_date in con.execute(
+            "select customer_id, occurred_date from intermediate.int_app_messages_attributed "
+            "where message_type = 'page' and customer_id is not null").fetchall():
+        pages.setdefault(customer_id, set()).add(occurred_date)
+    monday = day - dt.timedelta(days=day.weekday())
+    weeks = [monday - dt.timedelta(days=7 * k) for k in range(1, 5)]
+
+    def age(born: dt.date) -> int:
+        return day.year - born.year - ((born.month, born.day) > (day.month, day.day))
+
+    return {c for c, n in orders.items()
+            if n >= min_orders and births.get(c) is not None and 25 <= age(births[c]) <= max_age
+            and all(any(w <= d <= w + dt.timedelta(days=6) for d in pages.get(c, ())) for w in weeks)}
+
+
+def test_high_value_history_counts_each_day_at_its_end(warehouse):
+    history = _history(warehouse)
+    as_of = dt.datetime(2026, 3, 4, 15, tzinfo=dt.timezone.utc)
+    # the data start a year back (Gus's purchase at as_of - 365 days), so the history is capped at 365 days
+    assert min(history) == dt.date(2025, 3, 5) and max(history) == as_of.date() and len(history) == 365
+    # every day but the last is evaluated at its last microsecond; the last, partial day at as_of
+    assert history[as_of.date()][0] == as_of
+    assert history[dt.date(2026, 3, 3)][0] == dt.datetime(2026, 3, 3, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+    assert history[dt.date(2025, 3, 5)][0] == dt.datetime(2025, 3, 5, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+    counts = {day: n for day, (_, n) in history.items() if n}
+    # Mar 2: the four weeks Feb 2 - Mar 1 are complete. Ann, Gus, Hal, Cy (45) and Jo (44) hold on Mar 2 and 3;
+    # on Mar 4 Gus's fifth purchase has left the year, Cy is 46, and Ivy (25 today, fifth purchase today) joins.
+    # Dee (no page view Feb 16-22) never holds; Kim is 23 then 24.
+    assert counts == {dt.date(2026, 3, 2): 5, dt.date(2026, 3, 3): 5, dt.date(2026, 3, 4): 4}
+    traits_count = warehouse.execute("select count(*) filter (where is_high_value) from marts.customer_traits").fetchone()[0]
+    assert history[as_of.date()][1] == traits_count == len(company.HIGH_VALUE)
+
+
+def test_high_value_history_agrees_with_the_rule_on_every_day(warehouse):
+    history = _history(warehouse)
+    for day, (at, n) in sorted(history.items()):
+        assert n == len(_high_value_by_rule(warehouse, day, at)), day
+
+
+def test_high_value_history_row_equals_the_traits_built_at_that_moment(warehouse, tmp_path: Path):
+    """customer_traits rebuilt as of the end of Mar 3 counts what the history says for Mar 3."""
+    home = tmp_path / "home"
+    _copy_warehouse(warehouse, home)
+    result = company.dbt_build(home, "customer_traits high_value_customers_daily", "2026-03-03T23:59:59.999999Z", home)
+    assert result.returncode == 0, result.stdout[-6000:]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        traits = con.execute("select count(*) filter (where is_high_value), max(as_of_at) from marts.customer_traits").fetchone()
+        rebuilt = _history(con)
+    end_of_mar_3 = dt.datetime(2026, 3, 3, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+    assert traits == (_history(warehouse)[dt.date(2026, 3, 3)][1], end_of_mar_3) == (5, end_of_mar_3)
+    assert rebuilt[dt.date(2026, 3, 3)] == (end_of_mar_3, 5)
+    # the same rows as the build at Mar 4 15:00 for every day before Mar 3
+    assert {d: v for d, v in rebuilt.items() if dt.date(2025, 3, 5) <= d < dt.date(2026, 3, 3)} == \
+        {d: v for d, v in _history(warehouse).items() if d < dt.date(2026, 3, 3)}
+
+
+def test_high_value_history_follows_the_same_vars_as_the_traits(warehouse, tmp_path: Path):
+    """With 4 purchases and ages up to 46, Gus (4 in the year) and Cy (46 today) are high-value at as_of too."""
+    home = tmp_path / "home"
+    _copy_warehouse(warehouse, home)
+    dbt_vars = {"as_of": company.AS_OF, "high_value_min_orders": 4, "high_value_max_age": 46}
+    result = subprocess.run(
+        [str(company.DBT), "run", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+         "--select", "customer_traits high_value_customers_daily", "--vars", json.dumps(dbt_vars),
+         "--target-path", str(home / "target"), "--log-path", str(home / "logs")],
+        cwd=company.REPO, env={**os.environ, "GROWTH_STACK_HOME": str(home)}, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-6000:]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        traits = con.execute("select count(*) filter (where is_high_value) from marts.customer_traits").fetchone()[0]
+        history = _history(con)
+        assert traits == history[dt.date(2026, 3, 4)][1] == len(company.HIGH_VALUE | {"gus", "cy"})
+        for day, (at, n) in sorted(history.items()):
+            assert n == len(_high_value_by_rule(con, day, at, min_orders=4, max_age=46)), day

@@ -34,6 +34,8 @@ def make_marts(path: Path, minor_units: bool) -> None:
                     "t(age_band, customer_type, coupon_usage_rate)")
         con.execute("create table marts.customer_traits as select * from (values (1, true), (2, false), (3, true)) "
                     "t(customer_id, is_high_value)")
+        con.execute("create table marts.high_value_customers_daily as select (date '2026-11-01' + range::integer)::date as day, "
+                    "range + 1 as high_value_customers from range(3)")
 
 
 def test_the_page_shows_money_per_currency_in_major_or_minor_units(tmp_path: Path) -> None:
@@ -56,11 +58,26 @@ def test_the_page_shows_money_per_currency_in_major_or_minor_units(tmp_path: Pat
         assert "Revenue by day" in html and "Coupon usage rate by segment" in html
 
 
-def test_the_high_value_history_keeps_one_point_per_day(tmp_path: Path) -> None:
-    path = tmp_path / "h.csv"
-    scorecard.update_history(path, dt.date(2026, 11, 1), 3)
-    scorecard.update_history(path, dt.date(2026, 11, 2), 4)
-    assert scorecard.update_history(path, dt.date(2026, 11, 2), 5) == [("2026-11-01", 3), ("2026-11-02", 5)]
+def test_the_high_value_history_is_the_daily_mart_one_point_per_day(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    make_marts(warehouse, minor_units=False)
+    with duckdb.connect(str(warehouse)) as con:  # a year of days, as the mart holds after a first build
+        con.execute("create or replace table marts.high_value_customers_daily as select "
+                    "(date '2025-11-03' + range::integer)::date as day, range // 10 as high_value_customers from range(365)")
+    out = tmp_path / "out"
+    page, figures, charts = scorecard.build_scorecard(warehouse, out, now=dt.datetime(2026, 11, 3, 8, tzinfo=dt.timezone.utc))
+    data = scorecard.read_scorecard_data(warehouse)
+    assert data.high_value_history[0] == (dt.date(2025, 11, 3), 0) and data.high_value_history[-1] == (dt.date(2026, 11, 2), 36)
+    title, fig = next((t, f) for t, f in scorecard.build_figures(data) if t.startswith("High-value customers over time"))
+    assert list(fig.data[0].x) == [d for d, _ in data.high_value_history] and list(fig.data[0].y)[-1] == 36
+    assert not fig.layout.annotations  # a full history needs no explanation
+    assert "High-value customers over time" in page.read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]  # nothing kept beside the page any more
+    # before the mart is built, the page names it instead of charting anything
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop table marts.high_value_customers_daily")
+    page, _, charts_without = scorecard.build_scorecard(warehouse, out)
+    assert charts_without == charts - 1 and "marts.high_value_customers_daily" in page.read_text()
 
 
 def test_an_empty_warehouse_gives_a_page_that_says_what_to_build(tmp_path: Path) -> None:
@@ -90,7 +107,7 @@ def test_the_daily_charts_cover_the_continuous_history_not_months_of_zeros(tmp_p
     first_recent_order = min(d for d in (recent_start + dt.timedelta(days=k) for k in range(120)) if d.day % 7)
     assert (period.start, period.end) == (first_recent_order, last)
     assert (period.earlier_orders, period.earlier_first, period.earlier_last) == (1, first, first)
-    for title, fig in scorecard.build_figures(data, [])[:4]:  # revenue, margin, orders, new customers
+    for title, fig in scorecard.build_figures(data)[:4]:  # revenue, margin, orders, new customers
         xs = [x for trace in fig.data for x in trace.x]
         assert min(xs) == first_recent_order and max(xs) == last, title
         assert len(xs) == (last - first_recent_order).days + 1, title  # quiet days inside stay, as zeros
@@ -121,10 +138,10 @@ def test_segments_without_orders_have_no_bar_and_each_bar_shows_its_orders() -> 
     coupons = [{"age_band": "25-34", "customer_type": "retail", "orders": 225, "coupon_usage_rate": 0.18},
                {"age_band": "25-34", "customer_type": "wholesale", "orders": 2, "coupon_usage_rate": 1.0},
                {"age_band": "unknown", "customer_type": "unknown", "orders": 0, "coupon_usage_rate": None}]
-    data = scorecard.ScorecardData([], coupons, [], 21, [])
-    (title, fig), (history_title, history) = scorecard.build_figures(data, [("2026-12-04", 21)])
+    data = scorecard.ScorecardData([], coupons, [], 21, [], high_value_history=[(dt.date(2026, 12, 4), 21)])
+    (title, fig), (history_title, history) = scorecard.build_figures(data)
     assert [t.name for t in fig.data] == ["retail", "wholesale"]  # anonymous visitors: no orders, no rate
     assert [list(t.text) for t in fig.data] == [["225 orders"], ["2 orders"]]
-    # one refresh day so far: a readable week either side, and the page says why there is one point
+    # one day of data so far: a readable week either side, and the page says why there is one point
     assert history.layout.xaxis.range == ("2026-11-27", "2026-12-11")
     assert "History starts 2026-12-04" in history.layout.annotations[0].text

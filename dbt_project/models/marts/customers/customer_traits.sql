@@ -9,24 +9,23 @@
                 (25) and high_value_max_age (45), both inclusive;
       activity: at least one page view in each of the high_value_active_weeks (4) complete Monday-Sunday
                 weeks before the week that contains as_of.
+    The rule's thresholds and tests live in macros/high_value.sql, shared with high_value_customers_daily
+    (the same rule at the end of every day).
     lifetime_value and margin are in the reporting currency (var reporting_currency), each invoice
     converted at the finance rate of its paid date; null when an invoice up to as_of has no rate.
     Grain: one row per customer_id. -#}
 {%- set as_of = as_of_at() -%}
 {%- set as_of_date = as_of.date() -%}
-{%- set min_orders = var('high_value_min_orders', 5) | int -%}
-{%- set min_order_total = var('high_value_min_order_total', '100.00') -%}
-{%- set min_order_total_by_currency = var('high_value_min_order_total_by_currency', {}) or {} -%}
-{%- set min_age = var('high_value_min_age', 25) | int -%}
-{%- set max_age = var('high_value_max_age', 45) | int -%}
-{%- set active_weeks = var('high_value_active_weeks', 4) | int -%}
+{%- set rule = high_value_rule() -%}
+{%- set min_orders = rule.min_orders -%}
+{%- set active_weeks = rule.active_weeks -%}
 {%- set reporting = var('reporting_currency', 'USD') | upper -%}
 {%- set reporting_decimals = iso_decimals_of(reporting) -%}
 {#- the Sunday before as_of's week ends the newest complete week; the window starts active_weeks Mondays earlier -#}
 {%- set last_sunday = as_of_date - modules.datetime.timedelta(days=as_of_date.weekday() + 1) -%}
 {%- set weeks_start = last_sunday - modules.datetime.timedelta(days=7 * active_weeks - 1) -%}
 {%- set as_of_sql = timestamp_literal(as_of) -%}
-{%- set year_ago_sql = timestamp_literal(as_of - modules.datetime.timedelta(days=365)) -%}
+{%- set year_ago_sql = timestamp_literal(as_of - modules.datetime.timedelta(days=rule.order_window_days)) -%}
 {%- set numeric = dbt.type_numeric() -%}
 
 with customers as (
@@ -49,17 +48,7 @@ orders_judged as (
     select
         *,
         paid_at > {{ year_ago_sql }} as is_last_365d,
-        cast(total_minor as decimal(38, 4)) > (
-            {%- if min_order_total_by_currency %}
-            case upper(currency)
-            {%- for code, amount in min_order_total_by_currency.items() %}
-                when '{{ code | upper }}' then {{ decimal_literal(amount) }}
-            {%- endfor %}
-                else {{ decimal_literal(min_order_total) }}
-            end
-            {%- else %}
-            {{ decimal_literal(min_order_total) }}
-            {%- endif %}) * {{ power_of_ten('currency_decimals') }} as is_over_min_total
+        {{ high_value_is_over_min_total('total_minor', 'currency', 'currency_decimals') }} as is_over_min_total
     from orders
 ),
 
@@ -78,11 +67,11 @@ order_traits as (
     group by customer_id
 ),
 
--- week 0 starts on the Monday {{ active_weeks }} weeks before the Sunday before as_of's week
+-- the weeks with a page view among the {{ active_weeks }} complete weeks before as_of's week
 page_weeks as (
     select
         customer_id,
-        count(distinct floor({{ dbt.datediff(date_literal(weeks_start), 'occurred_date', 'day') }} / 7)) as active_weeks
+        count(distinct {{ high_value_week_start('occurred_date') }}) as active_weeks
     from activity
     where message_type = 'page'
       and occurred_date >= {{ date_literal(weeks_start) }}
@@ -99,11 +88,7 @@ last_seen as (
 ages as (
     select
         customer_id,
-        case when date_of_birth is not null then
-            {{ as_of_date.year }} - extract(year from date_of_birth)
-            - case when extract(month from date_of_birth) * 100 + extract(day from date_of_birth)
-                        > {{ as_of_date.month * 100 + as_of_date.day }} then 1 else 0 end
-        end as age
+        {{ completed_years('date_of_birth', date_literal(as_of_date)) }} as age
     from customers
 ),
 
@@ -115,7 +100,7 @@ criteria as (
         ages.age,
         coalesce(page_weeks.active_weeks, 0) as active_weeks,
         coalesce(order_traits.high_value_orders_last_365d, 0) >= {{ min_orders }} as meets_orders_criterion,
-        coalesce(ages.age between {{ min_age }} and {{ max_age }}, false) as meets_age_criterion,
+        {{ high_value_meets_age('ages.age') }} as meets_age_criterion,
         coalesce(page_weeks.active_weeks, 0) >= {{ active_weeks }} as meets_activity_criterion
     from customers
     left join order_traits on order_traits.customer_id = customers.customer_id
