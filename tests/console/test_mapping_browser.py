@@ -133,7 +133,9 @@ def test_map_the_high_value_flag_to_a_new_hubspot_property_then_run_it_from_dags
     run = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "growth_stack_dagster.definitions",
          "--select", "destinations/hubspot/contacts/hubspot_high_value_flag"],
-        env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}, capture_output=True, text=True, timeout=400)
+        # outside the repository: the dagster CLI loads a .env of its working folder over the environment
+        env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}, cwd=gs_home, capture_output=True, text=True,
+        timeout=400)
     assert run.returncode == 0, run.stderr[-4000:]
     client = HubSpot(access_token=config.DEFAULT_SANDBOX_TOKEN, host=f"{sandbox_url}/hubspot")
     for row in ROWS[:6]:

@@ -14,7 +14,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.servers import REPO
 
 
 # The first test's setup builds the shared company: minutes on an idle machine, over ten on a busy one.
@@ -129,10 +128,12 @@ def test_a_day_rebuilt_by_the_daily_job_changes_nothing(company):
     before = query(home, snapshot)
     built_before = _materializations(home, ["marts", "journey_event_sessions"], day)
     env = {**os.environ, "GROWTH_STACK_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")}
+    # Run from the company's folder: the dagster CLI loads a .env of its working folder over the environment
+    # (`growth-stack init` writes one in the repository root for a bare `dagster dev`).
     result = subprocess.run([str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m",
                              "growth_stack_dagster.definitions", "-j", "dbt_events_daily",
                              "--tags", json.dumps({"dagster/partition": day})],
-                            env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+                            env=env, cwd=home, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "RUN_SUCCESS" in result.stdout + result.stderr
     assert _materializations(home, ["marts", "journey_event_sessions"], day) == built_before + 1
