@@ -15,7 +15,6 @@ import duckdb
 import pytest
 
 
-
 # The first test's setup builds the shared company: minutes on an idle machine, over ten on a busy one.
 pytestmark = pytest.mark.timeout(1500)
 
