@@ -20,3 +20,12 @@ def activated_company(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = company.dbt_build(home, "+path:models/activation", company.AS_OF, home)
     assert result.returncode == 0, result.stdout[-6000:]
     return home
+
+
+@pytest.fixture
+def hubspot(sandbox_url, gs_home, monkeypatch):
+    """The sandbox's HubSpot as the destination, with short backoffs so fault tests stay quick."""
+    monkeypatch.setenv("GROWTH_STACK_SANDBOX_URL", sandbox_url)
+    monkeypatch.setenv("ACTIVATION__BACKOFF_FACTOR", "0.05")
+    monkeypatch.setenv("ACTIVATION__BACKOFF_MAX", "1")
+    return sandbox_url

@@ -20,15 +20,6 @@ from tests.activation.helpers import contact_row, expected_properties, write_con
 SYNC = "hubspot_contacts_traits"
 
 
-@pytest.fixture
-def hubspot(sandbox_url, gs_home, monkeypatch):
-    """The sandbox's HubSpot as the destination, with short backoffs."""
-    monkeypatch.setenv("GROWTH_STACK_SANDBOX_URL", sandbox_url)
-    monkeypatch.setenv("ACTIVATION__BACKOFF_FACTOR", "0.05")
-    monkeypatch.setenv("ACTIVATION__BACKOFF_MAX", "1")
-    return sandbox_url
-
-
 def client(sandbox_url: str) -> HubSpot:
     return HubSpot(access_token=config.DEFAULT_SANDBOX_TOKEN, host=f"{sandbox_url}/hubspot")
 

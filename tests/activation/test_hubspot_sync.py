@@ -25,15 +25,6 @@ from tests.servers import CLI, REPO
 SYNC = "hubspot_contacts_traits"
 
 
-@pytest.fixture
-def hubspot(sandbox_url, gs_home, monkeypatch):
-    """The sandbox's HubSpot as the destination, with short backoffs so fault tests stay quick."""
-    monkeypatch.setenv("GROWTH_STACK_SANDBOX_URL", sandbox_url)
-    monkeypatch.setenv("ACTIVATION__BACKOFF_FACTOR", "0.05")
-    monkeypatch.setenv("ACTIVATION__BACKOFF_MAX", "1")
-    return sandbox_url
-
-
 def assert_hubspot_holds(sandbox_url: str, rows: list[dict]) -> None:
     """Every model row is a contact with exactly the model's values."""
     got = hubspot_contacts(sandbox_url)
