@@ -98,7 +98,8 @@ def read_scorecard_data(warehouse: Path) -> ScorecardData:
             else:
                 data.high_value_now = int(rows[0]["n"])
                 try:
-                    data.high_value_as_of = con.execute("SELECT max(as_of_at) FROM marts.customer_traits").fetchone()[0]
+                    # fetchall: an unfinished result (fetchone) would block the next query on this connection
+                    data.high_value_as_of = con.execute("SELECT max(as_of_at) FROM marts.customer_traits").fetchall()[0][0]
                 except duckdb.Error:  # a traits table without the moment: the card just leaves it out
                     pass
     return data

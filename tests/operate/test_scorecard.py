@@ -145,3 +145,18 @@ def test_segments_without_orders_have_no_bar_and_each_bar_shows_its_orders() -> 
     # one day of data so far: a readable week either side, and the page says why there is one point
     assert history.layout.xaxis.range == ("2026-11-27", "2026-12-11")
     assert "History starts 2026-12-04" in history.layout.annotations[0].text
+
+
+def test_traits_with_their_moment_and_the_history_are_both_read(tmp_path: Path) -> None:
+    """As dbt builds them: customer_traits carries `as_of_at`, and reading it must leave the connection
+    ready for the history query that follows (an unfinished result made that mart look missing)."""
+    warehouse = tmp_path / "w.duckdb"
+    make_marts(warehouse, minor_units=False)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create or replace table marts.customer_traits as select * from (values "
+                    "(1, true, timestamptz '2026-11-03 08:00:00+00'), (2, false, timestamptz '2026-11-03 08:00:00+00')) "
+                    "t(customer_id, is_high_value, as_of_at)")
+    data = scorecard.read_scorecard_data(warehouse)
+    assert "marts.high_value_customers_daily" not in data.missing
+    assert data.high_value_now == 1 and data.high_value_as_of == dt.datetime(2026, 11, 3, 8, tzinfo=dt.timezone.utc)
+    assert [n for _, n in data.high_value_history] == [1, 2, 3]
