@@ -40,3 +40,7 @@ def test_a_manifest_is_stale_when_missing_or_older_than_a_file_or_folder_of_the_
     assert not manifest_is_stale(project, manifest)
     model.unlink()  # a deletion changes the folder
     assert manifest_is_stale(project, manifest)
+    _age(models, 60)
+    assert not manifest_is_stale(project, manifest)
+    (models / "b.sql").write_text("select 1 as b\n")  # an addition
+    assert manifest_is_stale(project, manifest)
