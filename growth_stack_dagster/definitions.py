@@ -13,7 +13,6 @@ resources they share. Start here: each flow's `defs.py` lists its assets.
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
@@ -27,7 +26,7 @@ from growth_stack_dagster.operate.catalog import apply_catalog
 from growth_stack_dagster.resources import WRITER_TAG_KEY, WRITER_TAGS
 from growth_stack_dagster.streaming import defs as streaming
 from growth_stack_dagster.transform import defs as transform
-from growth_stack_dagster.transform.project import DBT_EXECUTABLE, dbt_project
+from growth_stack_dagster.transform.project import DBT_EXECUTABLE, DbtResource, dbt_project
 
 # dbt's profile reads GROWTH_STACK_HOME: make it absolute for the dbt subprocesses.
 ensure_dagster_home()
@@ -50,7 +49,7 @@ defs = apply_catalog(dg.Definitions.merge(
         resources={
             "duckdb": DuckDBResource(database=str(config.warehouse_path())),
             "dlt": DagsterDltResource(),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE)),
+            "dbt": DbtResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE)),
         },
         executor=executor,
     ),
