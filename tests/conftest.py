@@ -101,7 +101,9 @@ def built_company(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             env["GROWTH_STACK_AS_OF"] = summary["params"]["as_of_at"]
             stats = requests.get(f"{sandbox}/_admin/stats", timeout=10).json()
             wait_until_closed(home / "events")
-            subprocess.run([*CLI, "run"], check=True, env={**full_env, **env}, cwd=REPO, timeout=900)
+            # what `growth-stack run` prints to its terminal's stderr, kept for tests/e2e to read
+            with open(home / "run.stderr", "w") as stderr:
+                subprocess.run([*CLI, "run"], check=True, env={**full_env, **env}, cwd=REPO, timeout=900, stderr=stderr)
             yield {"home": home, "env": env, "stats": stats, "collector": collector, "sandbox": sandbox,
                    "console_port": console_port}
 

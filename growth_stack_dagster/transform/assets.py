@@ -6,6 +6,8 @@ are partitioned by received date like the event loads, everything else is unpart
 
 # No `from __future__ import annotations` here: Dagster reads the context annotation at runtime.
 
+from collections.abc import Iterator
+
 import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
@@ -38,14 +40,34 @@ def release_warehouse(invocation: DbtCliInvocation) -> None:
 def with_table_metadata(invocation: DbtCliInvocation, previews: bool = False):
     """The invocation's events, once dbt has exited, with each model's row count, column types and
     column lineage (and, with `previews`, marts' first rows). Read after dbt exits because DuckDB lets
-    only one process open the file for writing while dbt runs."""
+    only one process open the file for writing while dbt runs.
+
+    Column lineage is worked out by sqlglot from a model's compiled SQL. A Python model has no SQL: its
+    events get their row count and column types without lineage (asking for it would only print the
+    parser's traceback for each Python model). The events keep dbt's order."""
     events = list(invocation.stream())
     if previews:
         events = list(with_previews(events, config.warehouse_path()))
+    python = [_is_python_model(invocation, event) for event in events]
+
+    def enriched(selected: list, lineage: bool) -> Iterator:
+        iterator = DbtEventIterator(iter(selected), dbt_cli_invocation=invocation)
+        return iter(list(iterator.fetch_row_counts().fetch_column_metadata(with_column_lineage=lineage)))
+
     try:
-        yield from DbtEventIterator(iter(events), dbt_cli_invocation=invocation).fetch_row_counts().fetch_column_metadata()
+        sql_events = enriched([e for e, p in zip(events, python) if not p], lineage=True)
+        python_events = enriched([e for e, p in zip(events, python) if p], lineage=False)
+        yield from (next(python_events) if p else next(sql_events) for p in python)
     finally:
         release_warehouse(invocation)
+
+
+def _is_python_model(invocation: DbtCliInvocation, event) -> bool:
+    unique_id = event.metadata.get("unique_id")
+    node = invocation.manifest["nodes"].get(unique_id.text) if unique_id is not None else None
+    return node is not None and node.get("language") == "python"
+
+
 # dbt unit tests check SQL logic on fixed inputs, not data: they run in CI (`make test`), not on every
 # scheduled build (as dbt recommends).
 BUILD = ["build", "--exclude", "resource_type:unit_test"]

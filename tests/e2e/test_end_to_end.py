@@ -139,6 +139,33 @@ def test_a_day_rebuilt_by_the_daily_job_changes_nothing(company):
     assert query(home, snapshot) == before
 
 
+def test_dbt_models_carry_their_column_types_and_sql_models_their_column_lineage(company):
+    """Each dbt model's materialization holds its columns with their types; a SQL model also holds each
+    column's lineage back to the columns it reads. The Python model (identity components) has types but
+    no lineage, and building it printed no parser traceback to the terminal."""
+    import dagster as dg
+
+    home, _ = company
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        def metadata(*key: str) -> dict:
+            return instance.get_latest_materialization_event(dg.AssetKey(list(key))).asset_materialization.metadata
+
+        traits = metadata("marts", "customer_traits")
+        columns = {c.name: c.type for c in traits["dagster/column_schema"].value.columns}
+        assert columns["is_high_value"].upper() == "BOOLEAN"
+        lineage = traits["dagster/column_lineage"].value.deps_by_column
+        assert dg.TableColumnDep(asset_key=dg.AssetKey(["marts", "customers"]), column_name="date_of_birth") \
+            in lineage["age"]
+        identifiers = metadata("marts", "customer_identifiers")["dagster/column_lineage"].value.deps_by_column
+        assert [d.asset_key for d in identifiers["customer_id"]] == [dg.AssetKey(["intermediate", "int_identity_components"])]
+
+        components = metadata("intermediate", "int_identity_components")
+        assert "customer_id" in {c.name for c in components["dagster/column_schema"].value.columns}
+        assert "dagster/column_lineage" not in components
+    printed = (home / "run.stderr").read_text()
+    assert "Lineage metadata will not be included" not in printed and "Traceback" not in printed, printed[-3000:]
+
+
 def _materializations(home: Path, key: list[str], partition: str) -> int:
     import dagster as dg
 
