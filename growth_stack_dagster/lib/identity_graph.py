@@ -124,7 +124,8 @@ class _Keys:
 
     def fetch(self, rows: np.ndarray) -> None:
         """Fetch the keys of `rows` not fetched yet, in one query."""
-        rows = np.setdiff1d(np.asarray(rows, dtype=np.int64), self.rows)
+        rows = _sorted_unique(np.asarray(rows, dtype=np.int64))
+        rows = rows[~_member(rows, self.rows)]
         if len(rows) == 0:
             return
         if self.hashes is not None:
@@ -139,14 +140,17 @@ class _Keys:
             _register(self.con, "_st_wanted", {"i": rows.astype(np.int32)})
             found = self.con.sql("select n.i, n.node_key from _st_nodes n semi join _st_wanted w using (i)").to_arrow_table()
             found_ids, wanted = found.column("i").to_numpy(), rows
-        order = np.argsort(found_ids, kind="stable")
-        at = np.minimum(np.searchsorted(found_ids[order], wanted), max(len(order) - 1, 0))
-        if len(order) == 0 or not np.array_equal(found_ids[order][at], wanted):
+        # found row k is wanted[at[k]]; wanted is in the first read's order (rows are sorted)
+        order = np.argsort(wanted, kind="stable")
+        at = order[np.minimum(np.searchsorted(wanted[order], found_ids), len(order) - 1)]
+        if len(at) != len(rows) or not np.array_equal(wanted[at], found_ids) or np.bincount(at, minlength=len(rows)).max() > 1:
             raise RuntimeError("identity stitch: nodes_sql returned other nodes on a second read")
-        keys = found.column("node_key").combine_chunks().take(pa.array(order[at]))
-        rows, keys = np.concatenate([self.rows, rows]), pa.concat_arrays([self.keys, keys])
-        order = np.argsort(rows, kind="stable")
-        self.rows, self.keys = rows[order], keys.take(pa.array(order))
+        keys = found.column("node_key").combine_chunks().take(pa.array(np.argsort(at, kind="stable")))
+        if len(self.rows):
+            rows, keys = np.concatenate([self.rows, rows]), pa.concat_arrays([self.keys, keys])
+            order = np.argsort(rows, kind="stable")
+            rows, keys = rows[order], keys.take(pa.array(order))
+        self.rows, self.keys = rows, keys
 
     def of(self, rows: np.ndarray) -> pa.Array:
         """The keys of `rows`, in their order."""
@@ -165,7 +169,7 @@ class _Tiebreak:
         self.known = np.zeros(n, dtype=bool)
 
     def of(self, rows: np.ndarray) -> np.ndarray:
-        missing = np.unique(rows[~self.known[rows]])
+        missing = _sorted_unique(rows[~self.known[rows]])
         if len(missing):
             _register(self.con, "_st_tie_rows", {"i": missing.astype(np.int32), "node_key": self.keys.of(missing)})
             found = self.con.execute("select i, md5_number_upper(node_key) as h from _st_tie_rows").fetchnumpy()
@@ -205,6 +209,20 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.n
     con.register(f"{name}_arrow", pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()}))
     con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
     con.unregister(f"{name}_arrow")
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (np.unique hashes, which is slow on millions of values)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+
+
+def _member(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Whether each of values is in the sorted array `ordered`."""
+    if len(ordered) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
 
 
 def _distinct(hashes: np.ndarray) -> bool:
@@ -326,7 +344,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     home_component = home if codes else np.empty(0, dtype=np.int32)
     kept_code_of = np.where(keeps, winner_code, -1)
     loses = np.nonzero(kept_code_of[home_component] != np.arange(codes))[0] if codes else np.empty(0, dtype=np.int64)
-    merge_components = np.unique(home_component[loses])
+    merge_components = _sorted_unique(home_component[loses])
     away = with_code[coded_labels != home_component[coded]] if codes else np.empty(0, dtype=np.int64)
     had_prev = code >= 0
     moved = had_prev & (kept_code_of[labels] != code)
@@ -516,7 +534,7 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, keys: _Keys, merge_c
 
 def _split_rows(away: np.ndarray, code: np.ndarray) -> np.ndarray:
     """The current nodes of the previous customers that split."""
-    return np.nonzero(np.isin(code, np.unique(code[away])))[0] if len(away) else np.empty(0, dtype=np.int64)
+    return np.nonzero(np.isin(code, _sorted_unique(code[away])))[0] if len(away) else np.empty(0, dtype=np.int64)
 
 
 def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropped_sql: str | None,
@@ -537,7 +555,7 @@ def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropp
     dropped = f"({dropped_sql})" if dropped_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as reason where false)"
     # The split customers' identifiers that left the graph: their previous rows minus their current nodes.
-    split_codes = np.unique(code[away])
+    split_codes = _sorted_unique(code[away])
     _register(con, "_st_split_codes", {"code": split_codes})
     _register(con, "_st_split_current", {"node_key": keys.of(_split_rows(away, code))})
     removed: dict[str, list[str]] = {}
