@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 
 import duckdb
 import numpy as np
@@ -225,6 +226,15 @@ def _member(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     return ordered[at] == values
 
 
+def _scans_only(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Whether the plan of `sql` only scans tables, filters and projects: then every read of it returns
+    the rows in the tables' order."""
+    def operators(node: dict) -> list[str]:
+        return [node["name"]] + [name for child in node.get("children", []) for name in operators(child)]
+    plan = json.loads(con.execute(f"explain (format json) {sql}").fetchall()[0][1])
+    return all(name in ("SEQ_SCAN", "TABLE_SCAN", "PROJECTION", "FILTER") for node in plan for name in operators(node))
+
+
 def _distinct(hashes: np.ndarray) -> bool:
     """Whether no two of the 64-bit hashes are equal."""
     ordered = np.sort(hashes)
@@ -408,12 +418,15 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     labels_table = {"customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
                     "had_previous": pa.array(had_prev), "moved": pa.array(moved)}
     if by_hash:
-        # The keys are read from nodes_sql again, lined up by position with the first read. A row is kept
-        # only if its key's hash is the first read's at that position: should the second read come in
-        # another order, rows go missing, and the nodes are joined to their labels by hash instead.
+        # The keys are read from nodes_sql again, lined up by position with the first read when its plan
+        # only scans tables (a join or an aggregate may return the rows in another order each time), else
+        # joined by hash. A row is kept only if its key's hash is the first read's at that position:
+        # should the second read still come in another order, rows go missing and the join is used.
         labels_table["h"] = pa.array(hashes)
         source = f"(select node_key from ({nodes_sql}) where node_key is not null)"
         line_up, keep = "positional join _st_labels_arrow l", "not l.moved and hash(n.node_key) = l.h"
+        if not _scans_only(con, f"select * from {source}"):
+            line_up, keep = "join _st_labels_arrow l on l.h = hash(n.node_key)", "not l.moved"
     else:
         labels_table["i"] = pa.array(np.arange(n, dtype=np.int32))
         source = "_st_nodes"
