@@ -417,6 +417,11 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     dictionary = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
     labels_table = {"customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
                     "had_previous": pa.array(had_prev), "moved": pa.array(moved)}
+    # The work tables are dropped before the output is written (all but _st_moved, and _st_nodes when
+    # it holds the keys): DuckDB then has their memory for the output instead of spilling to disk.
+    for table in _TEMP_TABLES:
+        if table != "_st_moved" and not (table == "_st_nodes" and not by_hash):
+            con.execute(f"drop table if exists {table}")
     if by_hash:
         # The keys are read from nodes_sql again, lined up by position with the first read when its plan
         # only scans tables (a join or an aggregate may return the rows in another order each time), else
