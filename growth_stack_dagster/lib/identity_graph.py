@@ -43,7 +43,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 # Temporary tables are prefixed `_st_` and dropped before `stitch` returns.
-_TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_keys", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
+_TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
                 "_st_moved", "_st_labels", "_st_tie_rows", "_st_split_codes", "_st_split_current")
 
@@ -139,12 +139,14 @@ class _Keys:
             found_ids, wanted = found.column("h").to_numpy(), self.hashes[rows]
         else:
             _register(self.con, "_st_wanted", {"i": rows.astype(np.int32)})
-            found = self.con.sql("select n.i, n.node_key from _st_nodes n semi join _st_wanted w using (i)").to_arrow_table()
+            found = self.con.sql("select n.i, n.node_key from _st_nodes n semi join _st_wanted w using (i)") \
+                .to_arrow_table()
             found_ids, wanted = found.column("i").to_numpy(), rows
         # found row k is wanted[at[k]]; wanted is in the first read's order (rows are sorted)
         order = np.argsort(wanted, kind="stable")
         at = order[np.minimum(np.searchsorted(wanted[order], found_ids), len(order) - 1)]
-        if len(at) != len(rows) or not np.array_equal(wanted[at], found_ids) or np.bincount(at, minlength=len(rows)).max() > 1:
+        if len(at) != len(rows) or not np.array_equal(wanted[at], found_ids) or \
+                np.bincount(at, minlength=len(rows)).max() > 1:
             raise RuntimeError("identity stitch: nodes_sql returned other nodes on a second read")
         keys = found.column("node_key").combine_chunks().take(pa.array(np.argsort(at, kind="stable")))
         if len(self.rows):
@@ -207,7 +209,8 @@ def _group_argmin(groups: np.ndarray, ages: np.ndarray, tiebreak: _Tiebreak, cou
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray | pa.Array]) -> None:
     """Copy numpy (or Arrow) columns into the temp table `name`."""
-    con.register(f"{name}_arrow", pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()}))
+    con.register(f"{name}_arrow", pa.table({k: v if isinstance(v, pa.Array) else pa.array(v)
+                                            for k, v in columns.items()}))
     con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
     con.unregister(f"{name}_arrow")
 
