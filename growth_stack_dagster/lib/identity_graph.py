@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 
 import duckdb
 import numpy as np
@@ -42,7 +43,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 # Temporary tables are prefixed `_st_` and dropped before `stitch` returns.
-_TEMP_TABLES = ("_st_nodes", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
+_TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
                 "_st_moved", "_st_labels", "_st_tie_rows", "_st_split_codes", "_st_split_current")
 
@@ -112,21 +113,69 @@ _I64_MAX = np.iinfo(np.int64).max
 _U64_MAX = np.iinfo(np.uint64).max
 
 
+class _Keys:
+    """The node_key of node i, fetched from DuckDB only for the few nodes that need it (founders, nodes that
+    moved, nodes of merges and splits, ties): found by hash in nodes_sql, or by i in the copy `_st_nodes`
+    when two keys share a hash. Keys fetched once are kept."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, nodes_sql: str, hashes: np.ndarray | None):
+        self.con, self.nodes_sql, self.hashes = con, nodes_sql, hashes
+        self.rows = np.empty(0, dtype=np.int64)  # sorted
+        self.keys = pa.array([], pa.string())  # the key of each of self.rows
+
+    def fetch(self, rows: np.ndarray) -> None:
+        """Fetch the keys of `rows` not fetched yet, in one query."""
+        rows = _sorted_unique(np.asarray(rows, dtype=np.int64))
+        rows = rows[~_member(rows, self.rows)]
+        if len(rows) == 0:
+            return
+        if self.hashes is not None:
+            _register(self.con, "_st_wanted", {"h": self.hashes[rows]})
+            found = self.con.sql(f"""
+                select n.h, n.node_key
+                from (select hash(node_key) as h, node_key from ({self.nodes_sql}) where node_key is not null) n
+                semi join _st_wanted w using (h)
+            """).to_arrow_table()
+            found_ids, wanted = found.column("h").to_numpy(), self.hashes[rows]
+        else:
+            _register(self.con, "_st_wanted", {"i": rows.astype(np.int32)})
+            found = self.con.sql("select n.i, n.node_key from _st_nodes n semi join _st_wanted w using (i)") \
+                .to_arrow_table()
+            found_ids, wanted = found.column("i").to_numpy(), rows
+        # found row k is wanted[at[k]]; wanted is in the first read's order (rows are sorted)
+        order = np.argsort(wanted, kind="stable")
+        at = order[np.minimum(np.searchsorted(wanted[order], found_ids), len(order) - 1)]
+        if len(at) != len(rows) or not np.array_equal(wanted[at], found_ids) or \
+                np.bincount(at, minlength=len(rows)).max() > 1:
+            raise RuntimeError("identity stitch: nodes_sql returned other nodes on a second read")
+        keys = found.column("node_key").combine_chunks().take(pa.array(np.argsort(at, kind="stable")))
+        if len(self.rows):
+            rows, keys = np.concatenate([self.rows, rows]), pa.concat_arrays([self.keys, keys])
+            order = np.argsort(rows, kind="stable")
+            rows, keys = rows[order], keys.take(pa.array(order))
+        self.rows, self.keys = rows, keys
+
+    def of(self, rows: np.ndarray) -> pa.Array:
+        """The keys of `rows`, in their order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.fetch(rows)
+        return self.keys.take(pa.array(np.searchsorted(self.rows, rows)))
+
+
 class _Tiebreak:
     """md5_number_upper(node_key) per node, computed in DuckDB only for nodes that tie on first_seen_at."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, n: int):
+    def __init__(self, con: duckdb.DuckDBPyConnection, keys: _Keys, n: int):
         self.con = con
+        self.keys = keys
         self.values = np.zeros(n, dtype=np.uint64)
         self.known = np.zeros(n, dtype=bool)
 
     def of(self, rows: np.ndarray) -> np.ndarray:
-        missing = np.unique(rows[~self.known[rows]])
+        missing = _sorted_unique(rows[~self.known[rows]])
         if len(missing):
-            _register(self.con, "_st_tie_rows", {"i": missing.astype(np.int32)})
-            found = self.con.execute("""
-                select n.i, md5_number_upper(n.node_key) as h from _st_nodes n semi join _st_tie_rows r using (i)
-            """).fetchnumpy()
+            _register(self.con, "_st_tie_rows", {"i": missing.astype(np.int32), "node_key": self.keys.of(missing)})
+            found = self.con.execute("select i, md5_number_upper(node_key) as h from _st_tie_rows").fetchnumpy()
             self.values[found["i"]] = found["h"]
             self.known[found["i"]] = True
         return self.values[rows]
@@ -158,11 +207,35 @@ def _group_argmin(groups: np.ndarray, ages: np.ndarray, tiebreak: _Tiebreak, cou
     return out
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]) -> None:
-    """Copy numpy columns into the temp table `name`."""
-    con.register(f"{name}_arrow", pa.table({k: pa.array(v) for k, v in columns.items()}))
+def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray | pa.Array]) -> None:
+    """Copy numpy (or Arrow) columns into the temp table `name`."""
+    con.register(f"{name}_arrow", pa.table({k: v if isinstance(v, pa.Array) else pa.array(v)
+                                            for k, v in columns.items()}))
     con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
     con.unregister(f"{name}_arrow")
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (np.unique hashes, which is slow on millions of values)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+
+
+def _member(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Whether each of values is in the sorted array `ordered`."""
+    if len(ordered) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
+
+
+def _scans_only(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Whether the plan of `sql` only scans tables, filters and projects: then every read of it returns
+    the rows in the tables' order."""
+    def operators(node: dict) -> list[str]:
+        return [node["name"]] + [name for child in node.get("children", []) for name in operators(child)]
+    plan = json.loads(con.execute(f"explain (format json) {sql}").fetchall()[0][1])
+    return all(name in ("SEQ_SCAN", "TABLE_SCAN", "PROJECTION", "FILTER") for node in plan for name in operators(node))
 
 
 def _distinct(hashes: np.ndarray) -> bool:
@@ -172,34 +245,47 @@ def _distinct(hashes: np.ndarray) -> bool:
 
 
 def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary):
-    # Integer ids in scan order. An identifier's age is (first_seen_at, md5 of its key): compared in numpy.
-    # `h`, DuckDB's 64-bit hash of the key, lets the joins below compare integers instead of strings.
-    con.execute(f"""
-        create or replace temp table _st_nodes as
-        select node_key, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t, hash(node_key) as h,
-               (row_number() over () - 1)::integer as i
+    # Integer ids in the order of one read of the nodes: node i is row i of the result (DuckDB keeps the
+    # order of a result). An identifier's age is (first_seen_at, md5 of its key): compared in numpy. `h`,
+    # DuckDB's 64-bit hash of the key, lets the joins below compare integers instead of strings. The keys
+    # are not copied: the output reads them from nodes_sql again, lined up by position (checked by hash).
+    cols = con.execute(f"""
+        select coalesce(epoch_us(first_seen_at), 9223372036854775807) as t, hash(node_key) as h
         from ({nodes_sql}) where node_key is not null
-    """)
-    n = con.execute("select count(*) from _st_nodes").fetchall()[0][0]
-    cols = con.execute("select i, t, h from _st_nodes").fetchnumpy()
+    """).fetchnumpy()
+    age, hashes = np.asarray(cols["t"], dtype=np.int64), np.asarray(cols["h"], dtype=np.uint64)
+    n = len(age)
+    del cols
     # Keys are looked up by their hash when the nodes' hashes are all distinct: a node's key then finds
     # that node and no other. Otherwise (two keys with one hash, odds about n^2 / 2^65) by the key itself.
     # A key that is not a node could pass for one only if its hash equals a node's: odds about n / 2^64.
-    by_hash = _distinct(cols["h"])
-    del cols["h"]
+    by_hash = _distinct(hashes)
+    if by_hash:
+        _register(con, "_st_nodes", {"i": np.arange(n, dtype=np.int32), "h": hashes})
+        in_scan_order = True
+    else:
+        # Two keys share a hash: the nodes are copied with their keys and numbered in the copy's order.
+        con.execute(f"""
+            create or replace temp table _st_nodes as
+            select node_key, coalesce(epoch_us(first_seen_at), 9223372036854775807) as t,
+                   (row_number() over () - 1)::integer as i
+            from ({nodes_sql}) where node_key is not null
+        """)
+        cols = con.execute("select i, t from _st_nodes").fetchnumpy()
+        # A scan returns the rows in the order they were numbered (insertion order is kept), which lets
+        # the output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
+        in_scan_order = bool(np.array_equal(cols["i"], np.arange(n, dtype=cols["i"].dtype)))
+        age = np.empty(n, dtype=np.int64)
+        age[cols["i"]] = cols["t"]
+        del cols
+    keys = _Keys(con, nodes_sql, hashes if by_hash else None)
 
     def node_of(alias: str, key: str) -> str:
         return f"{alias}.h = {key}_h" if by_hash else f"{alias}.node_key = {key}"
 
     def keyed(key: str) -> str:  # a key and, when looked up by hash, its hash (hashed before the joins)
         return f"{key}, hash({key}) as {key}_h" if by_hash else key
-    # A scan returns the rows in the order they were numbered (insertion order is kept), which lets the
-    # output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
-    in_scan_order = bool(np.array_equal(cols["i"], np.arange(n, dtype=cols["i"].dtype)))
-    age = np.empty(n, dtype=np.int64)
-    age[cols["i"]] = cols["t"]
-    tiebreak = _Tiebreak(con, n)
-    del cols
+    tiebreak = _Tiebreak(con, keys, n)
     arrays = con.execute(f"""
         select na.i as a, nb.i as b
         from (select {keyed("key_a")}, {keyed("key_b")} from ({edges_sql}) where key_a is not null and key_b is not null) e
@@ -210,7 +296,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     if len(a) != con.execute(f"select count(*) from ({edges_sql}) e where key_a is not null and key_b is not null").fetchall()[0][0]:
         key_a, key_b = con.execute(f"""
             select e.key_a, e.key_b from ({edges_sql}) e
-            where e.key_a not in (select node_key from _st_nodes) or e.key_b not in (select node_key from _st_nodes)
+            where e.key_a not in (select node_key from ({nodes_sql})) or e.key_b not in (select node_key from ({nodes_sql}))
             limit 1
         """).fetchall()[0]
         raise IdentityGraphError(
@@ -266,11 +352,20 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     _register(con, "_st_comp", {"component": np.arange(components, dtype=np.int32),
                                 "kept_code": np.where(keeps, winner_code, -1).astype(np.int32),
                                 "founder": founder.astype(np.int32)})
-    con.execute("""
-        create or replace temp table _st_founders as
-        select c.component, n.node_key as founder from _st_comp c join _st_nodes n on n.i = c.founder
-        where c.founder >= 0
-    """)
+    # The keys this build needs, fetched in one read: founders, the nodes that moved, the nodes of the
+    # components with a merge and those of the customers that split.
+    home_component = home if codes else np.empty(0, dtype=np.int32)
+    kept_code_of = np.where(keeps, winner_code, -1)
+    loses = np.nonzero(kept_code_of[home_component] != np.arange(codes))[0] if codes else np.empty(0, dtype=np.int64)
+    merge_components = _sorted_unique(home_component[loses])
+    away = with_code[coded_labels != home_component[coded]] if codes else np.empty(0, dtype=np.int64)
+    had_prev = code >= 0
+    moved = had_prev & (kept_code_of[labels] != code)
+    moved_rows = np.nonzero(moved)[0]
+    founded = np.nonzero(founder >= 0)[0]
+    keys.fetch(np.concatenate([founder[founded], moved_rows, _merge_rows(merge_components, labels),
+                               _split_rows(away, code)]))
+    _register(con, "_st_founders", {"component": founded.astype(np.int32), "founder": keys.of(founder[founded])})
     # Rarely a new id equals one a previous customer keeps: name it after the founder's key plus #k.
     clashes = con.execute("""
         select component, founder from _st_founders
@@ -297,13 +392,8 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     """)
 
     # Previous ids at home in a component whose id is another: merged. Identifiers away from home: split.
-    home_component = home if codes else np.empty(0, dtype=np.int32)
-    kept_code_of = np.where(keeps, winner_code, -1)
-    loses = np.nonzero(kept_code_of[home_component] != np.arange(codes))[0] if codes else np.empty(0, dtype=np.int64)
-    merge_components = np.unique(home_component[loses])
-    away = with_code[coded_labels != home_component[coded]] if codes else np.empty(0, dtype=np.int64)
-    changes = _merges(con, edges_sql, merge_components, labels, code, home_component, winner_code) + \
-        _splits(con, nodes_sql, previous, dropped_sql, away, code, labels)
+    changes = _merges(con, edges_sql, keys, merge_components, labels, code, home_component, winner_code) + \
+        _splits(con, nodes_sql, previous, dropped_sql, keys, away, code, labels)
     con.execute("""create or replace temp table _st_changes (change_type varchar, old_customer_id varchar,
                    customer_id varchar, changed_at timestamptz, link_id varchar, reason varchar)""")
     if changes:
@@ -312,15 +402,12 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
             ("changed_at", pa.timestamp("us", tz="UTC")), ("link_id", pa.string()), ("reason", pa.string())])))
         con.execute("insert into _st_changes select * from _st_changes_arrow")
         con.unregister("_st_changes_arrow")
-    # Per node: its component, whether it had a previous id, and whether it moved to another id.
-    had_prev = code >= 0
-    moved = had_prev & (kept_code_of[labels] != code)
-    moved_rows = np.nonzero(moved)[0]
-    _register(con, "_st_moved_rows", {"i": moved_rows.astype(np.int32), "code": code[moved_rows],
+    # The nodes that moved to another id, each with the change that moved it.
+    _register(con, "_st_moved_rows", {"node_key": keys.of(moved_rows), "code": code[moved_rows],
                                       "component": labels[moved_rows]})
     con.execute("""
         create or replace temp table _st_moved as
-        select r.i, p.customer_id as previous_customer_id, c.change_type, c.changed_at,
+        select r.node_key, ids.customer_id, p.customer_id as previous_customer_id, c.change_type, c.changed_at,
                c.link_id as change_link_id, c.reason as change_reason
         from _st_moved_rows r
         join _st_prev_ids p on p.code = r.code
@@ -331,30 +418,52 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     # join over every node. A node that had an id and did not move had its component's id; only the few
     # nodes that moved are joined to their change.
     dictionary = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
-    labels_table = pa.table({
-        "i": pa.array(np.arange(n, dtype=np.int32)),
-        "customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
-        "had_previous": pa.array(had_prev),
-        "moved": pa.array(moved),
-    })
-    con.register("_st_labels_arrow", labels_table)
-    line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
-    con.execute(f"""
-        create or replace {"temp " if temporary else ""}table {out_table} as
-        select node_key, customer_id, case when had_previous then customer_id end as previous_customer_id,
-               cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
-               cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason
-        from (select n.node_key, cast(l.customer_id as varchar) as customer_id, l.had_previous
-              from _st_nodes n {line_up} where not l.moved)
-        union all
-        select n.node_key, cast(l.customer_id as varchar), m.previous_customer_id,
-               m.change_type, m.changed_at, m.change_link_id, m.change_reason
-        from _st_nodes n
-        {line_up}
-        join _st_moved m on m.i = n.i
-        where l.moved
-    """)
+    labels_table = {"customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
+                    "had_previous": pa.array(had_prev), "moved": pa.array(moved)}
+    # The work tables are dropped before the output is written (all but _st_moved, and _st_nodes when
+    # it holds the keys): DuckDB then has their memory for the output instead of spilling to disk.
+    for table in _TEMP_TABLES:
+        if table != "_st_moved" and not (table == "_st_nodes" and not by_hash):
+            con.execute(f"drop table if exists {table}")
+    if by_hash:
+        # The keys are read from nodes_sql again, lined up by position with the first read when its plan
+        # only scans tables (a join or an aggregate may return the rows in another order each time), else
+        # joined by hash. A row is kept only if its key's hash is the first read's at that position:
+        # should the second read still come in another order, rows go missing and the join is used.
+        labels_table["h"] = pa.array(hashes)
+        source = f"(select node_key from ({nodes_sql}) where node_key is not null)"
+        line_up, keep = "positional join _st_labels_arrow l", "not l.moved and hash(n.node_key) = l.h"
+        if not _scans_only(con, f"select * from {source}"):
+            line_up, keep = "join _st_labels_arrow l on l.h = hash(n.node_key)", "not l.moved"
+    else:
+        labels_table["i"] = pa.array(np.arange(n, dtype=np.int32))
+        source = "_st_nodes"
+        line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
+        keep = "not l.moved"
+    con.register("_st_labels_arrow", pa.table(labels_table))
+
+    # Written in two statements: the nodes that did not move, then the few that moved with their change.
+    def write(line_up: str, keep: str) -> int:
+        con.execute(f"""
+            create or replace {"temp " if temporary else ""}table {out_table} as
+            select n.node_key, cast(l.customer_id as varchar) as customer_id,
+                   case when l.had_previous then cast(l.customer_id as varchar) end as previous_customer_id,
+                   cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
+                   cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason
+            from {source} n {line_up}
+            where {keep}
+        """)
+        return con.execute(f"select count(*) from {out_table}").fetchall()[0][0]
+    if write(line_up, keep) != n - len(moved_rows):
+        if not by_hash:
+            raise RuntimeError("identity stitch: the output lost nodes")
+        write("join _st_labels_arrow l on l.h = hash(n.node_key)", "not l.moved")
     con.unregister("_st_labels_arrow")
+    con.execute(f"""
+        insert into {out_table}
+        select node_key, customer_id, previous_customer_id, change_type, changed_at, change_link_id, change_reason
+        from _st_moved
+    """)
     stats = StitchStats(nodes=n, edges=edge_count, components=components, kept=int(keeps.sum()),
                         new=int(components - keeps.sum()),
                         merged=sum(c.change_type == "merge" for c in changes),
@@ -362,7 +471,15 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     return stats, changes
 
 
-def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, merge_components: np.ndarray, labels: np.ndarray,
+def _merge_rows(merge_components: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The nodes of the components where a merge happened."""
+    in_merge = np.zeros(int(labels.max(initial=-1)) + 1, dtype=bool)
+    in_merge[merge_components] = True
+    return np.nonzero(in_merge[labels])[0]
+
+
+def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, keys: _Keys, merge_components: np.ndarray,
+            labels: np.ndarray,
             code: np.ndarray, home_component: np.ndarray, winner_code: np.ndarray) -> list[Change]:
     """The merges of this build, each with the link that joined the old id to its survivor.
 
@@ -373,21 +490,18 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, merge_components: np
     """
     if len(merge_components) == 0:
         return []
-    in_merge = np.zeros(len(winner_code), dtype=bool)
-    in_merge[merge_components] = True
-    rows = np.nonzero(in_merge[labels])[0]
+    rows = _merge_rows(merge_components, labels)
     component, prev = labels[rows], code[rows]
     has_prev = prev >= 0
     in_winner = has_prev & (prev == winner_code[component])
     at_home = np.zeros(len(rows), dtype=bool)
     at_home[has_prev] = home_component[prev[has_prev]] == component[has_prev]
-    _register(con, "_st_merge_rows", {"i": rows.astype(np.int32), "component": component, "code": prev,
+    _register(con, "_st_merge_rows", {"node_key": keys.of(rows), "component": component, "code": prev,
                                       "in_winner": in_winner, "at_home": at_home})
     con.execute("""
         create or replace temp table _st_merge_nodes as
-        select n.node_key, r.component, p.customer_id as prev_id, r.in_winner, r.at_home, ids.customer_id
+        select r.node_key, r.component, p.customer_id as prev_id, r.in_winner, r.at_home, ids.customer_id
         from _st_merge_rows r
-        join _st_nodes n using (i)
         join _st_ids ids using (component)
         left join _st_prev_ids p on p.code = r.code
     """)
@@ -439,8 +553,13 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, merge_components: np
     return sorted(changes, key=lambda c: (c.customer_id, c.old_customer_id))
 
 
+def _split_rows(away: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """The current nodes of the previous customers that split."""
+    return np.nonzero(np.isin(code, _sorted_unique(code[away])))[0] if len(away) else np.empty(0, dtype=np.int64)
+
+
 def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropped_sql: str | None,
-            away: np.ndarray, code: np.ndarray, labels: np.ndarray) -> list[Change]:
+            keys: _Keys, away: np.ndarray, code: np.ndarray, labels: np.ndarray) -> list[Change]:
     """Identifiers of a previous customer found outside its home: split off to their new customer."""
     if len(away) == 0:
         return []
@@ -457,18 +576,15 @@ def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropp
     dropped = f"({dropped_sql})" if dropped_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as reason where false)"
     # The split customers' identifiers that left the graph: their previous rows minus their current nodes.
-    split_codes = np.unique(code[away])
-    current = np.nonzero(np.isin(code, split_codes))[0]
+    split_codes = _sorted_unique(code[away])
     _register(con, "_st_split_codes", {"code": split_codes})
-    _register(con, "_st_split_current", {"i": current.astype(np.int32)})
+    _register(con, "_st_split_current", {"node_key": keys.of(_split_rows(away, code))})
     removed: dict[str, list[str]] = {}
     for customer_id, node_key, reason in con.execute(f"""
         with split_ids as (
             select p.customer_id from _st_prev_ids p semi join _st_split_codes s on s.code = p.code
         ),
-        current_keys as (
-            select n.node_key from _st_nodes n semi join _st_split_current c on c.i = n.i
-        ),
+        current_keys as (select node_key from _st_split_current),
         previous_rows as (
             select p.customer_id, p.node_key from {previous} p semi join split_ids s on s.customer_id = p.customer_id
         )
