@@ -358,6 +358,7 @@ class Column:
     fallible: bool       # a non-NULL source value may fail to convert -> discard
     raw: str             # SQL of the source value (for the discard)
     reserved_of: str | None = None  # when set: a property colliding with this standard column
+    sources: tuple[tuple[str, Leaf], ...] = ()  # the bag leaves it reads (none for a standard column)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -579,20 +580,40 @@ def load_days(con: duckdb.DuckDBPyConnection, events_root: Path, days: Iterable[
     days = sorted(days)
     for day in days:
         dt.date.fromisoformat(day)
-    return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1)
+    # What a day learns of the `events` schema is handed to the next day (a catalog query costs
+    # milliseconds, and most days change nothing).
+    catalog = _Catalog()
+    return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1,
+                           _catalog=catalog)
             for i, day in enumerate(days)]
+
+
+@dataclasses.dataclass
+class _Catalog:
+    """What `load_days` knows of the `events` schema between its days, as the last day committed it.
+
+    `columns` is `schema_columns()` (None: read it from the catalog); `system_tables`: the schema,
+    `_discards` and the ledger exist. Only committed days update it, and a day that creates or
+    alters a table sets `columns` back to None (the next day reads the catalog again).
+    """
+
+    columns: dict[str, dict[str, str]] | None = None
+    system_tables: bool = False
 
 
 def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
                    transform: Callable[[str, dict], list[dict]] = transforms.transform_webhook,
-                   now: dt.datetime | None = None, rebuild_users: bool = True) -> LoadReport:
+                   now: dt.datetime | None = None, rebuild_users: bool = True,
+                   _catalog: _Catalog | None = None) -> LoadReport:
     """Load the closed event files received on `day` (YYYY-MM-DD) under `events_root` into `events.*`.
 
     Idempotent: the day's earlier load is replaced, in one transaction. Returns a `LoadReport`.
     Raises ValueError for a malformed `day`; data problems never raise, they go to `_discards`.
     `transform` runs while `con` reads the event files in another thread: it must not use `con`.
     `rebuild_users=False` leaves `users` as it was (`load_days` rebuilds it after its last day).
+    `_catalog` (from `load_days` only) is what the days before learnt of the schema; it is updated.
     """
+    catalog = _catalog or _Catalog()
     dt.date.fromisoformat(day)
     uuid_ts = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
     files = eventfiles.closed_files(Path(events_root), day)
@@ -619,31 +640,39 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             report.webhooks_transformed = prep.webhooks_transformed
             report.webhooks_skipped = prep.webhooks_skipped
             t = report.lap("webhooks", t0)
-            staged = _stage(con, prep, tmp, transform, event_files, reading, pool, day, report)
+            staged = _stage(con, prep, tmp, transform, event_files, reading, pool, day, report, catalog)
         t = report.lap("read", t)
         con.execute("BEGIN TRANSACTION")
         try:
-            ensure_system_tables(con)
+            if not catalog.system_tables:
+                ensure_system_tables(con)
             _delete_partition(con, day)
+            discarded = len(prep.discards)  # the rows the day put in _discards (its earlier load deleted)
             _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
+            columns = None
             if staged is not None:
-                _load_stage(con, day, uuid_ts, report, staged)
+                n, columns = _load_stage(con, day, uuid_ts, report, staged, catalog.columns)
+                discarded += n
             t = report.lap("write", t)
             if rebuild_users:
                 _rebuild_users(con, report)
                 t = report.lap("users", t)
-            for name, n in con.execute(f"SELECT reason, count(*) FROM {SCHEMA}.{DISCARDS} "
-                                       "WHERE partition_date = ? GROUP BY 1", [day]).fetchall():
-                key = name.split(":")[0]
-                report.discards_by_reason[key] = report.discards_by_reason.get(key, 0) + n
+            if discarded:  # no query when the day discarded nothing
+                for name, n in con.execute(f"SELECT reason, count(*) FROM {SCHEMA}.{DISCARDS} "
+                                           "WHERE partition_date = ? GROUP BY 1", [day]).fetchall():
+                    key = name.split(":")[0]
+                    report.discards_by_reason[key] = report.discards_by_reason.get(key, 0) + n
             report.discards = sum(report.discards_by_reason.values())
             con.execute("COMMIT")
             report.lap("commit", t)
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        catalog.system_tables = True
+        if staged is not None:
+            catalog.columns = columns  # None when the day created or altered a table
     finally:
-        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _filemap; "
+        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _evt; "
                     + "; ".join(f"DROP TABLE IF EXISTS {_values_table(b)}" for b in BAGS))
         shutil.rmtree(tmp, ignore_errors=True)
     return report
@@ -675,7 +704,7 @@ def _insert_discards(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, row
 
 def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
            transform: Callable[[str, dict], list[dict]], event_files: list[str], reading: Future,
-           pool: ThreadPoolExecutor, day: str, report: LoadReport) -> _Bags | None:
+           pool: ThreadPoolExecutor, day: str, report: LoadReport, catalog: _Catalog) -> _Bags | None:
     """Fill the temp table `_stage` (one row per message, plus routing columns `_k_*`, bags as JSON).
 
     `reading` is `_read_event_files(event_files)`, started before the webhooks were transformed.
@@ -706,27 +735,36 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
         exists = True
     if not exists:
         return None
-    report.messages_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
-    _discard_invalid_messages(con, prep)
+    # Messages per file and reason they cannot be loaded (NULL: they can), summed for the report; and
+    # how many loadable ones repeat a messageId (none: no duplicate to look for within the day).
+    per_file = con.execute("""WITH d AS (SELECT count(*) - count(DISTINCT _k_message_id) AS repeated
+                                         FROM _stage WHERE _k_invalid IS NULL)
+        SELECT _file, _k_invalid, count(*), any_value(d.repeated) FROM _stage, d GROUP BY _file, _k_invalid""").fetchall()
+    report.messages_read = sum(n for _, _, n, _ in per_file)
+    repeated = any(r for *_, r in per_file)
+    kept_invalid = _discard_invalid_messages(con, prep, {(f, why): n for f, why, n, _ in per_file if why is not None})
     if prep.original_of:
-        con.execute("CREATE OR REPLACE TEMP TABLE _filemap (tmp VARCHAR, original VARCHAR)")
-        con.executemany("INSERT INTO _filemap VALUES (?, ?)", list(prep.original_of.items()))
-        con.execute("UPDATE _stage SET _file = m.original FROM _filemap m WHERE _stage._file = m.tmp")
-    _mark_duplicates(con, day, report)
-    return _type_bags(con, prep, tmp, pool)
+        # One statement: the pairs are inline (executemany runs one statement per row).
+        pairs = ", ".join(f"({lit(tmp_file)}, {lit(original)})" for tmp_file, original in prep.original_of.items())
+        con.execute(f"UPDATE _stage SET _file = m.original FROM (VALUES {pairs}) m(tmp, original) "
+                    "WHERE _stage._file = m.tmp")
+    _mark_duplicates(con, day, report, ledger_exists=catalog.system_tables, repeated=repeated)
+    bags = _type_bags(con, prep, tmp, pool)
+    bags.kept_invalid = kept_invalid
+    return bags
 
 
-def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared) -> None:
+def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared,
+                              counts: dict[tuple[str, str], int]) -> bool:
     """Messages that cannot be loaded (no messageId, unknown type, ...) go to _discards as their line.
 
-    The lines are found again with the same rule on the raw JSON (`read_ndjson_objects`); when a
-    file's count of them differs from the stage's (which it should not), its messages stay in the
-    stage and are kept as read instead (`_load_stage`).
+    `counts`: the stage's {(file, why): messages}. The lines are found again with the same rule on
+    the raw JSON (`read_ndjson_objects`); when a file's count of them differs from the stage's (which
+    it should not), its messages stay in the stage and are kept as read instead (`_load_stage`).
+    Returns whether any such message stayed in the stage.
     """
-    counts = {(f, why): n for f, why, n in con.execute(
-        "SELECT _file, _k_invalid, count(*) FROM _stage WHERE _k_invalid IS NOT NULL GROUP BY ALL").fetchall()}
     if not counts:
-        return
+        return False
     files = sorted({f for f, _ in counts})
     fields = {f: f"json_extract_string(json, {lit('$.' + f)})" for f in ("messageId", "type", "event")}
     found: dict[str, list[tuple]] = {f: [] for f in files}
@@ -737,37 +775,39 @@ def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared) -
             WHERE json_type(json) = 'OBJECT')
         WHERE why IS NOT NULL AND NOT (mid IS NULL AND typ IS NULL)""").fetchall():
         found[f].append((mid, line, why))
+    kept = False
     for f in files:
         lines = found[f]
         if Counter(why for *_, why in lines) != Counter({why: n for (file, why), n in counts.items() if file == f}):
+            kept = True
             continue
         prep.discards += [(prep.original_of.get(f, f), mid, line, why) for mid, line, why in lines]
         con.execute(f"DELETE FROM _stage WHERE _file = {lit(f)} AND _k_invalid IS NOT NULL")
+    return kept
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, day: str, report: LoadReport) -> None:
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, day: str, report: LoadReport,
+                     ledger_exists: bool = False, repeated: bool = True) -> None:
     """Mark `_k_invalid = 'duplicate'`: within the day all but the earliest received copy of a
-    messageId, and the messages loaded on another day (the ledger, less this day's earlier load)."""
+    messageId, and the messages loaded on another day (the ledger, less this day's earlier load).
+    `ledger_exists`: known to exist (else the catalog is asked); `repeated`: whether loadable
+    messages may share a messageId (else none is looked for within the day)."""
     row_json = _stage_row_json(con.table("_stage").columns)
     keep = "s._k_invalid IS NULL"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _drop AS
+    # Each UPDATE returns the rows it marked; few as a rule (cheaper than joining every insert).
+    report.duplicates_in_day = 0 if not repeated else con.execute(f"""UPDATE _stage SET _k_invalid = {lit(DUPLICATE)} WHERE rowid IN (
         WITH dup AS (SELECT _k_message_id FROM _stage s WHERE {keep} GROUP BY 1 HAVING count(*) > 1),
         ranked AS (
             SELECT s.rowid AS rid, row_number() OVER (PARTITION BY s._k_message_id
                        ORDER BY s."receivedAt" NULLS LAST, s._file, md5({row_json})) AS rn
             FROM _stage s WHERE {keep} AND s._k_message_id IN (SELECT _k_message_id FROM dup))
-        SELECT rid, 'day' AS why FROM ranked WHERE rn > 1""")
-    report.duplicates_in_day = con.execute("SELECT count(*) FROM _drop").fetchone()[0]
-    if LEDGER in events_tables(con):
-        con.execute(f"""INSERT INTO _drop SELECT s.rowid, 'history' FROM _stage s
-            WHERE {keep} AND s.rowid NOT IN (SELECT rid FROM _drop)
-              AND s._k_message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER}
-                                      WHERE partition_date <> DATE {lit(day)})""")
-    report.duplicates_across_days = con.execute("SELECT count(*) FROM _drop WHERE why = 'history'").fetchone()[0]
-    if report.duplicates_dropped:
-        # Few rows as a rule: marking them is cheaper than joining every insert against _drop.
-        con.execute(f"UPDATE _stage SET _k_invalid = {lit(DUPLICATE)} WHERE rowid IN (SELECT rid FROM _drop)")
-    con.execute("DROP TABLE _drop")
+        SELECT rid FROM ranked WHERE rn > 1)""").fetchone()[0]
+    report.duplicates_across_days = 0
+    if ledger_exists or LEDGER in events_tables(con):
+        # Those just marked are not counted again (`keep`).
+        report.duplicates_across_days = con.execute(f"""UPDATE _stage s SET _k_invalid = {lit(DUPLICATE)}
+            WHERE {keep} AND s._k_message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER}
+                                                 WHERE partition_date <> DATE {lit(day)})""").fetchone()[0]
 
 
 @dataclasses.dataclass
@@ -778,6 +818,8 @@ class _Bags:
     inferred: dict[tuple[str, ...], str]
     # per bag: (path, structure, inferred type) of leaves under keys sent in several spellings (read apart)
     spellings: dict[str, list[tuple[tuple[str, ...], Any, str]]] = dataclasses.field(default_factory=dict)
+    # whether messages that cannot be loaded stayed in the stage (see _discard_invalid_messages)
+    kept_invalid: bool = True
 
 
 def _values_table(bag: str) -> str:
@@ -959,17 +1001,24 @@ def _stage_row_json(stage_columns: list[str]) -> str:
     return f"CAST(to_json({{{fields}}}) AS VARCHAR)"
 
 
-def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport, bags: _Bags) -> None:
+def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport, bags: _Bags,
+                known_columns: dict[str, dict[str, str]] | None = None) -> tuple[int, dict[str, dict[str, str]] | None]:
+    """Insert the stage into the ledger and every table it goes to, and its values that cannot be
+    stored into _discards. `known_columns`: `schema_columns()` when the caller knows it (else read).
+    Returns the rows put in _discards, and `schema_columns()` after the load (None if a table was
+    created or altered: then it is to be read again)."""
     rel = con.table("_stage")
     stage_types = {n: str(t) for n, t in zip(rel.columns, rel.dtypes)}
     row_json = _stage_row_json(rel.columns)
     keep = "s._k_invalid IS NULL"
+    discarded = 0
 
     # 1. messages that cannot be loaded and were not found again as lines (see _discard_invalid_messages)
-    con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
-        SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, NULL, NULL, {row_json},
-               s._k_invalid, TIMESTAMPTZ {lit(uuid_ts)}
-        FROM _stage s WHERE s._k_invalid IS NOT NULL AND s._k_invalid <> {lit(DUPLICATE)}""")
+    if bags.kept_invalid:
+        discarded += con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
+            SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, NULL, NULL, {row_json},
+                   s._k_invalid, TIMESTAMPTZ {lit(uuid_ts)}
+            FROM _stage s WHERE s._k_invalid IS NOT NULL AND s._k_invalid <> {lit(DUPLICATE)}""").fetchone()[0]
 
     # 2. the ledger of loaded messageIds (duplicates were marked by _mark_duplicates)
     con.execute(f"""INSERT INTO {SCHEMA}.{LEDGER}
@@ -986,28 +1035,38 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     dated = {i for i, (_, leaf) in enumerate(all_leaves) if leaf.inferred
              and _json_kind(("scalar", leaf.inferred)) == "string"
              and _norm_type(leaf.inferred) not in ("VARCHAR", "UUID") and _norm_type(leaf.src_type) == "VARCHAR"}
-    groups = con.execute(f"""SELECT DISTINCT s._k_type, CASE WHEN s._k_type = 'track' THEN s._k_event_text END
-        FROM _stage s WHERE {keep}""").fetchall()
-    present: dict[tuple, set[int]] = {g: set() for g in groups}
+    # One statement for every bag, and the (type, event) groups of the day's messages (bag NULL):
+    # per group and bag, how many values each leaf holds (then how many dated ones a cast refuses).
+    parts = [f"""SELECT NULL AS bag, s._k_type AS t, CASE WHEN s._k_type = 'track' THEN s._k_event_text END AS ev,
+                 CAST(NULL AS BIGINT[]) AS n FROM _stage s WHERE {keep} GROUP BY ALL"""]
+    idx_of: dict[str, list[int]] = {}
     for b, structure in bags.structures.items():
-        idx = [i for i, (bag, _) in enumerate(all_leaves) if bag == b]
-        counts = ", ".join(f"count({all_leaves[i][1].expr})" for i in idx)
-        counts += "".join(f", count({all_leaves[i][1].expr}) - count(TRY_CAST({all_leaves[i][1].expr} AS "
-                          f"{all_leaves[i][1].inferred}))" for i in idx if i in dated)
-        for t, ev, *found in con.execute(f"""SELECT s.t, s.ev, {counts} FROM (SELECT t, ev,
+        idx = idx_of[b] = [i for i, (bag, _) in enumerate(all_leaves) if bag == b]
+        counts = [f"count({all_leaves[i][1].expr})" for i in idx]
+        counts += [f"count({all_leaves[i][1].expr}) - count(TRY_CAST({all_leaves[i][1].expr} AS "
+                   f"{all_leaves[i][1].inferred}))" for i in idx if i in dated]
+        parts.append(f"""SELECT {lit(b)}, s.t, s.ev, CAST([{', '.join(counts)}] AS BIGINT[]) FROM (SELECT t, ev,
                 {f"json_transform(v, {lit(json.dumps(structure))})" if structure else "NULL"} AS {q(b)},
                 v AS {q(raw_bag_column(b))}
                 FROM {_values_table(b)}) s
-            GROUP BY ALL""").fetchall():
-            present.setdefault((t, ev), set()).update(i for i, n in zip(idx, found) if n)
-            for i, n in zip([i for i in idx if i in dated], found[len(idx):]):
-                if n:
-                    all_leaves[i][1].inferred = "VARCHAR"
+            GROUP BY ALL""")
+    found_by_bag = con.execute(" UNION ALL ".join(parts)).fetchall()
+    groups = [(t, ev) for b, t, ev, _ in found_by_bag if b is None]
+    present: dict[tuple, set[int]] = {g: set() for g in groups}
+    for b, t, ev, found in found_by_bag:
+        if b is None:
+            continue
+        idx = idx_of[b]
+        present.setdefault((t, ev), set()).update(i for i, n in zip(idx, found) if n)
+        for i, n in zip([i for i in idx if i in dated], found[len(idx):]):
+            if n:
+                all_leaves[i][1].inferred = "VARCHAR"
     event_texts = sorted({ev for t, ev in groups if t == "track"})
-    con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
-    if event_texts:
-        con.executemany("INSERT INTO _evt VALUES (?, ?, ?)",
-                        [(e, snake_case(e), event_table_name(e)) for e in event_texts])
+    if event_texts:  # one statement (executemany would run one per row)
+        rows = ", ".join(f"({lit(e)}, {lit(snake_case(e))}, {lit(event_table_name(e))})" for e in event_texts)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _evt AS SELECT * FROM (VALUES {rows}) v(event_text, event, event_table)")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
 
     targets: dict[str, dict[str, Any]] = {}
     for mtype, event_text in groups:
@@ -1024,45 +1083,55 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
                 b, _ = all_leaves[i]
                 if b == "context" or b == bag:
                     t["leaves"].add(i)
-    columns_of = schema_columns(con)
+    columns_of = schema_columns(con) if known_columns is None else known_columns
+    changed = any(table not in columns_of for table in targets)  # tables created now
+    checks: list[str] = []  # SELECTs of the values that cannot be stored, run as one statement
     for table in sorted(targets):
         spec = targets[table]
-        n = _insert_table(con, day, uuid_ts, table, spec, [all_leaves[i] for i in sorted(spec["leaves"])],
-                          stage_types, bags.structures, report, columns_of.get(table, {}))
+        n, check = _insert_table(con, day, uuid_ts, table, spec, [all_leaves[i] for i in sorted(spec["leaves"])],
+                                 stage_types, bags.structures, report, columns_of.get(table, {}))
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
-    _discard_bad_stamps(con, day, uuid_ts, targets, stage_types)
-    con.execute("DROP TABLE IF EXISTS _evt")
+        if check:
+            checks.append(check)
+    stamps = _bad_stamps(day, uuid_ts, targets, stage_types)
+    if stamps:
+        checks.append(stamps)
+    if checks:
+        # One statement (its parts scan the stage as separate statements would).
+        discarded += con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} "
+                                 + " UNION ALL ".join(f"({c})" for c in checks)).fetchone()[0]
+    changed = changed or bool(report.new_columns)  # columns added now
+    return discarded, None if changed else columns_of
 
 
-def _discard_bad_stamps(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, targets: dict[str, dict],
-                        stage_types: dict[str, str]) -> None:
-    """One scan of the stage for standard timestamps that are no timestamp, kept per table they went to."""
+def _bad_stamps(day: str, uuid_ts: str, targets: dict[str, dict], stage_types: dict[str, str]) -> str | None:
+    """SELECT of the _discards rows of standard timestamps that are no timestamp, one per table they
+    went to (one scan of the stage); None when no table stores a parsed standard timestamp."""
     fields = [(f, col) for f, col in TIMESTAMP_FIELDS.items() if f in stage_types]
     pairs = [(spec["type"], e, table, col) for table, spec in targets.items()
              for e in (sorted(spec["event_texts"]) if spec["is_event"] else [None]) for col in spec["stamped"]]
     if not fields or not pairs:
-        return
-    con.execute("CREATE OR REPLACE TEMP TABLE _stamped (type VARCHAR, event_text VARCHAR, tbl VARCHAR, col VARCHAR)")
-    con.executemany("INSERT INTO _stamped VALUES (?, ?, ?, ?)", pairs)
+        return None
+    stamped = ", ".join("(" + ", ".join("CAST(NULL AS VARCHAR)" if v is None else lit(v) for v in pair) + ")"
+                        for pair in pairs)
     bad = [(col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL", f"CAST(to_json(s.{q(f)}) AS VARCHAR)")
            for f, col in fields]
     found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(col)}, 'v': {value}}} END" for col, cond, value in bad)
-    con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
-        SELECT DATE {lit(day)}, b.src, b.file, b.mid, t.tbl, b.p.c, b.p.v,
+    return f"""SELECT DATE {lit(day)}, b.src, b.file, b.mid, t.tbl, b.p.c, b.p.v,
                'value does not fit column type ' || {lit(STAMP_TYPE)}, TIMESTAMPTZ {lit(uuid_ts)}
         FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid, s._k_type AS type,
                      s._k_event_text AS event_text, unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
               FROM _stage s WHERE s._k_invalid IS NULL AND ({" OR ".join(f"({cond})" for _, cond, _ in bad)})) b
-        JOIN _stamped t ON t.type = b.type AND t.col = b.p.c
-                       AND (t.event_text IS NULL OR t.event_text = b.event_text)""")
-    con.execute("DROP TABLE _stamped")
+        JOIN (VALUES {stamped}) t(type, event_text, tbl, col) ON t.type = b.type AND t.col = b.p.c
+                       AND (t.event_text IS NULL OR t.event_text = b.event_text)"""
 
 
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
                   leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], structures: dict[str, dict],
-                  report: LoadReport, existing: dict[str, str]) -> int:
+                  report: LoadReport, existing: dict[str, str]) -> tuple[int, str | None]:
     """Insert the stage's messages bound for `table` (whose {column: type} is `existing`: updated here
-    as columns are added); returns the rows inserted."""
+    as columns are added); returns the rows inserted and the SELECT of the _discards rows of its values
+    that could not be stored (None: none can fail), for the caller to run with the other tables'."""
     standard = base_columns(table)
     if not existing:
         cols = ", ".join(f"{q(c)} {t}" for c, t in standard.items())
@@ -1072,10 +1141,16 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     def field(name: str) -> tuple[str, str]:
         return (f"s.{q(name)}", stage_types[name]) if name in stage_types else ("CAST(NULL AS VARCHAR)", "VARCHAR")
 
+    if spec["is_event"]:  # its few event texts: their snake_case names inline (no join with _evt)
+        texts = sorted(spec["event_texts"])
+        event = lit(snake_case(texts[0])) if len(texts) == 1 else (
+            "CASE s._k_event_text " + " ".join(f"WHEN {lit(e)} THEN {lit(snake_case(e))}" for e in texts) + " END")
+    else:
+        event = "e.event"
     std_src: dict[str, tuple[str, str]] = {
         "id": ("s._k_message_id", "VARCHAR"), "anonymous_id": field("anonymousId"), "user_id": field("userId"),
         "uuid_ts": (f"TIMESTAMPTZ {lit(uuid_ts)}", "TIMESTAMP WITH TIME ZONE"),
-        "source": ("s._k_source", "VARCHAR"), "event": ("e.event", "VARCHAR"),
+        "source": ("s._k_source", "VARCHAR"), "event": (event, "VARCHAR"),
         "event_text": ("s._k_event_text", "VARCHAR"), "name": field("name"),
         "category": field("category"), "group_id": field("groupId"), "previous_id": field("previousId"),
         **{col: field(f) for f, col in TIMESTAMP_FIELDS.items()},
@@ -1085,7 +1160,7 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     for c in standard:
         src_expr, src_type = std_src[c]
         if c in stamps and _norm_type(existing.get(c, standard[c])) == STAMP_TYPE:
-            # Parsed once in the stage; a value that is no timestamp is discarded by _discard_bad_stamps.
+            # Parsed once in the stage; a value that is no timestamp is discarded by _bad_stamps.
             columns.append(Column(c, f"s.{stamp_column(c)}", False, src_expr))
             spec["stamped"].add(c)
             continue
@@ -1097,10 +1172,12 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         name = column_name(bag, leaf.path)
         if name in standard or (bag != "context" and name.startswith("context_")):
             reserved = name if name in standard else None
-            columns.append(Column(name, "", True, leaf.expr, reserved_of=reserved or "context"))
+            columns.append(Column(name, "", True, leaf.expr, reserved_of=reserved or "context",
+                                  sources=((bag, leaf),)))
             continue
         groups.setdefault(name, []).append((bag, leaf))
     folds: list[tuple[str, str, str, str]] = []  # discard checks of keys folded into one column
+    fold_sources: list[tuple[str, Leaf]] = []  # the leaves those checks read
     for name, members in groups.items():
         dst = existing.get(name)
         if dst is None:
@@ -1113,36 +1190,44 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
             report.new_columns.append(f"{table}.{name}")
         if len(members) == 1:
             expr, fallible = convert(members[0][1].expr, members[0][1].src_type, dst)
-            columns.append(Column(name, expr, fallible, members[0][1].expr))
+            columns.append(Column(name, expr, fallible, members[0][1].expr, sources=tuple(members)))
         else:
             column, checks_of_fold = folded_column(name, members, dst)
-            columns.append(column)
+            columns.append(dataclasses.replace(column, sources=tuple(members)))
             folds += checks_of_fold
+            fold_sources += members
 
     where = f"s._k_invalid IS NULL AND s._k_type = {lit(spec['type'])}"
     if spec["is_event"]:
         where += f" AND s._k_event_text IN ({', '.join(lit(e) for e in sorted(spec['event_texts']))})"
-    track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if spec["type"] == "track" else ""
-    # The bags this table reads, typed with just the leaves it stores (json_transform per row).
-    paths: dict[str, list[tuple[str, ...]]] = {}
-    for bag, leaf in leaves:
-        if not leaf.spelled:
-            paths.setdefault(bag, []).append(leaf.path)
-    typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
-                      for b, p in paths.items())
-    # Keys spelled unlike the struct, and the order of folded keys, are read from the bag as sent.
-    raw_needed = {bag for bag, leaf in leaves if leaf.spelled} | {
-        bag for members in groups.values() if len(members) > 1 for bag, _ in members}
-    raw = "".join(f", {q(b)} AS {q(raw_bag_column(b))}" for b in sorted(raw_needed))
-    stage = f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
-    source_join = f"FROM {stage} s{track_names} WHERE {where}"
+    track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if event == "e.event" and spec["type"] == "track" else ""
+
+    def source(read: list[tuple[str, Leaf]]) -> str:
+        """FROM/WHERE of the stage's rows bound for the table, its bags typed with just the leaves
+        `read` (json_transform per row)."""
+        paths: dict[str, list[tuple[str, ...]]] = {}
+        for bag, leaf in read:
+            if not leaf.spelled:
+                paths.setdefault(bag, []).append(leaf.path)
+        typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
+                          for b, p in paths.items())
+        # Keys spelled unlike the struct, and the order of folded keys, are read from the bag as sent.
+        raw_needed = {bag for bag, leaf in read if leaf.spelled} | {
+            bag for members in groups.values() if len(members) > 1 for bag, _ in members}
+        raw = "".join(f", {q(b)} AS {q(raw_bag_column(b))}" for b in sorted(raw_needed))
+        stage = f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
+        return f"FROM {stage} s{track_names} WHERE {where}"
+
     stored = [c for c in columns if c.reserved_of is None]
     select = ", ".join(f"{c.expr} AS {q(c.name)}" for c in stored)
-    n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} {source_join}").fetchone()[0]
+    n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} {source(leaves)}").fetchone()[0]
 
     # Values that could not be stored: type conflicts, reserved names, name collisions.
     checks: list[tuple[str, str, str, str]] = []  # (column, condition, value as JSON text, reason)
+    checked: list[tuple[str, Leaf]] = list(fold_sources)  # the leaves the checks read
     for c in columns:
+        if c.reserved_of or c.fallible:
+            checked += c.sources
         raw_text = f"CAST(to_json({c.raw}) AS VARCHAR)"
         if c.reserved_of == "context":
             checks.append((c.name, f"{c.raw} IS NOT NULL", raw_text,
@@ -1156,18 +1241,17 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
             checks.append((c.name, f"{c.raw} IS NOT NULL AND ({c.expr}) IS NULL", raw_text,
                            f"value does not fit column type {existing.get(c.name, '')}"))
     checks += folds
-    if checks:
-        # One scan of the table's rows for every check (not one scan per fallible column).
-        found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END"
-                          for name, cond, value, reason in checks)
-        any_found = " OR ".join(f"({cond})" for _, cond, _, _ in checks)
-        con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
-            SELECT DATE {lit(day)}, d.src, d.file, d.mid, {lit(table)}, d.p.c, d.p.v, d.p.r,
-                   TIMESTAMPTZ {lit(uuid_ts)}
-            FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid,
-                         unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
-                  {source_join} AND ({any_found})) d""")
-    return n
+    if not checks:
+        return n, None
+    # One scan of the table's rows for every check (not one scan per fallible column).
+    found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END"
+                      for name, cond, value, reason in checks)
+    any_found = " OR ".join(f"({cond})" for _, cond, _, _ in checks)
+    return n, f"""SELECT DATE {lit(day)}, d.src, d.file, d.mid, {lit(table)}, d.p.c, d.p.v, d.p.r,
+               TIMESTAMPTZ {lit(uuid_ts)}
+        FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid,
+                     unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
+              {source(checked)} AND ({any_found})) d"""
 
 
 def key_position(bag: str, path: tuple[str, ...]) -> str:
