@@ -1085,53 +1085,34 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
                     t["leaves"].add(i)
     columns_of = schema_columns(con) if known_columns is None else known_columns
     changed = any(table not in columns_of for table in targets)  # tables created now
-    checks: list[str] = []  # SELECTs of the values that cannot be stored, run as one statement
+    checks_of: dict[str, _Checks] = {}  # the values that cannot be stored, found in one statement
     for table in sorted(targets):
         spec = targets[table]
-        n, check = _insert_table(con, day, uuid_ts, table, spec, [all_leaves[i] for i in sorted(spec["leaves"])],
-                                 stage_types, bags.structures, report, columns_of.get(table, {}))
+        n, checks_of[table] = _insert_table(con, day, uuid_ts, table, spec,
+                                            [all_leaves[i] for i in sorted(spec["leaves"])],
+                                            stage_types, bags.structures, report, columns_of.get(table, {}))
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
-        if check:
-            checks.append(check)
-    stamps = _bad_stamps(day, uuid_ts, targets, stage_types)
-    if stamps:
-        checks.append(stamps)
-    if checks:
-        # One statement (its parts scan the stage as separate statements would).
-        discarded += con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} "
-                                 + " UNION ALL ".join(f"({c})" for c in checks)).fetchone()[0]
+    # Standard timestamps that are no timestamp (parsed once in the stage), per table storing them.
+    for f, col in TIMESTAMP_FIELDS.items():
+        if f in stage_types:
+            for table, spec in targets.items():
+                if col in spec["stamped"]:
+                    checks_of[table].checks.append((col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL",
+                                                    f"CAST(to_json(s.{q(f)}) AS VARCHAR)",
+                                                    f"value does not fit column type {STAMP_TYPE}"))
+    select = _discards_select(day, uuid_ts, checks_of, targets, bags.structures)
+    if select:
+        discarded += con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} {select}").fetchone()[0]
     changed = changed or bool(report.new_columns)  # columns added now
     return discarded, None if changed else columns_of
 
 
-def _bad_stamps(day: str, uuid_ts: str, targets: dict[str, dict], stage_types: dict[str, str]) -> str | None:
-    """SELECT of the _discards rows of standard timestamps that are no timestamp, one per table they
-    went to (one scan of the stage); None when no table stores a parsed standard timestamp."""
-    fields = [(f, col) for f, col in TIMESTAMP_FIELDS.items() if f in stage_types]
-    pairs = [(spec["type"], e, table, col) for table, spec in targets.items()
-             for e in (sorted(spec["event_texts"]) if spec["is_event"] else [None]) for col in spec["stamped"]]
-    if not fields or not pairs:
-        return None
-    stamped = ", ".join("(" + ", ".join("CAST(NULL AS VARCHAR)" if v is None else lit(v) for v in pair) + ")"
-                        for pair in pairs)
-    bad = [(col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL", f"CAST(to_json(s.{q(f)}) AS VARCHAR)")
-           for f, col in fields]
-    found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(col)}, 'v': {value}}} END" for col, cond, value in bad)
-    return f"""SELECT DATE {lit(day)}, b.src, b.file, b.mid, t.tbl, b.p.c, b.p.v,
-               'value does not fit column type ' || {lit(STAMP_TYPE)}, TIMESTAMPTZ {lit(uuid_ts)}
-        FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid, s._k_type AS type,
-                     s._k_event_text AS event_text, unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
-              FROM _stage s WHERE s._k_invalid IS NULL AND ({" OR ".join(f"({cond})" for _, cond, _ in bad)})) b
-        JOIN (VALUES {stamped}) t(type, event_text, tbl, col) ON t.type = b.type AND t.col = b.p.c
-                       AND (t.event_text IS NULL OR t.event_text = b.event_text)"""
-
-
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
                   leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], structures: dict[str, dict],
-                  report: LoadReport, existing: dict[str, str]) -> tuple[int, str | None]:
+                  report: LoadReport, existing: dict[str, str]) -> tuple[int, _Checks]:
     """Insert the stage's messages bound for `table` (whose {column: type} is `existing`: updated here
-    as columns are added); returns the rows inserted and the SELECT of the _discards rows of its values
-    that could not be stored (None: none can fail), for the caller to run with the other tables'."""
+    as columns are added); returns the rows inserted and the checks finding its values that could not
+    be stored, for the caller to run with the other tables' (`_discards_select`)."""
     standard = base_columns(table)
     if not existing:
         cols = ", ".join(f"{q(c)} {t}" for c, t in standard.items())
@@ -1160,7 +1141,7 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     for c in standard:
         src_expr, src_type = std_src[c]
         if c in stamps and _norm_type(existing.get(c, standard[c])) == STAMP_TYPE:
-            # Parsed once in the stage; a value that is no timestamp is discarded by _bad_stamps.
+            # Parsed once in the stage; a value that is no timestamp is discarded (_load_stage).
             columns.append(Column(c, f"s.{stamp_column(c)}", False, src_expr))
             spec["stamped"].add(c)
             continue
@@ -1202,25 +1183,13 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         where += f" AND s._k_event_text IN ({', '.join(lit(e) for e in sorted(spec['event_texts']))})"
     track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if event == "e.event" and spec["type"] == "track" else ""
 
-    def source(read: list[tuple[str, Leaf]]) -> str:
-        """FROM/WHERE of the stage's rows bound for the table, its bags typed with just the leaves
-        `read` (json_transform per row)."""
-        paths: dict[str, list[tuple[str, ...]]] = {}
-        for bag, leaf in read:
-            if not leaf.spelled:
-                paths.setdefault(bag, []).append(leaf.path)
-        typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
-                          for b, p in paths.items())
-        # Keys spelled unlike the struct, and the order of folded keys, are read from the bag as sent.
-        raw_needed = {bag for bag, leaf in read if leaf.spelled} | {
-            bag for members in groups.values() if len(members) > 1 for bag, _ in members}
-        raw = "".join(f", {q(b)} AS {q(raw_bag_column(b))}" for b in sorted(raw_needed))
-        stage = f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
-        return f"FROM {stage} s{track_names} WHERE {where}"
-
+    # Keys spelled unlike the struct, and the order of folded keys, are read from the bag as sent.
+    folded_bags = {bag for bag, _ in fold_sources}
+    stage = _typed_stage(leaves, folded_bags, structures)
     stored = [c for c in columns if c.reserved_of is None]
     select = ", ".join(f"{c.expr} AS {q(c.name)}" for c in stored)
-    n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} {source(leaves)}").fetchone()[0]
+    n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} "
+                    f"FROM {stage} s{track_names} WHERE {where}").fetchone()[0]
 
     # Values that could not be stored: type conflicts, reserved names, name collisions.
     checks: list[tuple[str, str, str, str]] = []  # (column, condition, value as JSON text, reason)
@@ -1241,17 +1210,63 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
             checks.append((c.name, f"{c.raw} IS NOT NULL AND ({c.expr}) IS NULL", raw_text,
                            f"value does not fit column type {existing.get(c.name, '')}"))
     checks += folds
-    if not checks:
-        return n, None
-    # One scan of the table's rows for every check (not one scan per fallible column).
-    found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END"
-                      for name, cond, value, reason in checks)
-    any_found = " OR ".join(f"({cond})" for _, cond, _, _ in checks)
-    return n, f"""SELECT DATE {lit(day)}, d.src, d.file, d.mid, {lit(table)}, d.p.c, d.p.v, d.p.r,
-               TIMESTAMPTZ {lit(uuid_ts)}
-        FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid,
+    return n, _Checks(checks, checked, folded_bags)
+
+
+@dataclasses.dataclass
+class _Checks:
+    """The discard checks of one table: SQL over the stage row `s` (bags typed) and `e` (_evt)."""
+
+    checks: list[tuple[str, str, str, str]]  # (column, condition, value as JSON text, reason)
+    leaves: list[tuple[str, Leaf]]           # the bag leaves they read
+    raw_bags: set[str]                       # the bags they also read as sent (`_raw_<bag>`)
+
+
+def _typed_stage(read: list[tuple[str, Leaf]], raw_bags: set[str], structures: dict[str, dict]) -> str:
+    """The stage with its bags typed with just the leaves `read` (json_transform per row); those of
+    spelled leaves and `raw_bags` also kept as read (JSON text, `_raw_<bag>`)."""
+    paths: dict[str, list[tuple[str, ...]]] = {}
+    for bag, leaf in read:
+        if not leaf.spelled:
+            paths.setdefault(bag, []).append(leaf.path)
+    typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
+                      for b, p in paths.items())
+    raw_needed = {bag for bag, leaf in read if leaf.spelled} | raw_bags
+    raw = "".join(f", {q(b)} AS {q(raw_bag_column(b))}" for b in sorted(raw_needed))
+    return f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
+
+
+def _discards_select(day: str, uuid_ts: str, checks_of: dict[str, _Checks], targets: dict[str, dict],
+                     structures: dict[str, dict]) -> str | None:
+    """SELECT of the _discards rows of every value the day's tables could not store, in one scan of
+    the stage: each message is paired with the tables it went to (its type's table and, for a
+    track, its event's), and every distinct check is tested once per pair of a table it belongs to."""
+    # {(check, its rank among equal checks of a table): the tables having it}
+    tables_of: dict[tuple[tuple[str, str, str, str], int], list[str]] = {}
+    for table, found in sorted(checks_of.items()):
+        seen: Counter = Counter()
+        for check in found.checks:
+            tables_of.setdefault((check, seen[check]), []).append(table)
+            seen[check] += 1
+    if not tables_of:
+        return None
+    read = [leaf for found in checks_of.values() for leaf in found.leaves]
+    raw_bags = set().union(*(found.raw_bags for found in checks_of.values()))
+    routes = ", ".join(f"({lit(t)}, {lit(table)})" for t, table in TYPE_TABLES.items() if table in targets)
+    entries = []
+    for ((name, cond, value, reason), _), tables in tables_of.items():
+        if set(tables) != set(targets):  # the check belongs to some tables only
+            cond = f"r.tbl IN ({', '.join(lit(t) for t in tables)}) AND ({cond})"
+        entries.append(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END")
+    found = ", ".join(entries)
+    any_found = " OR ".join(f"({cond})" for (_, cond, _, _), _ in tables_of)
+    return f"""SELECT DATE {lit(day)}, d.src, d.file, d.mid, d.tbl, d.p.c, d.p.v, d.p.r, TIMESTAMPTZ {lit(uuid_ts)}
+        FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid, r.tbl,
                      unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
-              {source(checked)} AND ({any_found})) d"""
+              FROM {_typed_stage(read, raw_bags, structures)} s LEFT JOIN _evt e ON e.event_text = s._k_event_text
+              JOIN (SELECT * FROM (VALUES {routes}) v(type, tbl) UNION SELECT 'track', event_table FROM _evt) r
+                ON r.type = s._k_type AND (r.type <> 'track' OR r.tbl = 'tracks' OR r.tbl = e.event_table)
+              WHERE s._k_invalid IS NULL AND ({any_found})) d"""
 
 
 def key_position(bag: str, path: tuple[str, ...]) -> str:
