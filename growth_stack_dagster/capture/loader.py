@@ -518,11 +518,11 @@ def inferred_scalars(tree: TypeTree, path: tuple[str, ...] = ()) -> dict[tuple[s
     return {path: tree[1]} if tree[0] == "scalar" else {}
 
 
-def _describe_values(con: duckdb.DuckDBPyConnection, path: str) -> TypeTree:
-    """The type read_json infers over every value of an NDJSON file of `{"v": ...}` lines."""
+def _describe_values(con: duckdb.DuckDBPyConnection, path: str, field: str = "v") -> TypeTree:
+    """The type read_json infers over every value of an NDJSON file of `{"v": ...}` lines (`field`)."""
     cur = con.cursor()
     try:
-        [(_, typ, *_)] = cur.execute(f"DESCRIBE SELECT v FROM read_json({lit(path)}, {_READ_OPTIONS}, "
+        [(_, typ, *_)] = cur.execute(f"DESCRIBE SELECT {q(field)} FROM read_json({lit(path)}, {_READ_OPTIONS}, "
                                      f"{_INFER_OPTIONS}, ignore_errors=true)").fetchall()
         return _type_tree(cur.type(typ))
     finally:
@@ -640,7 +640,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             report.webhooks_transformed = prep.webhooks_transformed
             report.webhooks_skipped = prep.webhooks_skipped
             t = report.lap("webhooks", t0)
-            staged = _stage(con, prep, tmp, transform, event_files, reading, pool, day, report, catalog)
+            staged = _stage(con, prep, tmp, transform, event_files, reading, day, report, catalog)
         t = report.lap("read", t)
         con.execute("BEGIN TRANSACTION")
         try:
@@ -673,7 +673,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             catalog.columns = columns  # None when the day created or altered a table
     finally:
         con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _evt; "
-                    + "; ".join(f"DROP TABLE IF EXISTS {_values_table(b)}" for b in BAGS))
+                    + f"; DROP TABLE IF EXISTS {VALUES}")
         shutil.rmtree(tmp, ignore_errors=True)
     return report
 
@@ -704,7 +704,7 @@ def _insert_discards(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, row
 
 def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
            transform: Callable[[str, dict], list[dict]], event_files: list[str], reading: Future,
-           pool: ThreadPoolExecutor, day: str, report: LoadReport, catalog: _Catalog) -> _Bags | None:
+           day: str, report: LoadReport, catalog: _Catalog) -> _Bags | None:
     """Fill the temp table `_stage` (one row per message, plus routing columns `_k_*`, bags as JSON).
 
     `reading` is `_read_event_files(event_files)`, started before the webhooks were transformed.
@@ -749,7 +749,7 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
         con.execute(f"UPDATE _stage SET _file = m.original FROM (VALUES {pairs}) m(tmp, original) "
                     "WHERE _stage._file = m.tmp")
     _mark_duplicates(con, day, report, ledger_exists=catalog.system_tables, repeated=repeated)
-    bags = _type_bags(con, prep, tmp, pool)
+    bags = _type_bags(con, prep, tmp)
     bags.kept_invalid = kept_invalid
     return bags
 
@@ -822,23 +822,26 @@ class _Bags:
     kept_invalid: bool = True
 
 
+VALUES = "_values"  # temp table of the distinct bag values: (bag, t = message type, ev = track event, v)
+
+
 def _values_table(bag: str) -> str:
-    return f"_values_{bag}"
+    """The distinct values of one bag (t, ev, v), as a subquery."""
+    return f"(SELECT t, ev, v FROM {VALUES} WHERE bag = {lit(bag)})"
 
 
-def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool: ThreadPoolExecutor) -> _Bags:
+def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path) -> _Bags:
     """The schema of every bag: each key any valid message sent, typed as read_json would type it.
 
     The stage keeps the bags as JSON text; a value that is no object goes to _discards. Each bag's
     type is what read_json infers over all its values (sample_size=-1), inferred over its distinct
-    values (`_values_<bag>`, per message type and event): most messages repeat another's properties
+    values (`_values`, per message type and event): most messages repeat another's properties
     and context, so that is a fraction of the rows. A key with an empty name (which json_transform
     refuses) keeps its values in _discards.
     """
     structures: dict[str, dict] = {}
     inferred: dict[tuple[str, ...], str] = {}
     spellings: dict[str, list[tuple[tuple[str, ...], Any, str]]] = {}
-    described: dict[str, Future] = {}
     odd = {b: f"left({q(b)}, 1) <> '{{'" for b in BAGS}  # read_json writes JSON text without blanks
     not_objects: set[str] = set()
     for f, m, *values in con.execute(f"SELECT _file, _k_message_id, {', '.join(q(b) for b in BAGS)} FROM _stage "
@@ -850,15 +853,30 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool:
     for b in BAGS:
         if b in not_objects:
             con.execute(f"UPDATE _stage SET {q(b)} = NULL WHERE {odd[b]}")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_values_table(b)} AS
-            SELECT DISTINCT _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev, {q(b)} AS v
-            FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""")
-        path = tmp / f"{b}.values.jsonl"
-        if con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO {lit(str(path))} "
-                       "(FORMAT json)").fetchone()[0]:
-            described[b] = pool.submit(_describe_values, con, str(path))
-    for b, future in described.items():
-        tree = future.result()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {VALUES} AS " + " UNION ALL ".join(
+        f"""SELECT DISTINCT {lit(b)} AS bag, _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev,
+                   {q(b)} AS v FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""" for b in BAGS))
+    # One file for every bag, a line per distinct value: {"x": {"<bag>": value}}. read_json types
+    # each bag's field over that bag's values only (as one file per bag would), in one pass.
+    path = tmp / "values.jsonl"
+    trees: dict[str, TypeTree] = {}  # bags with no value are not in the file
+    described = True
+    if con.execute(f"COPY (SELECT json_object(bag, v) AS x FROM (SELECT DISTINCT bag, v FROM {VALUES}) "
+                   f"ORDER BY bag, v) TO {lit(str(path))} (FORMAT json)").fetchone()[0]:
+        every = _describe_values(con, str(path), "x")
+        described = every[0] == "struct"
+        trees = dict(every[1]) if described else {}
+    for b in BAGS:
+        tree = trees.get(b)
+        if tree is None and described:
+            continue  # the bag holds no value
+        if tree is None or tree[0] != "struct":
+            # read_json gave up on the file or on this bag in it: the bag is described on its own.
+            bag_path = tmp / f"{b}.values.jsonl"
+            if not con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO "
+                               f"{lit(str(bag_path))} (FORMAT json)").fetchone()[0]:
+                continue  # the bag holds no value
+            tree = _describe_values(con, str(bag_path))
         if tree[0] != "struct":
             # read_json gives up on objects it cannot make a struct of (a key with an empty name):
             # json_group_structure still describes them (rare path).
