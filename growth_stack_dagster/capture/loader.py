@@ -866,6 +866,7 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path) -> _B
         every = _describe_values(con, str(path), "x")
         described = every[0] == "struct"
         trees = dict(every[1]) if described else {}
+    shapes: dict[str, tuple[TypeTree, Any]] = {}  # bag: (type tree, json_transform structure)
     for b in BAGS:
         tree = trees.get(b)
         if tree is None and described:
@@ -882,10 +883,15 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path) -> _B
             # json_group_structure still describes them (rare path).
             tree = _structure_tree(json.loads(con.execute(
                 f"SELECT json_group_structure(v) FROM {_values_table(b)}").fetchone()[0]))
-        structure = transform_structure(tree)
+        shapes[b] = (tree, transform_structure(tree))
+    # The keys of every object of every bag, listed in one query (see _split_case_variants).
+    objects = {b: [at for at, _ in _struct_nodes(structure)] for b, (_, structure) in shapes.items()
+               if isinstance(structure, dict) and structure}
+    keys_of = _object_keys(con, objects) if objects else {}
+    for b, (tree, structure) in shapes.items():
         units: list[tuple[tuple[str, ...], Any, TypeTree]] = []
         if isinstance(structure, dict) and structure:
-            structure, units = _split_case_variants(con, b, structure, tmp / f"{b}.spellings.jsonl")
+            structure, units = _split_case_variants(con, b, structure, tmp / f"{b}.spellings.jsonl", keys_of[b])
         structure, empty_named = _without_empty_keys(structure)
         for spelled, unit, unit_tree in units:
             unit, more = _without_empty_keys(unit, json_pointer(spelled))
@@ -910,8 +916,24 @@ def _structure_paths(structure: Any, path: tuple[str, ...] = ()) -> list[tuple[t
     return [(path, structure)]
 
 
-def _split_case_variants(con: duckdb.DuckDBPyConnection, bag: str, structure: dict,
-                         path: Path) -> tuple[dict, list[tuple[tuple[str, ...], Any, TypeTree]]]:
+def _object_keys(con: duckdb.DuckDBPyConnection,
+                 objects_of: dict[str, list[tuple[str, ...]]]) -> dict[str, dict[int, set[str]]]:
+    """{bag: {i: the keys its distinct values hold in the object at its i-th path}}, in one query."""
+    parts = []
+    for bag, paths in objects_of.items():
+        pointers = "[" + ", ".join(lit(json_pointer(at)) for at in paths) + "]"
+        parts.append(f"""SELECT DISTINCT {lit(bag)}, unnest(flatten(list_transform(json_keys(v, {pointers}),
+                lambda ks, i: list_transform(coalesce(ks, []), lambda k: {{'at': i, 'k': k}}))))
+            FROM {_values_table(bag)}""")
+    out: dict[str, dict[int, set[str]]] = {bag: {} for bag in objects_of}
+    for bag, row in con.execute(" UNION ALL ".join(parts)).fetchall():
+        out[bag].setdefault(row["at"] - 1, set()).add(row["k"])
+    return out
+
+
+def _split_case_variants(con: duckdb.DuckDBPyConnection, bag: str, structure: dict, path: Path,
+                         first_keys: dict[int, set[str]] | None = None
+                         ) -> tuple[dict, list[tuple[tuple[str, ...], Any, TypeTree]]]:
     """The bag's structure without keys that differ only in case, and those keys read apart.
 
     read_json merges keys that differ only in case (`Plan`, `plan`) into one struct field named as
@@ -920,17 +942,16 @@ def _split_case_variants(con: duckdb.DuckDBPyConnection, bag: str, structure: di
     are listed; each spelling of a key sent in more than one spelling is removed from the struct and
     becomes a unit of its own: (spelled path, json_transform structure, type tree) inferred by
     read_json over that spelling's values alone (its own objects are split alike, level by level).
+    `first_keys`: the keys at the structure's objects (`_struct_nodes` order), when already listed.
     """
     units: list[tuple[tuple[str, ...], Any, TypeTree]] = []
     pending: list[tuple[tuple[str, ...], dict]] = [((), structure)]  # objects whose keys to list
     while pending:
         objects = [((*spelled, *rel), node) for spelled, unit in pending for rel, node in _struct_nodes(unit)]
-        pointers = "[" + ", ".join(lit(json_pointer(at)) for at, _ in objects) + "]"
-        keys: dict[int, set[str]] = {}
-        for (row,) in con.execute(f"""SELECT DISTINCT unnest(flatten(list_transform(json_keys(v, {pointers}),
-                lambda ks, i: list_transform(coalesce(ks, []), lambda k: {{'at': i, 'k': k}}))))
-            FROM {_values_table(bag)}""").fetchall():
-            keys.setdefault(row["at"] - 1, set()).add(row["k"])
+        if first_keys is not None:
+            keys, first_keys = first_keys, None
+        else:
+            keys = _object_keys(con, {bag: [at for at, _ in objects]})[bag]
         conflicts: list[tuple[tuple[str, ...], dict, str, set[str]]] = []
         for i, found in sorted(keys.items()):
             at, node = objects[i]
