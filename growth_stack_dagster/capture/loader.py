@@ -581,11 +581,19 @@ def load_days(con: duckdb.DuckDBPyConnection, events_root: Path, days: Iterable[
     for day in days:
         dt.date.fromisoformat(day)
     # What a day learns of the `events` schema is handed to the next day (a catalog query costs
-    # milliseconds, and most days change nothing).
-    catalog = _Catalog()
+    # milliseconds, and most days change nothing); which days were loaded before is asked once.
+    catalog = _Catalog(loaded_days=_loaded_days(con))
     return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1,
                            _catalog=catalog)
             for i, day in enumerate(days)]
+
+
+def _loaded_days(con: duckdb.DuckDBPyConnection) -> set[dt.date]:
+    """The days with rows in the ledger or in _discards (none when those tables do not exist)."""
+    if not {LEDGER, DISCARDS} <= set(events_tables(con)):
+        return set()
+    return {d for (d,) in con.execute(f"SELECT partition_date FROM {SCHEMA}.{LEDGER} UNION "
+                                      f"SELECT partition_date FROM {SCHEMA}.{DISCARDS}").fetchall()}
 
 
 @dataclasses.dataclass
@@ -595,10 +603,22 @@ class _Catalog:
     `columns` is `schema_columns()` (None: read it from the catalog); `system_tables`: the schema,
     `_discards` and the ledger exist. Only committed days update it, and a day that creates or
     alters a table sets `columns` back to None (the next day reads the catalog again).
+    `loaded_days`: the days loaded before the run (None: ask); a day loaded by the run is asked
+    again (`loaded_now`). `configured`: the connection's settings are made.
     """
 
     columns: dict[str, dict[str, str]] | None = None
     system_tables: bool = False
+    loaded_days: set[dt.date] | None = None
+    loaded_now: set[dt.date] = dataclasses.field(default_factory=set)
+    configured: bool = False
+
+    def loaded_before(self, day: str) -> bool | None:
+        """Whether `day` has rows from an earlier load (None: not known, to be asked)."""
+        date = dt.date.fromisoformat(day)
+        if self.loaded_days is None or date in self.loaded_now:
+            return None
+        return date in self.loaded_days
 
 
 def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
@@ -619,9 +639,11 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
     files = eventfiles.closed_files(Path(events_root), day)
     report = LoadReport(day=day, files=len(files))
     tmp = Path(tempfile.mkdtemp(prefix=f"gs_load_{day}_"))
-    con.execute("SET TimeZone = 'UTC'")
-    # Row order inside a table carries no meaning here; dropping it lets DuckDB insert in parallel.
-    con.execute("SET preserve_insertion_order = false")
+    if not catalog.configured:
+        con.execute("SET TimeZone = 'UTC'")
+        # Row order inside a table carries no meaning here; dropping it lets DuckDB insert in parallel.
+        con.execute("SET preserve_insertion_order = false")
+        catalog.configured = True
     t0 = time.perf_counter()
     try:
         # Reading and transforming touch only temp tables: done before the write transaction, whose
@@ -646,7 +668,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
         try:
             if not catalog.system_tables:
                 ensure_system_tables(con)
-            _delete_partition(con, day)
+            _delete_partition(con, day, catalog.loaded_before(day))
             discarded = len(prep.discards)  # the rows the day put in _discards (its earlier load deleted)
             _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
             columns = None
@@ -669,6 +691,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             con.execute("ROLLBACK")
             raise
         catalog.system_tables = True
+        catalog.loaded_now.add(dt.date.fromisoformat(day))
         if staged is not None:
             catalog.columns = columns  # None when the day created or altered a table
     finally:
@@ -678,10 +701,14 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
     return report
 
 
-def _delete_partition(con: duckdb.DuckDBPyConnection, day: str) -> None:
+def _delete_partition(con: duckdb.DuckDBPyConnection, day: str, loaded_before: bool | None = None) -> None:
+    """Delete the rows of the day's earlier load, if any (`loaded_before`: known, else asked)."""
+    if loaded_before is False:
+        return
     ids = f"(SELECT message_id FROM {SCHEMA}.{LEDGER} WHERE partition_date = DATE {lit(day)})"
-    loaded_before = con.execute(f"SELECT (SELECT count(*) FROM {ids}) + (SELECT count(*) FROM {SCHEMA}.{DISCARDS} "
-                                "WHERE partition_date = ?)", [day]).fetchone()[0]
+    if loaded_before is None:
+        loaded_before = con.execute(f"SELECT (SELECT count(*) FROM {ids}) + (SELECT count(*) FROM "
+                                    f"{SCHEMA}.{DISCARDS} WHERE partition_date = ?)", [day]).fetchone()[0] > 0
     if not loaded_before:  # a first load of the day: nothing to delete in any table
         return
     for table in events_tables(con):
