@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import re
 import shutil
@@ -111,6 +112,7 @@ class LoadReport:
 
 # --------------------------------------------------------------------------- names
 
+@functools.lru_cache(maxsize=65536)  # the same keys come back every day: named once
 def snake_case(name: str) -> str:
     """Segment's column/table naming: `Order Completed` -> `order_completed`, `userAgent` -> `user_agent`."""
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", str(name))
