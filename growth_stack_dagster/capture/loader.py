@@ -520,11 +520,18 @@ def inferred_scalars(tree: TypeTree, path: tuple[str, ...] = ()) -> dict[tuple[s
     return {path: tree[1]} if tree[0] == "scalar" else {}
 
 
-def _describe_values(con: duckdb.DuckDBPyConnection, path: str, field: str = "v") -> TypeTree:
-    """The type read_json infers over every value of an NDJSON file of `{"v": ...}` lines (`field`)."""
+def _describe_file(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, TypeTree]:
+    """{column: the type read_json infers over all its values} of an NDJSON file of objects."""
+    return {name: _type_tree(con.type(typ)) for name, typ, *_ in con.execute(
+        f"DESCRIBE SELECT * FROM read_json({lit(path)}, {_READ_OPTIONS}, {_INFER_OPTIONS}, "
+        "ignore_errors=true)").fetchall()}
+
+
+def _describe_values(con: duckdb.DuckDBPyConnection, path: str) -> TypeTree:
+    """The type read_json infers over every value of an NDJSON file of `{"v": ...}` lines."""
     cur = con.cursor()
     try:
-        [(_, typ, *_)] = cur.execute(f"DESCRIBE SELECT {q(field)} FROM read_json({lit(path)}, {_READ_OPTIONS}, "
+        [(_, typ, *_)] = cur.execute(f"DESCRIBE SELECT v FROM read_json({lit(path)}, {_READ_OPTIONS}, "
                                      f"{_INFER_OPTIONS}, ignore_errors=true)").fetchall()
         return _type_tree(cur.type(typ))
     finally:
@@ -885,20 +892,22 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path) -> _B
     con.execute(f"CREATE OR REPLACE TEMP TABLE {VALUES} AS " + " UNION ALL ".join(
         f"""SELECT DISTINCT {lit(b)} AS bag, _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev,
                    {q(b)} AS v FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""" for b in BAGS))
-    # One file for every bag, a line per distinct value: {"x": {"<bag>": value}}. read_json types
-    # each bag's field over that bag's values only (as one file per bag would), in one pass.
+    # One file for every bag, a line per distinct value of a bag: {"<bag>": value, <other bags>: null}.
+    # read_json types each bag's column over that bag's values only (a null adds no type), as one
+    # file per bag would, in one pass; a bag without any value is typed NULL.
     path = tmp / "values.jsonl"
-    trees: dict[str, TypeTree] = {}  # bags with no value are not in the file
-    described = True
-    if con.execute(f"COPY (SELECT json_object(bag, v) AS x FROM (SELECT DISTINCT bag, v FROM {VALUES}) "
-                   f"ORDER BY bag, v) TO {lit(str(path))} (FORMAT json)").fetchone()[0]:
-        every = _describe_values(con, str(path), "x")
-        described = every[0] == "struct"
-        trees = dict(every[1]) if described else {}
+    columns = ", ".join(f"CASE WHEN bag = {lit(b)} THEN v END AS {q(b)}" for b in BAGS)
+    no_value: TypeTree = ("scalar", '"NULL"')
+    trees: dict[str, TypeTree | None] = dict.fromkeys(BAGS, no_value)
+    if con.execute(f"COPY (SELECT {columns} FROM (SELECT DISTINCT bag, v FROM {VALUES}) ORDER BY bag, v) "
+                   f"TO {lit(str(path))} (FORMAT json)").fetchone()[0]:
+        found = _describe_file(con, str(path))
+        # Should read_json give up on the lines as objects, each bag is described on its own.
+        trees = found if set(found) == set(BAGS) else dict.fromkeys(BAGS)
     shapes: dict[str, tuple[TypeTree, Any]] = {}  # bag: (type tree, json_transform structure)
     for b in BAGS:
-        tree = trees.get(b)
-        if tree is None and described:
+        tree = trees[b]
+        if tree == no_value:
             continue  # the bag holds no value
         if tree is None or tree[0] != "struct":
             # read_json gave up on the file or on this bag in it: the bag is described on its own.
