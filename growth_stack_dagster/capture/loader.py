@@ -771,14 +771,19 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
         exists = True
     if not exists:
         return None
-    # Messages per file and reason they cannot be loaded (NULL: they can), summed for the report; and
-    # how many loadable ones repeat a messageId (none: no duplicate to look for within the day).
-    per_file = con.execute("""WITH d AS (SELECT count(*) - count(DISTINCT _k_message_id) AS repeated
-                                         FROM _stage WHERE _k_invalid IS NULL)
-        SELECT _file, _k_invalid, count(*), any_value(d.repeated) FROM _stage, d GROUP BY _file, _k_invalid""").fetchall()
-    report.messages_read = sum(n for _, _, n, _ in per_file)
-    repeated = any(r for *_, r in per_file)
-    kept_invalid = _discard_invalid_messages(con, prep, {(f, why): n for f, why, n, _ in per_file if why is not None})
+    # Messages per file and reason they cannot be loaded (NULL: they can), summed for the report; how
+    # many loadable ones repeat a messageId (none: no duplicate to look for within the day); and how
+    # many messages have a standard timestamp that is no timestamp (none: no need to look for them).
+    bad_stamp = " OR ".join(f"({q(f)} IS NOT NULL AND {stamp_column(c)} IS NULL)" for f, c in TIMESTAMP_FIELDS.items())
+    per_file = con.execute(f"""WITH d AS (
+            SELECT count(*) FILTER (WHERE _k_invalid IS NULL) - count(DISTINCT _k_message_id)
+                       FILTER (WHERE _k_invalid IS NULL) AS repeated,
+                   count(*) FILTER (WHERE {bad_stamp}) AS bad_stamps FROM _stage)
+        SELECT _file, _k_invalid, count(*), any_value(d.repeated), any_value(d.bad_stamps)
+        FROM _stage, d GROUP BY _file, _k_invalid""").fetchall()
+    report.messages_read = sum(n for _, _, n, _, _ in per_file)
+    repeated = any(r for *_, r, _ in per_file)
+    kept_invalid = _discard_invalid_messages(con, prep, {(f, why): n for f, why, n, *_ in per_file if why is not None})
     if prep.original_of:
         # One statement: the pairs are inline (executemany runs one statement per row).
         pairs = ", ".join(f"({lit(tmp_file)}, {lit(original)})" for tmp_file, original in prep.original_of.items())
@@ -787,6 +792,7 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
     _mark_duplicates(con, day, report, ledger_exists=catalog.system_tables, repeated=repeated)
     bags = _type_bags(con, prep, tmp)
     bags.kept_invalid = kept_invalid
+    bags.bad_stamps = any(n for *_, n in per_file)
     return bags
 
 
@@ -856,6 +862,7 @@ class _Bags:
     spellings: dict[str, list[tuple[tuple[str, ...], Any, str]]] = dataclasses.field(default_factory=dict)
     # whether messages that cannot be loaded stayed in the stage (see _discard_invalid_messages)
     kept_invalid: bool = True
+    bad_stamps: bool = True  # whether a message has a standard timestamp that is no timestamp
 
 
 VALUES = "_values"  # temp table of the distinct bag values: (bag, t = message type, ev = track event, v)
@@ -1171,7 +1178,7 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
     # Standard timestamps that are no timestamp (parsed once in the stage), per table storing them.
     for f, col in TIMESTAMP_FIELDS.items():
-        if f in stage_types:
+        if f in stage_types and bags.bad_stamps:
             for table, spec in targets.items():
                 if col in spec["stamped"]:
                     checks_of[table].checks.append((col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL",
