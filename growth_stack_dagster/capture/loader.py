@@ -750,39 +750,37 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
     exists = bool(event_files)
     try:
         reading.result()
-        # A line read_json cannot read as a message (not JSON, not an object, neither type nor
-        # messageId) became an all-NULL row: its file is cleaned in Python, where every line is either
-        # kept or discarded with its exact text, and read again.
-        unreadable = [] if not exists else [r[0] for r in con.execute(
-            'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()]
-        if unreadable:
-            con.execute(f"DELETE FROM _stage WHERE _file IN ({', '.join(lit(f) for f in unreadable)})")
     except duckdb.Error:  # read_json refused the files outright: clean them all in Python
         con.execute("DROP TABLE IF EXISTS _stage")
-        exists, unreadable = False, event_files
-    for p in unreadable:
-        parsed = eventfiles.parse_closed_path(p)
-        _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
-    # Files written here (transformed webhooks, cleaned files) hold one JSON object per line.
-    clean = [p for p in prep.read_paths if Path(p).stat().st_size > 0]
-    if clean:
-        verb = "INSERT INTO _stage" if exists else "CREATE OR REPLACE TEMP TABLE _stage AS"
-        con.execute(f"{verb} {_stage_select(clean, False)}")
-        exists = True
-    if not exists:
-        return None
-    # Messages per file and reason they cannot be loaded (NULL: they can), summed for the report; how
-    # many loadable ones repeat a messageId (none: no duplicate to look for within the day); and how
-    # many messages have a standard timestamp that is no timestamp (none: no need to look for them).
-    bad_stamp = " OR ".join(f"({q(f)} IS NOT NULL AND {stamp_column(c)} IS NULL)" for f, c in TIMESTAMP_FIELDS.items())
-    per_file = con.execute(f"""WITH d AS (
-            SELECT count(*) FILTER (WHERE _k_invalid IS NULL) - count(DISTINCT _k_message_id)
-                       FILTER (WHERE _k_invalid IS NULL) AS repeated,
-                   count(*) FILTER (WHERE {bad_stamp}) AS bad_stamps FROM _stage)
-        SELECT _file, _k_invalid, count(*), any_value(d.repeated), any_value(d.bad_stamps)
-        FROM _stage, d GROUP BY _file, _k_invalid""").fetchall()
-    report.messages_read = sum(n for _, _, n, _, _ in per_file)
-    repeated = any(r for *_, r, _ in per_file)
+        exists = False
+        for p in event_files:
+            parsed = eventfiles.parse_closed_path(p)
+            _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
+    read = 0  # files of prep.read_paths already in the stage
+    per_file: list[tuple] = []
+    while True:
+        # Files written in Python (transformed webhooks, cleaned files) hold one JSON object per line.
+        clean = [p for p in prep.read_paths[read:] if Path(p).stat().st_size > 0]
+        read = len(prep.read_paths)
+        if clean:
+            verb = "INSERT INTO _stage" if exists else "CREATE OR REPLACE TEMP TABLE _stage AS"
+            con.execute(f"{verb} {_stage_select(clean, False)}")
+            exists = True
+        if not exists:
+            return None
+        per_file = _per_file(con)
+        # A line read_json cannot read as a message (not JSON, not an object, neither type nor
+        # messageId) became an all-NULL row: its file is cleaned in Python, where every line is
+        # either kept or discarded with its exact text, and read again (then counted again).
+        unreadable = sorted({f for f, *_, blank in per_file if blank and f in event_files})
+        if not unreadable:
+            break
+        con.execute(f"DELETE FROM _stage WHERE _file IN ({', '.join(lit(f) for f in unreadable)})")
+        for p in unreadable:
+            parsed = eventfiles.parse_closed_path(p)
+            _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
+    report.messages_read = sum(n for _, _, n, *_ in per_file)
+    repeated = any(r for _, _, _, r, _, _ in per_file)
     kept_invalid = _discard_invalid_messages(con, prep, {(f, why): n for f, why, n, *_ in per_file if why is not None})
     if prep.original_of:
         # One statement: the pairs are inline (executemany runs one statement per row).
@@ -792,8 +790,22 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
     _mark_duplicates(con, day, report, ledger_exists=catalog.system_tables, repeated=repeated)
     bags = _type_bags(con, prep, tmp)
     bags.kept_invalid = kept_invalid
-    bags.bad_stamps = any(n for *_, n in per_file)
+    bags.bad_stamps = any(n for _, _, _, _, n, _ in per_file)
     return bags
+
+
+def _per_file(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(file, why its messages cannot be loaded (NULL: they can), messages, loadable messages
+    repeating a messageId, messages whose standard timestamp is no timestamp, all-NULL rows) of the
+    stage, by file and reason; the two day counts are the same on every row (one statement)."""
+    bad_stamp = " OR ".join(f"({q(f)} IS NOT NULL AND {stamp_column(c)} IS NULL)" for f, c in TIMESTAMP_FIELDS.items())
+    return con.execute(f"""WITH d AS (
+            SELECT count(*) FILTER (WHERE _k_invalid IS NULL) - count(DISTINCT _k_message_id)
+                       FILTER (WHERE _k_invalid IS NULL) AS repeated,
+                   count(*) FILTER (WHERE {bad_stamp}) AS bad_stamps FROM _stage)
+        SELECT _file, _k_invalid, count(*), any_value(d.repeated), any_value(d.bad_stamps),
+               count(*) FILTER (WHERE "type" IS NULL AND "messageId" IS NULL)
+        FROM _stage, d GROUP BY _file, _k_invalid""").fetchall()
 
 
 def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared,
