@@ -21,7 +21,8 @@ How a day is loaded, in one transaction:
    dropped and counted (marked in `_k_invalid`, which every insert filters on);
 5. each bag's schema is what read_json infers over all its values in the messages loaded
    (`sample_size=-1`, so no key is missed), inferred over its distinct values only (most messages
-   repeat another's context and properties); a bag value that is no object goes to `_discards`.
+   repeat another's context and properties; one file holds the three bags' values, a column per
+   bag, read once); a bag value that is no object goes to `_discards`.
    Strings inferred as dates or uuids stay text and are cast when flattened (a date form the cast
    refuses, e.g. 11-20-2026, makes a text column). read_json merges keys that differ only in case
    (`Plan`, `plan`) and reads one spelling: the keys of every object are listed, and each spelling of
@@ -31,7 +32,8 @@ How a day is loaded, in one transaction:
    Segment's names; a column's type is chosen when it is created (Segment e-commerce spec types
    first, else the type DuckDB inferred) and never changes; new columns are added with ALTER TABLE;
    values that do not fit their column's type go to `_discards` (the row is still loaded, with NULL
-   there), found in one scan per table (standard timestamps: one scan of the stage). Keys with one
+   there), found for all the day's tables in one scan of the stage (each message paired with the
+   tables it went to; standard timestamps only on a day that has a bad one). Keys with one
    column name (`Plan`/`plan`, `userAgent`/`user_agent`) fold into that column as in Segment's
    warehouses: the last non-null value of the message wins, the others go to `_discards`;
 7. `users` is rebuilt from `identifies` (latest non-null value of each trait per user).
@@ -584,7 +586,8 @@ def load_days(con: duckdb.DuckDBPyConnection, events_root: Path, days: Iterable[
     `identifies`, so the tables end up the same). Returns one `LoadReport` per day, in order.
 
     Each day is still its own transaction: should a day fail, the days before it stay loaded and
-    `users` is rebuilt by the next load.
+    `users` is rebuilt by the next load. What the days before committed of the `events` schema is
+    handed to the next day (`_Catalog`), so that a day does not ask the catalog again.
     """
     days = sorted(days)
     for day in days:
@@ -849,7 +852,8 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, day: str, report: LoadRepor
     row_json = _stage_row_json(con.table("_stage").columns)
     keep = "s._k_invalid IS NULL"
     # Each UPDATE returns the rows it marked; few as a rule (cheaper than joining every insert).
-    report.duplicates_in_day = 0 if not repeated else con.execute(f"""UPDATE _stage SET _k_invalid = {lit(DUPLICATE)} WHERE rowid IN (
+    report.duplicates_in_day = 0 if not repeated else con.execute(f"""
+        UPDATE _stage SET _k_invalid = {lit(DUPLICATE)} WHERE rowid IN (
         WITH dup AS (SELECT _k_message_id FROM _stage s WHERE {keep} GROUP BY 1 HAVING count(*) > 1),
         ranked AS (
             SELECT s.rowid AS rid, row_number() OVER (PARTITION BY s._k_message_id
@@ -1160,7 +1164,8 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     event_texts = sorted({ev for t, ev in groups if t == "track"})
     if event_texts:  # one statement (executemany would run one per row)
         rows = ", ".join(f"({lit(e)}, {lit(snake_case(e))}, {lit(event_table_name(e))})" for e in event_texts)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _evt AS SELECT * FROM (VALUES {rows}) v(event_text, event, event_table)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _evt AS "
+                    f"SELECT * FROM (VALUES {rows}) v(event_text, event, event_table)")
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
 
@@ -1277,7 +1282,8 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     where = f"s._k_invalid IS NULL AND s._k_type = {lit(spec['type'])}"
     if spec["is_event"]:
         where += f" AND s._k_event_text IN ({', '.join(lit(e) for e in sorted(spec['event_texts']))})"
-    track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if event == "e.event" and spec["type"] == "track" else ""
+    joins_evt = event == "e.event" and spec["type"] == "track"
+    track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if joins_evt else ""
 
     # Keys spelled unlike the struct, and the order of folded keys, are read from the bag as sent.
     folded_bags = {bag for bag, _ in fold_sources}
