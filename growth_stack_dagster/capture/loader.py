@@ -73,6 +73,8 @@ KNOWN_EVENT_TABLES = ("product_viewed", "product_added", "checkout_started", "or
 TIMESTAMP_FIELDS = {"timestamp": "timestamp", "receivedAt": "received_at", "sentAt": "sent_at",
                     "originalTimestamp": "original_timestamp"}
 STAMP_TYPE = "TIMESTAMP WITH TIME ZONE"
+# `load_days` runs a day whose event files hold fewer bytes than this with one DuckDB thread.
+SMALL_DAY_BYTES = 4 << 20
 DUPLICATE = "duplicate"  # `_k_invalid` of a message dropped as a duplicate (not a discard)
 # Types Segment's specs give to well-known properties: a new column with one of these names gets
 # this type whatever the first batch held, so e.g. `total: "abc"` is a discard, not a VARCHAR column.
@@ -595,9 +597,15 @@ def load_days(con: duckdb.DuckDBPyConnection, events_root: Path, days: Iterable[
     # What a day learns of the `events` schema is handed to the next day (a catalog query costs
     # milliseconds, and most days change nothing); which days were loaded before is asked once.
     catalog = _Catalog(loaded_days=_loaded_days(con))
-    return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1,
-                           _catalog=catalog)
-            for i, day in enumerate(days)]
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    catalog.threads = catalog.max_threads = threads
+    try:
+        return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1,
+                               _catalog=catalog)
+                for i, day in enumerate(days)]
+    finally:
+        if catalog.threads != threads:  # the database's own setting again
+            con.execute(f"SET threads = {threads}")
 
 
 def _loaded_days(con: duckdb.DuckDBPyConnection) -> set[dt.date]:
@@ -624,6 +632,8 @@ class _Catalog:
     loaded_days: set[dt.date] | None = None
     loaded_now: set[dt.date] = dataclasses.field(default_factory=set)
     configured: bool = False
+    threads: int | None = None  # DuckDB threads now (None: not managed, see SMALL_DAY_BYTES)
+    max_threads: int | None = None  # the database's setting, given back to large days and at the end
 
     def loaded_before(self, day: str) -> bool | None:
         """Whether `day` has rows from an earlier load (None: not known, to be asked)."""
@@ -650,6 +660,14 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
     uuid_ts = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
     files = eventfiles.closed_files(Path(events_root), day)
     report = LoadReport(day=day, files=len(files))
+    if catalog.threads is not None:
+        # A small day is many statements over a few hundred rows each: one thread runs them faster
+        # than several (no work to share, only the hand-overs); a large day gets the threads back.
+        small = sum(f.stat().st_size for f in files) < SMALL_DAY_BYTES
+        wanted = 1 if small else catalog.max_threads
+        if wanted != catalog.threads:
+            con.execute(f"SET threads = {wanted}")
+            catalog.threads = wanted
     tmp = Path(tempfile.mkdtemp(prefix=f"gs_load_{day}_"))
     if not catalog.configured:
         con.execute("SET TimeZone = 'UTC'")
