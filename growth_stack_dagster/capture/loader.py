@@ -542,9 +542,10 @@ def _describe_values(con: duckdb.DuckDBPyConnection, path: str) -> TypeTree:
         cur.close()
 
 
-def _stage_select(paths: list[str], ignore_errors: bool) -> str:
+def _stage_select(paths: list[str], ignore_errors: bool, original_of: dict[str, str] | None = None) -> str:
     """read_json of `paths`: message fields as text, bags as JSON, and the routing fields `_k_*`
-    (messageId, type, event, source, why the message is invalid, parsed standard timestamps)."""
+    (messageId, type, event, source, why the message is invalid, parsed standard timestamps).
+    `original_of`: the event file each of `paths` was written from, stored as their `_file`."""
     files = "[" + ", ".join(lit(p) for p in paths) + "]"
     spec = "{" + ", ".join([f"{lit(f)}: 'VARCHAR'" for f in MESSAGE_FIELDS] + [f"{lit(b)}: 'JSON'" for b in BAGS]) + "}"
     # The standard timestamps, parsed once here: every table they go to stores this value.
@@ -555,7 +556,11 @@ def _stage_select(paths: list[str], ignore_errors: bool) -> str:
                  THEN CASE WHEN "traits" IS NULL THEN json_extract("context", '$.traits')
                            ELSE json_merge_patch(json_extract("context", '$.traits'), "traits") END
                  ELSE "traits" END AS traits"""
-    return f"""SELECT * REPLACE ({traits}){stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
+    replaced = traits
+    if original_of:  # the source is still read from the path read (same source=/date= layout)
+        replaced += (", CASE _file " + " ".join(f"WHEN {lit(p)} THEN {lit(original_of[p])}" for p in paths)
+                     + " END AS _file")
+    return f"""SELECT * REPLACE ({replaced}){stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
         regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
         {_invalid_reason_sql('"messageId"', '"type"', '"event"')} AS _k_invalid
         FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file',
@@ -785,7 +790,7 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
         read = len(prep.read_paths)
         if clean:
             verb = "INSERT INTO _stage" if exists else "CREATE OR REPLACE TEMP TABLE _stage AS"
-            con.execute(f"{verb} {_stage_select(clean, False)}")
+            con.execute(f"{verb} {_stage_select(clean, False, prep.original_of)}")
             exists = True
         if not exists:
             return None
@@ -803,11 +808,6 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
     report.messages_read = sum(n for _, _, n, *_ in per_file)
     repeated = any(r for _, _, _, r, _, _ in per_file)
     kept_invalid = _discard_invalid_messages(con, prep, {(f, why): n for f, why, n, *_ in per_file if why is not None})
-    if prep.original_of:
-        # One statement: the pairs are inline (executemany runs one statement per row).
-        pairs = ", ".join(f"({lit(tmp_file)}, {lit(original)})" for tmp_file, original in prep.original_of.items())
-        con.execute(f"UPDATE _stage SET _file = m.original FROM (VALUES {pairs}) m(tmp, original) "
-                    "WHERE _stage._file = m.tmp")
     _mark_duplicates(con, day, report, ledger_exists=catalog.system_tables, repeated=repeated)
     bags = _type_bags(con, prep, tmp)
     bags.kept_invalid = kept_invalid
@@ -834,29 +834,32 @@ def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared,
     """Messages that cannot be loaded (no messageId, unknown type, ...) go to _discards as their line.
 
     `counts`: the stage's {(file, why): messages}. The lines are found again with the same rule on
-    the raw JSON (`read_ndjson_objects`); when a file's count of them differs from the stage's (which
-    it should not), its messages stay in the stage and are kept as read instead (`_load_stage`).
+    the raw JSON (`read_ndjson_objects`) of the file read (for a file written in Python, the one
+    written); when a file's count of them differs from the stage's (which it should not), its
+    messages stay in the stage and are kept as read instead (`_load_stage`).
     Returns whether any such message stayed in the stage.
     """
     if not counts:
         return False
     files = sorted({f for f, _ in counts})
+    written_from = {original: written for written, original in prep.original_of.items()}
     fields = {f: f"json_extract_string(json, {lit('$.' + f)})" for f in ("messageId", "type", "event")}
     found: dict[str, list[tuple]] = {f: [] for f in files}
-    for f, line, mid, why in con.execute(f"""SELECT filename, json, mid, why FROM (
+    for read, line, mid, why in con.execute(f"""SELECT filename, json, mid, why FROM (
             SELECT filename, json, {fields['messageId']} AS mid, {fields['type']} AS typ,
                    {_invalid_reason_sql(fields['messageId'], fields['type'], fields['event'])} AS why
-            FROM read_ndjson_objects([{', '.join(lit(f) for f in files)}], filename=true, ignore_errors=true)
+            FROM read_ndjson_objects([{', '.join(lit(written_from.get(f, f)) for f in files)}], filename=true,
+                                     ignore_errors=true)
             WHERE json_type(json) = 'OBJECT')
         WHERE why IS NOT NULL AND NOT (mid IS NULL AND typ IS NULL)""").fetchall():
-        found[f].append((mid, line, why))
+        found[prep.original_of.get(read, read)].append((mid, line, why))
     kept = False
     for f in files:
         lines = found[f]
         if Counter(why for *_, why in lines) != Counter({why: n for (file, why), n in counts.items() if file == f}):
             kept = True
             continue
-        prep.discards += [(prep.original_of.get(f, f), mid, line, why) for mid, line, why in lines]
+        prep.discards += [(f, mid, line, why) for mid, line, why in lines]
         con.execute(f"DELETE FROM _stage WHERE _file = {lit(f)} AND _k_invalid IS NOT NULL")
     return kept
 
