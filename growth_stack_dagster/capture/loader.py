@@ -1160,28 +1160,23 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     # per group and bag, how many values each leaf holds (then how many dated ones a cast refuses).
     parts = [f"""SELECT NULL AS bag, s._k_type AS t, CASE WHEN s._k_type = 'track' THEN s._k_event_text END AS ev,
                  CAST(NULL AS BIGINT[]) AS n FROM _stage s WHERE {keep} GROUP BY ALL"""]
-    idx_of: dict[str, list[int]] = {}
+    counted: dict[str, list[tuple[int, bool]]] = {}  # per bag: (leaf, refused?) of each count, in order
     for b, structure in bags.structures.items():
-        idx = idx_of[b] = [i for i, (bag, _) in enumerate(all_leaves) if bag == b]
-        counts = [f"count({all_leaves[i][1].expr})" for i in idx]
-        counts += [f"count({all_leaves[i][1].expr}) - count(TRY_CAST({all_leaves[i][1].expr} AS "
-                   f"{all_leaves[i][1].inferred}))" for i in idx if i in dated]
-        parts.append(f"""SELECT {lit(b)}, s.t, s.ev, CAST([{', '.join(counts)}] AS BIGINT[]) FROM (SELECT t, ev,
-                {f"json_transform(v, {lit(json.dumps(structure))})" if structure else "NULL"} AS {q(b)},
-                v AS {q(raw_bag_column(b))}
-                FROM {_values_table(b)}) s
-            GROUP BY ALL""")
+        part, counted[b] = _leaf_counts(b, structure, all_leaves, dated)
+        parts.append(part)
     found_by_bag = con.execute(" UNION ALL ".join(parts)).fetchall()
     groups = [(t, ev) for b, t, ev, _ in found_by_bag if b is None]
     present: dict[tuple, set[int]] = {g: set() for g in groups}
     for b, t, ev, found in found_by_bag:
         if b is None:
             continue
-        idx = idx_of[b]
-        present.setdefault((t, ev), set()).update(i for i, n in zip(idx, found) if n)
-        for i, n in zip([i for i in idx if i in dated], found[len(idx):]):
-            if n:
+        if len(found) != len(counted[b]):  # a bug, never the data: stop before loading anything wrong
+            raise RuntimeError(f"{len(found)} counts for the {len(counted[b])} leaves of {b}")
+        for (i, refused), n in zip(counted[b], found):
+            if n and refused:  # a dated leaf with a value its cast refuses: typed as text
                 all_leaves[i][1].inferred = "VARCHAR"
+            elif n:
+                present.setdefault((t, ev), set()).add(i)
     event_texts = sorted({ev for t, ev in groups if t == "track"})
     if event_texts:  # one statement (executemany would run one per row)
         rows = ", ".join(f"({lit(e)}, {lit(snake_case(e))}, {lit(event_table_name(e))})" for e in event_texts)
@@ -1227,6 +1222,40 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
         discarded += con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} {select}").fetchone()[0]
     changed = changed or bool(report.new_columns)  # columns added now
     return discarded, None if changed else columns_of
+
+
+def _leaf_counts(bag: str, structure: dict, all_leaves: list[tuple[str, Leaf]],
+                 dated: set[int]) -> tuple[str, list[tuple[int, bool]]]:
+    """SELECT (bag, t, ev, counts) over the bag's distinct values, per (type, event) group: the
+    values each leaf of the bag holds and, for each dated leaf, the values a cast to its inferred
+    type refuses; and what each count is: (leaf index in `all_leaves`, whether refused values).
+
+    The struct's leaves are counted as the columns of its recursive unnest (`count(COLUMNS(*))`):
+    one expression to bind instead of one per leaf (binding is most of a small day's statement).
+    Leaves read apart (spelled) and the cast checks are columns of their own before them. With no
+    struct, or keys named like those columns (`_k_...`): one count per leaf expression.
+    """
+    idx = [i for i, (b, _) in enumerate(all_leaves) if b == bag]
+    in_struct = [i for i in idx if not all_leaves[i][1].spelled]
+    spelled = [i for i in idx if all_leaves[i][1].spelled]
+    checked = [i for i in idx if i in dated]
+    typed = (f"SELECT t, ev, {f'json_transform(v, {lit(json.dumps(structure))})' if structure else 'NULL'} "
+             f"AS {q(bag)}, v AS {q(raw_bag_column(bag))} FROM {_values_table(bag)}")
+    # non-NULL where the value is there and its cast refuses it
+    refused = [f"CASE WHEN TRY_CAST({all_leaves[i][1].expr} AS {all_leaves[i][1].inferred}) IS NULL "
+               f"THEN {all_leaves[i][1].expr} END" for i in checked]
+    keys = {key.lower() for i in in_struct for key in all_leaves[i][1].path}
+    if not in_struct or any(key.startswith("_k_") for key in keys):
+        counts = [f"count({all_leaves[i][1].expr})" for i in idx] + [f"count({e})" for e in refused]
+        return (f"SELECT {lit(bag)}, s.t, s.ev, CAST([{', '.join(counts)}] AS BIGINT[]) "
+                f"FROM ({typed}) s GROUP BY ALL", [(i, False) for i in idx] + [(i, True) for i in checked])
+    extras = "".join(f", {all_leaves[i][1].expr} AS _k_s{n}" for n, i in enumerate(spelled))
+    extras += "".join(f", {e} AS _k_d{n}" for n, e in enumerate(refused))
+    rows = f"SELECT {{'t': t, 'ev': ev}} AS _k_group{extras}, unnest(s.{q(bag)}, recursive := true) FROM ({typed}) s"
+    counts = f"SELECT _k_group, count(COLUMNS(* EXCLUDE (_k_group))) FROM ({rows}) GROUP BY _k_group"
+    return (f"SELECT {lit(bag)}, _k_group.t, _k_group.ev, "
+            f"CAST(list_value(*COLUMNS(* EXCLUDE (_k_group))) AS BIGINT[]) FROM ({counts})",
+            [(i, False) for i in spelled] + [(i, True) for i in checked] + [(i, False) for i in in_struct])
 
 
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
