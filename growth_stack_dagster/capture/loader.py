@@ -730,8 +730,7 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
         if staged is not None:
             catalog.columns = columns  # None when the day created or altered a table
     finally:
-        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _evt; "
-                    + f"; DROP TABLE IF EXISTS {VALUES}")
+        con.execute(f"DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _evt; DROP TABLE IF EXISTS {VALUES}")
         shutil.rmtree(tmp, ignore_errors=True)
     return report
 
