@@ -75,6 +75,9 @@ TIMESTAMP_FIELDS = {"timestamp": "timestamp", "receivedAt": "received_at", "sent
 STAMP_TYPE = "TIMESTAMP WITH TIME ZONE"
 # `load_days` runs a day whose event files hold fewer bytes than this with one DuckDB thread.
 SMALL_DAY_BYTES = 4 << 20
+# From this many distinct bag values on, each bag's values are typed from a file of their own, read
+# in parallel (below it, one file for the three bags: fewer statements).
+SEPARATE_VALUES = 20_000
 DUPLICATE = "duplicate"  # `_k_invalid` of a message dropped as a duplicate (not a discard)
 # Types Segment's specs give to well-known properties: a new column with one of these names gets
 # this type whatever the first batch held, so e.g. `total: "abc"` is a discard, not a VARCHAR column.
@@ -932,18 +935,31 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path) -> _B
     for b in BAGS:
         if b in not_objects:
             con.execute(f"UPDATE _stage SET {q(b)} = NULL WHERE {odd[b]}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {VALUES} AS " + " UNION ALL ".join(
+    values = con.execute(f"CREATE OR REPLACE TEMP TABLE {VALUES} AS " + " UNION ALL ".join(
         f"""SELECT DISTINCT {lit(b)} AS bag, _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev,
-                   {q(b)} AS v FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""" for b in BAGS))
-    # One file for every bag, a line per distinct value of a bag: {"<bag>": value, <other bags>: null}.
-    # read_json types each bag's column over that bag's values only (a null adds no type), as one
-    # file per bag would, in one pass; a bag without any value is typed NULL.
-    path = tmp / "values.jsonl"
-    columns = ", ".join(f"CASE WHEN bag = {lit(b)} THEN v END AS {q(b)}" for b in BAGS)
+                   {q(b)} AS v FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""" for b in BAGS)).fetchone()[0]
     no_value: TypeTree = ("scalar", '"NULL"')
     trees: dict[str, TypeTree | None] = dict.fromkeys(BAGS, no_value)
-    if con.execute(f"COPY (SELECT {columns} FROM (SELECT DISTINCT bag, v FROM {VALUES}) ORDER BY bag, v) "
-                   f"TO {lit(str(path))} (FORMAT json)").fetchone()[0]:
+    alone: set[str] = set()  # bags described from a file of their own
+    if values >= SEPARATE_VALUES:
+        # Many values: a file per bag, each read by read_json in a thread while the next is written.
+        with ThreadPoolExecutor(len(BAGS)) as pool:
+            described: dict[str, Future] = {}
+            for b in BAGS:
+                bag_path = tmp / f"{b}.values.jsonl"
+                if con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO "
+                               f"{lit(str(bag_path))} (FORMAT json)").fetchone()[0]:
+                    described[b] = pool.submit(_describe_values, con, str(bag_path))
+            trees.update({b: future.result() for b, future in described.items()})
+            alone = set(BAGS)
+    elif values:
+        # One file for every bag, a line per distinct value of a bag: {"<bag>": value, <other bags>:
+        # null}. read_json types each bag's column over that bag's values only (a null adds no type),
+        # as a file per bag would, in one pass (few values: the statements are most of the time).
+        path = tmp / "values.jsonl"
+        columns = ", ".join(f"CASE WHEN bag = {lit(b)} THEN v END AS {q(b)}" for b in BAGS)
+        con.execute(f"COPY (SELECT {columns} FROM (SELECT DISTINCT bag, v FROM {VALUES}) ORDER BY bag, v) "
+                    f"TO {lit(str(path))} (FORMAT json)")
         found = _describe_file(con, str(path))
         # Should read_json give up on the lines as objects, each bag is described on its own.
         trees = found if set(found) == set(BAGS) else dict.fromkeys(BAGS)
@@ -952,7 +968,7 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path) -> _B
         tree = trees[b]
         if tree == no_value:
             continue  # the bag holds no value
-        if tree is None or tree[0] != "struct":
+        if b not in alone and (tree is None or tree[0] != "struct"):
             # read_json gave up on the file or on this bag in it: the bag is described on its own.
             bag_path = tmp / f"{b}.values.jsonl"
             if not con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO "
