@@ -21,7 +21,8 @@ How a day is loaded, in one transaction:
    dropped and counted (marked in `_k_invalid`, which every insert filters on);
 5. each bag's schema is what read_json infers over all its values in the messages loaded
    (`sample_size=-1`, so no key is missed), inferred over its distinct values only (most messages
-   repeat another's context and properties); a bag value that is no object goes to `_discards`.
+   repeat another's context and properties; one file holds the three bags' values, a column per
+   bag, read once); a bag value that is no object goes to `_discards`.
    Strings inferred as dates or uuids stay text and are cast when flattened (a date form the cast
    refuses, e.g. 11-20-2026, makes a text column). read_json merges keys that differ only in case
    (`Plan`, `plan`) and reads one spelling: the keys of every object are listed, and each spelling of
@@ -31,7 +32,8 @@ How a day is loaded, in one transaction:
    Segment's names; a column's type is chosen when it is created (Segment e-commerce spec types
    first, else the type DuckDB inferred) and never changes; new columns are added with ALTER TABLE;
    values that do not fit their column's type go to `_discards` (the row is still loaded, with NULL
-   there), found in one scan per table (standard timestamps: one scan of the stage). Keys with one
+   there), found for all the day's tables in one scan of the stage (each message paired with the
+   tables it went to; standard timestamps only on a day that has a bad one). Keys with one
    column name (`Plan`/`plan`, `userAgent`/`user_agent`) fold into that column as in Segment's
    warehouses: the last non-null value of the message wins, the others go to `_discards`;
 7. `users` is rebuilt from `identifies` (latest non-null value of each trait per user).
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import re
 import shutil
@@ -70,6 +73,11 @@ KNOWN_EVENT_TABLES = ("product_viewed", "product_added", "checkout_started", "or
 TIMESTAMP_FIELDS = {"timestamp": "timestamp", "receivedAt": "received_at", "sentAt": "sent_at",
                     "originalTimestamp": "original_timestamp"}
 STAMP_TYPE = "TIMESTAMP WITH TIME ZONE"
+# `load_days` runs a day whose event files hold fewer bytes than this with one DuckDB thread.
+SMALL_DAY_BYTES = 4 << 20
+# From this many distinct bag values on, each bag's values are typed from a file of their own, read
+# in parallel (below it, one file for the three bags: fewer statements).
+SEPARATE_VALUES = 20_000
 DUPLICATE = "duplicate"  # `_k_invalid` of a message dropped as a duplicate (not a discard)
 # Types Segment's specs give to well-known properties: a new column with one of these names gets
 # this type whatever the first batch held, so e.g. `total: "abc"` is a discard, not a VARCHAR column.
@@ -111,6 +119,7 @@ class LoadReport:
 
 # --------------------------------------------------------------------------- names
 
+@functools.lru_cache(maxsize=65536)  # the same keys come back every day: named once
 def snake_case(name: str) -> str:
     """Segment's column/table naming: `Order Completed` -> `order_completed`, `userAgent` -> `user_agent`."""
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", str(name))
@@ -358,6 +367,7 @@ class Column:
     fallible: bool       # a non-NULL source value may fail to convert -> discard
     raw: str             # SQL of the source value (for the discard)
     reserved_of: str | None = None  # when set: a property colliding with this standard column
+    sources: tuple[tuple[str, Leaf], ...] = ()  # the bag leaves it reads (none for a standard column)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -517,6 +527,13 @@ def inferred_scalars(tree: TypeTree, path: tuple[str, ...] = ()) -> dict[tuple[s
     return {path: tree[1]} if tree[0] == "scalar" else {}
 
 
+def _describe_file(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, TypeTree]:
+    """{column: the type read_json infers over all its values} of an NDJSON file of objects."""
+    return {name: _type_tree(con.type(typ)) for name, typ, *_ in con.execute(
+        f"DESCRIBE SELECT * FROM read_json({lit(path)}, {_READ_OPTIONS}, {_INFER_OPTIONS}, "
+        "ignore_errors=true)").fetchall()}
+
+
 def _describe_values(con: duckdb.DuckDBPyConnection, path: str) -> TypeTree:
     """The type read_json infers over every value of an NDJSON file of `{"v": ...}` lines."""
     cur = con.cursor()
@@ -528,9 +545,10 @@ def _describe_values(con: duckdb.DuckDBPyConnection, path: str) -> TypeTree:
         cur.close()
 
 
-def _stage_select(paths: list[str], ignore_errors: bool) -> str:
+def _stage_select(paths: list[str], ignore_errors: bool, original_of: dict[str, str] | None = None) -> str:
     """read_json of `paths`: message fields as text, bags as JSON, and the routing fields `_k_*`
-    (messageId, type, event, source, why the message is invalid, parsed standard timestamps)."""
+    (messageId, type, event, source, why the message is invalid, parsed standard timestamps).
+    `original_of`: the event file each of `paths` was written from, stored as their `_file`."""
     files = "[" + ", ".join(lit(p) for p in paths) + "]"
     spec = "{" + ", ".join([f"{lit(f)}: 'VARCHAR'" for f in MESSAGE_FIELDS] + [f"{lit(b)}: 'JSON'" for b in BAGS]) + "}"
     # The standard timestamps, parsed once here: every table they go to stores this value.
@@ -541,7 +559,11 @@ def _stage_select(paths: list[str], ignore_errors: bool) -> str:
                  THEN CASE WHEN "traits" IS NULL THEN json_extract("context", '$.traits')
                            ELSE json_merge_patch(json_extract("context", '$.traits'), "traits") END
                  ELSE "traits" END AS traits"""
-    return f"""SELECT * REPLACE ({traits}){stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
+    replaced = traits
+    if original_of:  # the source is still read from the path read (same source=/date= layout)
+        replaced += (", CASE _file " + " ".join(f"WHEN {lit(p)} THEN {lit(original_of[p])}" for p in paths)
+                     + " END AS _file")
+    return f"""SELECT * REPLACE ({replaced}){stamps}, "messageId" AS _k_message_id, "type" AS _k_type, "event" AS _k_event_text,
         regexp_extract(_file, 'source=([^/]+)/date=', 1) AS _k_source,
         {_invalid_reason_sql('"messageId"', '"type"', '"event"')} AS _k_invalid
         FROM read_json({files}, {_READ_OPTIONS}, columns={spec}, filename='_file',
@@ -574,33 +596,92 @@ def load_days(con: duckdb.DuckDBPyConnection, events_root: Path, days: Iterable[
     `identifies`, so the tables end up the same). Returns one `LoadReport` per day, in order.
 
     Each day is still its own transaction: should a day fail, the days before it stay loaded and
-    `users` is rebuilt by the next load.
+    `users` is rebuilt by the next load. What the days before committed of the `events` schema is
+    handed to the next day (`_Catalog`), so that a day does not ask the catalog again.
     """
     days = sorted(days)
     for day in days:
         dt.date.fromisoformat(day)
-    return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1)
-            for i, day in enumerate(days)]
+    # What a day learns of the `events` schema is handed to the next day (a catalog query costs
+    # milliseconds, and most days change nothing); which days were loaded before is asked once.
+    catalog = _Catalog(loaded_days=_loaded_days(con))
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    catalog.threads = catalog.max_threads = threads
+    try:
+        return [load_partition(con, events_root, day, transform, now, rebuild_users=i == len(days) - 1,
+                               _catalog=catalog)
+                for i, day in enumerate(days)]
+    finally:
+        if catalog.threads != threads:  # the database's own setting again
+            con.execute(f"SET threads = {threads}")
+
+
+def _loaded_days(con: duckdb.DuckDBPyConnection) -> set[dt.date]:
+    """The days with rows in the ledger or in _discards (none when those tables do not exist)."""
+    if not {LEDGER, DISCARDS} <= set(events_tables(con)):
+        return set()
+    return {d for (d,) in con.execute(f"SELECT partition_date FROM {SCHEMA}.{LEDGER} UNION "
+                                      f"SELECT partition_date FROM {SCHEMA}.{DISCARDS}").fetchall()}
+
+
+@dataclasses.dataclass
+class _Catalog:
+    """What `load_days` knows of the `events` schema between its days, as the last day committed it.
+
+    `columns` is `schema_columns()` (None: read it from the catalog); `system_tables`: the schema,
+    `_discards` and the ledger exist. Only committed days update it, and a day that creates or
+    alters a table sets `columns` back to None (the next day reads the catalog again).
+    `loaded_days`: the days loaded before the run (None: ask); a day loaded by the run is asked
+    again (`loaded_now`). `configured`: the connection's settings are made.
+    """
+
+    columns: dict[str, dict[str, str]] | None = None
+    system_tables: bool = False
+    loaded_days: set[dt.date] | None = None
+    loaded_now: set[dt.date] = dataclasses.field(default_factory=set)
+    configured: bool = False
+    threads: int | None = None  # DuckDB threads now (None: not managed, see SMALL_DAY_BYTES)
+    max_threads: int | None = None  # the database's setting, given back to large days and at the end
+
+    def loaded_before(self, day: str) -> bool | None:
+        """Whether `day` has rows from an earlier load (None: not known, to be asked)."""
+        date = dt.date.fromisoformat(day)
+        if self.loaded_days is None or date in self.loaded_now:
+            return None
+        return date in self.loaded_days
 
 
 def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
                    transform: Callable[[str, dict], list[dict]] = transforms.transform_webhook,
-                   now: dt.datetime | None = None, rebuild_users: bool = True) -> LoadReport:
+                   now: dt.datetime | None = None, rebuild_users: bool = True,
+                   _catalog: _Catalog | None = None) -> LoadReport:
     """Load the closed event files received on `day` (YYYY-MM-DD) under `events_root` into `events.*`.
 
     Idempotent: the day's earlier load is replaced, in one transaction. Returns a `LoadReport`.
     Raises ValueError for a malformed `day`; data problems never raise, they go to `_discards`.
     `transform` runs while `con` reads the event files in another thread: it must not use `con`.
     `rebuild_users=False` leaves `users` as it was (`load_days` rebuilds it after its last day).
+    `_catalog` (from `load_days` only) is what the days before learnt of the schema; it is updated.
     """
+    catalog = _catalog or _Catalog()
     dt.date.fromisoformat(day)
     uuid_ts = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
     files = eventfiles.closed_files(Path(events_root), day)
     report = LoadReport(day=day, files=len(files))
+    if catalog.threads is not None:
+        # A small day is many statements over a few hundred rows each: one thread runs them faster
+        # than several (no work to share, only the hand-overs); a large day gets the threads back.
+        small = sum(f.stat().st_size for f in files) < SMALL_DAY_BYTES
+        wanted = 1 if small else catalog.max_threads
+        if wanted != catalog.threads:
+            con.execute(f"SET threads = {wanted}")
+            catalog.threads = wanted
     tmp = Path(tempfile.mkdtemp(prefix=f"gs_load_{day}_"))
-    con.execute("SET TimeZone = 'UTC'")
-    # Row order inside a table carries no meaning here; dropping it lets DuckDB insert in parallel.
-    con.execute("SET preserve_insertion_order = false")
+    if not catalog.configured:
+        con.execute("SET TimeZone = 'UTC'")
+        # Row order inside a table carries no meaning here; dropping it lets DuckDB insert in parallel.
+        con.execute("SET preserve_insertion_order = false")
+        catalog.configured = True
     t0 = time.perf_counter()
     try:
         # Reading and transforming touch only temp tables: done before the write transaction, whose
@@ -619,40 +700,52 @@ def load_partition(con: duckdb.DuckDBPyConnection, events_root: Path, day: str,
             report.webhooks_transformed = prep.webhooks_transformed
             report.webhooks_skipped = prep.webhooks_skipped
             t = report.lap("webhooks", t0)
-            staged = _stage(con, prep, tmp, transform, event_files, reading, pool, day, report)
+            staged = _stage(con, prep, tmp, transform, event_files, reading, day, report, catalog)
         t = report.lap("read", t)
         con.execute("BEGIN TRANSACTION")
         try:
-            ensure_system_tables(con)
-            _delete_partition(con, day)
+            if not catalog.system_tables:
+                ensure_system_tables(con)
+            _delete_partition(con, day, catalog.loaded_before(day))
+            discarded = len(prep.discards)  # the rows the day put in _discards (its earlier load deleted)
             _insert_discards(con, day, uuid_ts, [(sf, mid, None, None, v, r) for sf, mid, v, r in prep.discards])
+            columns = None
             if staged is not None:
-                _load_stage(con, day, uuid_ts, report, staged)
+                n, columns = _load_stage(con, day, uuid_ts, report, staged, catalog.columns)
+                discarded += n
             t = report.lap("write", t)
             if rebuild_users:
                 _rebuild_users(con, report)
                 t = report.lap("users", t)
-            for name, n in con.execute(f"SELECT reason, count(*) FROM {SCHEMA}.{DISCARDS} "
-                                       "WHERE partition_date = ? GROUP BY 1", [day]).fetchall():
-                key = name.split(":")[0]
-                report.discards_by_reason[key] = report.discards_by_reason.get(key, 0) + n
+            if discarded:  # no query when the day discarded nothing
+                for name, n in con.execute(f"SELECT reason, count(*) FROM {SCHEMA}.{DISCARDS} "
+                                           "WHERE partition_date = ? GROUP BY 1", [day]).fetchall():
+                    key = name.split(":")[0]
+                    report.discards_by_reason[key] = report.discards_by_reason.get(key, 0) + n
             report.discards = sum(report.discards_by_reason.values())
             con.execute("COMMIT")
             report.lap("commit", t)
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        catalog.system_tables = True
+        catalog.loaded_now.add(dt.date.fromisoformat(day))
+        if staged is not None:
+            catalog.columns = columns  # None when the day created or altered a table
     finally:
-        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _filemap; "
-                    + "; ".join(f"DROP TABLE IF EXISTS {_values_table(b)}" for b in BAGS))
+        con.execute(f"DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _evt; DROP TABLE IF EXISTS {VALUES}")
         shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 
-def _delete_partition(con: duckdb.DuckDBPyConnection, day: str) -> None:
+def _delete_partition(con: duckdb.DuckDBPyConnection, day: str, loaded_before: bool | None = None) -> None:
+    """Delete the rows of the day's earlier load, if any (`loaded_before`: known, else asked)."""
+    if loaded_before is False:
+        return
     ids = f"(SELECT message_id FROM {SCHEMA}.{LEDGER} WHERE partition_date = DATE {lit(day)})"
-    loaded_before = con.execute(f"SELECT (SELECT count(*) FROM {ids}) + (SELECT count(*) FROM {SCHEMA}.{DISCARDS} "
-                                "WHERE partition_date = ?)", [day]).fetchone()[0]
+    if loaded_before is None:
+        loaded_before = con.execute(f"SELECT (SELECT count(*) FROM {ids}) + (SELECT count(*) FROM "
+                                    f"{SCHEMA}.{DISCARDS} WHERE partition_date = ?)", [day]).fetchone()[0] > 0
     if not loaded_before:  # a first load of the day: nothing to delete in any table
         return
     for table in events_tables(con):
@@ -675,7 +768,7 @@ def _insert_discards(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, row
 
 def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
            transform: Callable[[str, dict], list[dict]], event_files: list[str], reading: Future,
-           pool: ThreadPoolExecutor, day: str, report: LoadReport) -> _Bags | None:
+           day: str, report: LoadReport, catalog: _Catalog) -> _Bags | None:
     """Fill the temp table `_stage` (one row per message, plus routing columns `_k_*`, bags as JSON).
 
     `reading` is `_read_event_files(event_files)`, started before the webhooks were transformed.
@@ -685,89 +778,117 @@ def _stage(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path,
     exists = bool(event_files)
     try:
         reading.result()
-        # A line read_json cannot read as a message (not JSON, not an object, neither type nor
-        # messageId) became an all-NULL row: its file is cleaned in Python, where every line is either
-        # kept or discarded with its exact text, and read again.
-        unreadable = [] if not exists else [r[0] for r in con.execute(
-            'SELECT DISTINCT _file FROM _stage WHERE "type" IS NULL AND "messageId" IS NULL').fetchall()]
-        if unreadable:
-            con.execute(f"DELETE FROM _stage WHERE _file IN ({', '.join(lit(f) for f in unreadable)})")
     except duckdb.Error:  # read_json refused the files outright: clean them all in Python
         con.execute("DROP TABLE IF EXISTS _stage")
-        exists, unreadable = False, event_files
-    for p in unreadable:
-        parsed = eventfiles.parse_closed_path(p)
-        _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
-    # Files written here (transformed webhooks, cleaned files) hold one JSON object per line.
-    clean = [p for p in prep.read_paths if Path(p).stat().st_size > 0]
-    if clean:
-        verb = "INSERT INTO _stage" if exists else "CREATE OR REPLACE TEMP TABLE _stage AS"
-        con.execute(f"{verb} {_stage_select(clean, False)}")
-        exists = True
-    if not exists:
-        return None
-    report.messages_read = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
-    _discard_invalid_messages(con, prep)
-    if prep.original_of:
-        con.execute("CREATE OR REPLACE TEMP TABLE _filemap (tmp VARCHAR, original VARCHAR)")
-        con.executemany("INSERT INTO _filemap VALUES (?, ?)", list(prep.original_of.items()))
-        con.execute("UPDATE _stage SET _file = m.original FROM _filemap m WHERE _stage._file = m.tmp")
-    _mark_duplicates(con, day, report)
-    return _type_bags(con, prep, tmp, pool)
+        exists = False
+        for p in event_files:
+            parsed = eventfiles.parse_closed_path(p)
+            _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
+    read = 0  # files of prep.read_paths already in the stage
+    per_file: list[tuple] = []
+    while True:
+        # Files written in Python (transformed webhooks, cleaned files) hold one JSON object per line.
+        clean = [p for p in prep.read_paths[read:] if Path(p).stat().st_size > 0]
+        read = len(prep.read_paths)
+        if clean:
+            verb = "INSERT INTO _stage" if exists else "CREATE OR REPLACE TEMP TABLE _stage AS"
+            con.execute(f"{verb} {_stage_select(clean, False, prep.original_of)}")
+            exists = True
+        if not exists:
+            return None
+        per_file = _per_file(con)
+        # A line read_json cannot read as a message (not JSON, not an object, neither type nor
+        # messageId) became an all-NULL row: its file is cleaned in Python, where every line is
+        # either kept or discarded with its exact text, and read again (then counted again).
+        unreadable = sorted({f for f, *_, blank in per_file if blank and f in event_files})
+        if not unreadable:
+            break
+        con.execute(f"DELETE FROM _stage WHERE _file IN ({', '.join(lit(f) for f in unreadable)})")
+        for p in unreadable:
+            parsed = eventfiles.parse_closed_path(p)
+            _rewrite_file(Path(p), tmp, parsed[0] if parsed else "unknown", prep, transform)
+    report.messages_read = sum(n for _, _, n, *_ in per_file)
+    repeated = any(r for _, _, _, r, _, _ in per_file)
+    kept_invalid = _discard_invalid_messages(con, prep, {(f, why): n for f, why, n, *_ in per_file if why is not None})
+    _mark_duplicates(con, day, report, ledger_exists=catalog.system_tables, repeated=repeated)
+    bags = _type_bags(con, prep, tmp)
+    bags.kept_invalid = kept_invalid
+    bags.bad_stamps = any(n for _, _, _, _, n, _ in per_file)
+    return bags
 
 
-def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared) -> None:
+def _per_file(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(file, why its messages cannot be loaded (NULL: they can), messages, loadable messages
+    repeating a messageId, messages whose standard timestamp is no timestamp, all-NULL rows) of the
+    stage, by file and reason; the two day counts are the same on every row (one statement)."""
+    bad_stamp = " OR ".join(f"({q(f)} IS NOT NULL AND {stamp_column(c)} IS NULL)" for f, c in TIMESTAMP_FIELDS.items())
+    return con.execute(f"""WITH d AS (
+            SELECT count(*) FILTER (WHERE _k_invalid IS NULL) - count(DISTINCT _k_message_id)
+                       FILTER (WHERE _k_invalid IS NULL) AS repeated,
+                   count(*) FILTER (WHERE {bad_stamp}) AS bad_stamps FROM _stage)
+        SELECT _file, _k_invalid, count(*), any_value(d.repeated), any_value(d.bad_stamps),
+               count(*) FILTER (WHERE "type" IS NULL AND "messageId" IS NULL)
+        FROM _stage, d GROUP BY _file, _k_invalid""").fetchall()
+
+
+def _discard_invalid_messages(con: duckdb.DuckDBPyConnection, prep: _Prepared,
+                              counts: dict[tuple[str, str], int]) -> bool:
     """Messages that cannot be loaded (no messageId, unknown type, ...) go to _discards as their line.
 
-    The lines are found again with the same rule on the raw JSON (`read_ndjson_objects`); when a
-    file's count of them differs from the stage's (which it should not), its messages stay in the
-    stage and are kept as read instead (`_load_stage`).
+    `counts`: the stage's {(file, why): messages}. The lines are found again with the same rule on
+    the raw JSON (`read_ndjson_objects`) of the file read (for a file written in Python, the one
+    written); when a file's count of them differs from the stage's (which it should not), its
+    messages stay in the stage and are kept as read instead (`_load_stage`).
+    Returns whether any such message stayed in the stage.
     """
-    counts = {(f, why): n for f, why, n in con.execute(
-        "SELECT _file, _k_invalid, count(*) FROM _stage WHERE _k_invalid IS NOT NULL GROUP BY ALL").fetchall()}
     if not counts:
-        return
+        return False
     files = sorted({f for f, _ in counts})
+    written_from = {original: written for written, original in prep.original_of.items()}
     fields = {f: f"json_extract_string(json, {lit('$.' + f)})" for f in ("messageId", "type", "event")}
     found: dict[str, list[tuple]] = {f: [] for f in files}
-    for f, line, mid, why in con.execute(f"""SELECT filename, json, mid, why FROM (
+    for read, line, mid, why in con.execute(f"""SELECT filename, json, mid, why FROM (
             SELECT filename, json, {fields['messageId']} AS mid, {fields['type']} AS typ,
                    {_invalid_reason_sql(fields['messageId'], fields['type'], fields['event'])} AS why
-            FROM read_ndjson_objects([{', '.join(lit(f) for f in files)}], filename=true, ignore_errors=true)
+            FROM read_ndjson_objects([{', '.join(lit(written_from.get(f, f)) for f in files)}], filename=true,
+                                     ignore_errors=true)
             WHERE json_type(json) = 'OBJECT')
         WHERE why IS NOT NULL AND NOT (mid IS NULL AND typ IS NULL)""").fetchall():
-        found[f].append((mid, line, why))
+        found[prep.original_of.get(read, read)].append((mid, line, why))
+    kept = False
     for f in files:
         lines = found[f]
         if Counter(why for *_, why in lines) != Counter({why: n for (file, why), n in counts.items() if file == f}):
+            kept = True
             continue
-        prep.discards += [(prep.original_of.get(f, f), mid, line, why) for mid, line, why in lines]
+        prep.discards += [(f, mid, line, why) for mid, line, why in lines]
         con.execute(f"DELETE FROM _stage WHERE _file = {lit(f)} AND _k_invalid IS NOT NULL")
+    return kept
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, day: str, report: LoadReport) -> None:
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, day: str, report: LoadReport,
+                     ledger_exists: bool = False, repeated: bool = True) -> None:
     """Mark `_k_invalid = 'duplicate'`: within the day all but the earliest received copy of a
-    messageId, and the messages loaded on another day (the ledger, less this day's earlier load)."""
+    messageId, and the messages loaded on another day (the ledger, less this day's earlier load).
+    `ledger_exists`: known to exist (else the catalog is asked); `repeated`: whether loadable
+    messages may share a messageId (else none is looked for within the day)."""
     row_json = _stage_row_json(con.table("_stage").columns)
     keep = "s._k_invalid IS NULL"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _drop AS
+    # Each UPDATE returns the rows it marked; few as a rule (cheaper than joining every insert).
+    report.duplicates_in_day = 0 if not repeated else con.execute(f"""
+        UPDATE _stage SET _k_invalid = {lit(DUPLICATE)} WHERE rowid IN (
         WITH dup AS (SELECT _k_message_id FROM _stage s WHERE {keep} GROUP BY 1 HAVING count(*) > 1),
         ranked AS (
             SELECT s.rowid AS rid, row_number() OVER (PARTITION BY s._k_message_id
                        ORDER BY s."receivedAt" NULLS LAST, s._file, md5({row_json})) AS rn
             FROM _stage s WHERE {keep} AND s._k_message_id IN (SELECT _k_message_id FROM dup))
-        SELECT rid, 'day' AS why FROM ranked WHERE rn > 1""")
-    report.duplicates_in_day = con.execute("SELECT count(*) FROM _drop").fetchone()[0]
-    if LEDGER in events_tables(con):
-        con.execute(f"""INSERT INTO _drop SELECT s.rowid, 'history' FROM _stage s
-            WHERE {keep} AND s.rowid NOT IN (SELECT rid FROM _drop)
-              AND s._k_message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER}
-                                      WHERE partition_date <> DATE {lit(day)})""")
-    report.duplicates_across_days = con.execute("SELECT count(*) FROM _drop WHERE why = 'history'").fetchone()[0]
-    if report.duplicates_dropped:
-        # Few rows as a rule: marking them is cheaper than joining every insert against _drop.
-        con.execute(f"UPDATE _stage SET _k_invalid = {lit(DUPLICATE)} WHERE rowid IN (SELECT rid FROM _drop)")
-    con.execute("DROP TABLE _drop")
+        SELECT rid FROM ranked WHERE rn > 1)""").fetchone()[0]
+    report.duplicates_across_days = 0
+    if ledger_exists or LEDGER in events_tables(con):
+        # Those just marked are not counted again (`keep`).
+        report.duplicates_across_days = con.execute(f"""UPDATE _stage s SET _k_invalid = {lit(DUPLICATE)}
+            WHERE {keep} AND s._k_message_id IN (SELECT message_id FROM {SCHEMA}.{LEDGER}
+                                                 WHERE partition_date <> DATE {lit(day)})""").fetchone()[0]
 
 
 @dataclasses.dataclass
@@ -778,25 +899,31 @@ class _Bags:
     inferred: dict[tuple[str, ...], str]
     # per bag: (path, structure, inferred type) of leaves under keys sent in several spellings (read apart)
     spellings: dict[str, list[tuple[tuple[str, ...], Any, str]]] = dataclasses.field(default_factory=dict)
+    # whether messages that cannot be loaded stayed in the stage (see _discard_invalid_messages)
+    kept_invalid: bool = True
+    bad_stamps: bool = True  # whether a message has a standard timestamp that is no timestamp
+
+
+VALUES = "_values"  # temp table of the distinct bag values: (bag, t = message type, ev = track event, v)
 
 
 def _values_table(bag: str) -> str:
-    return f"_values_{bag}"
+    """The distinct values of one bag (t, ev, v), as a subquery."""
+    return f"(SELECT t, ev, v FROM {VALUES} WHERE bag = {lit(bag)})"
 
 
-def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool: ThreadPoolExecutor) -> _Bags:
+def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path) -> _Bags:
     """The schema of every bag: each key any valid message sent, typed as read_json would type it.
 
     The stage keeps the bags as JSON text; a value that is no object goes to _discards. Each bag's
     type is what read_json infers over all its values (sample_size=-1), inferred over its distinct
-    values (`_values_<bag>`, per message type and event): most messages repeat another's properties
+    values (`_values`, per message type and event): most messages repeat another's properties
     and context, so that is a fraction of the rows. A key with an empty name (which json_transform
     refuses) keeps its values in _discards.
     """
     structures: dict[str, dict] = {}
     inferred: dict[tuple[str, ...], str] = {}
     spellings: dict[str, list[tuple[tuple[str, ...], Any, str]]] = {}
-    described: dict[str, Future] = {}
     odd = {b: f"left({q(b)}, 1) <> '{{'" for b in BAGS}  # read_json writes JSON text without blanks
     not_objects: set[str] = set()
     for f, m, *values in con.execute(f"SELECT _file, _k_message_id, {', '.join(q(b) for b in BAGS)} FROM _stage "
@@ -808,24 +935,60 @@ def _type_bags(con: duckdb.DuckDBPyConnection, prep: _Prepared, tmp: Path, pool:
     for b in BAGS:
         if b in not_objects:
             con.execute(f"UPDATE _stage SET {q(b)} = NULL WHERE {odd[b]}")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {_values_table(b)} AS
-            SELECT DISTINCT _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev, {q(b)} AS v
-            FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""")
-        path = tmp / f"{b}.values.jsonl"
-        if con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO {lit(str(path))} "
-                       "(FORMAT json)").fetchone()[0]:
-            described[b] = pool.submit(_describe_values, con, str(path))
-    for b, future in described.items():
-        tree = future.result()
+    values = con.execute(f"CREATE OR REPLACE TEMP TABLE {VALUES} AS " + " UNION ALL ".join(
+        f"""SELECT DISTINCT {lit(b)} AS bag, _k_type AS t, CASE WHEN _k_type = 'track' THEN _k_event_text END AS ev,
+                   {q(b)} AS v FROM _stage WHERE _k_invalid IS NULL AND {q(b)} IS NOT NULL""" for b in BAGS)).fetchone()[0]
+    no_value: TypeTree = ("scalar", '"NULL"')
+    trees: dict[str, TypeTree | None] = dict.fromkeys(BAGS, no_value)
+    alone: set[str] = set()  # bags described from a file of their own
+    if values >= SEPARATE_VALUES:
+        # Many values: a file per bag, each read by read_json in a thread while the next is written.
+        with ThreadPoolExecutor(len(BAGS)) as pool:
+            described: dict[str, Future] = {}
+            for b in BAGS:
+                bag_path = tmp / f"{b}.values.jsonl"
+                if con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO "
+                               f"{lit(str(bag_path))} (FORMAT json)").fetchone()[0]:
+                    described[b] = pool.submit(_describe_values, con, str(bag_path))
+            trees.update({b: future.result() for b, future in described.items()})
+            alone = set(BAGS)
+    elif values:
+        # One file for every bag, a line per distinct value of a bag: {"<bag>": value, <other bags>:
+        # null}. read_json types each bag's column over that bag's values only (a null adds no type),
+        # as a file per bag would, in one pass (few values: the statements are most of the time).
+        path = tmp / "values.jsonl"
+        columns = ", ".join(f"CASE WHEN bag = {lit(b)} THEN v END AS {q(b)}" for b in BAGS)
+        con.execute(f"COPY (SELECT {columns} FROM (SELECT DISTINCT bag, v FROM {VALUES}) ORDER BY bag, v) "
+                    f"TO {lit(str(path))} (FORMAT json)")
+        found = _describe_file(con, str(path))
+        # Should read_json give up on the lines as objects, each bag is described on its own.
+        trees = found if set(found) == set(BAGS) else dict.fromkeys(BAGS)
+    shapes: dict[str, tuple[TypeTree, Any]] = {}  # bag: (type tree, json_transform structure)
+    for b in BAGS:
+        tree = trees[b]
+        if tree == no_value:
+            continue  # the bag holds no value
+        if b not in alone and (tree is None or tree[0] != "struct"):
+            # read_json gave up on the file or on this bag in it: the bag is described on its own.
+            bag_path = tmp / f"{b}.values.jsonl"
+            if not con.execute(f"COPY (SELECT DISTINCT v FROM {_values_table(b)} ORDER BY v) TO "
+                               f"{lit(str(bag_path))} (FORMAT json)").fetchone()[0]:
+                continue  # the bag holds no value
+            tree = _describe_values(con, str(bag_path))
         if tree[0] != "struct":
             # read_json gives up on objects it cannot make a struct of (a key with an empty name):
             # json_group_structure still describes them (rare path).
             tree = _structure_tree(json.loads(con.execute(
                 f"SELECT json_group_structure(v) FROM {_values_table(b)}").fetchone()[0]))
-        structure = transform_structure(tree)
+        shapes[b] = (tree, transform_structure(tree))
+    # The keys of every object of every bag, listed in one query (see _split_case_variants).
+    objects = {b: [at for at, _ in _struct_nodes(structure)] for b, (_, structure) in shapes.items()
+               if isinstance(structure, dict) and structure}
+    keys_of = _object_keys(con, objects) if objects else {}
+    for b, (tree, structure) in shapes.items():
         units: list[tuple[tuple[str, ...], Any, TypeTree]] = []
         if isinstance(structure, dict) and structure:
-            structure, units = _split_case_variants(con, b, structure, tmp / f"{b}.spellings.jsonl")
+            structure, units = _split_case_variants(con, b, structure, tmp / f"{b}.spellings.jsonl", keys_of[b])
         structure, empty_named = _without_empty_keys(structure)
         for spelled, unit, unit_tree in units:
             unit, more = _without_empty_keys(unit, json_pointer(spelled))
@@ -850,8 +1013,24 @@ def _structure_paths(structure: Any, path: tuple[str, ...] = ()) -> list[tuple[t
     return [(path, structure)]
 
 
-def _split_case_variants(con: duckdb.DuckDBPyConnection, bag: str, structure: dict,
-                         path: Path) -> tuple[dict, list[tuple[tuple[str, ...], Any, TypeTree]]]:
+def _object_keys(con: duckdb.DuckDBPyConnection,
+                 objects_of: dict[str, list[tuple[str, ...]]]) -> dict[str, dict[int, set[str]]]:
+    """{bag: {i: the keys its distinct values hold in the object at its i-th path}}, in one query."""
+    parts = []
+    for bag, paths in objects_of.items():
+        pointers = "[" + ", ".join(lit(json_pointer(at)) for at in paths) + "]"
+        parts.append(f"""SELECT DISTINCT {lit(bag)}, unnest(flatten(list_transform(json_keys(v, {pointers}),
+                lambda ks, i: list_transform(coalesce(ks, []), lambda k: {{'at': i, 'k': k}}))))
+            FROM {_values_table(bag)}""")
+    out: dict[str, dict[int, set[str]]] = {bag: {} for bag in objects_of}
+    for bag, row in con.execute(" UNION ALL ".join(parts)).fetchall():
+        out[bag].setdefault(row["at"] - 1, set()).add(row["k"])
+    return out
+
+
+def _split_case_variants(con: duckdb.DuckDBPyConnection, bag: str, structure: dict, path: Path,
+                         first_keys: dict[int, set[str]] | None = None
+                         ) -> tuple[dict, list[tuple[tuple[str, ...], Any, TypeTree]]]:
     """The bag's structure without keys that differ only in case, and those keys read apart.
 
     read_json merges keys that differ only in case (`Plan`, `plan`) into one struct field named as
@@ -860,17 +1039,16 @@ def _split_case_variants(con: duckdb.DuckDBPyConnection, bag: str, structure: di
     are listed; each spelling of a key sent in more than one spelling is removed from the struct and
     becomes a unit of its own: (spelled path, json_transform structure, type tree) inferred by
     read_json over that spelling's values alone (its own objects are split alike, level by level).
+    `first_keys`: the keys at the structure's objects (`_struct_nodes` order), when already listed.
     """
     units: list[tuple[tuple[str, ...], Any, TypeTree]] = []
     pending: list[tuple[tuple[str, ...], dict]] = [((), structure)]  # objects whose keys to list
     while pending:
         objects = [((*spelled, *rel), node) for spelled, unit in pending for rel, node in _struct_nodes(unit)]
-        pointers = "[" + ", ".join(lit(json_pointer(at)) for at, _ in objects) + "]"
-        keys: dict[int, set[str]] = {}
-        for (row,) in con.execute(f"""SELECT DISTINCT unnest(flatten(list_transform(json_keys(v, {pointers}),
-                lambda ks, i: list_transform(coalesce(ks, []), lambda k: {{'at': i, 'k': k}}))))
-            FROM {_values_table(bag)}""").fetchall():
-            keys.setdefault(row["at"] - 1, set()).add(row["k"])
+        if first_keys is not None:
+            keys, first_keys = first_keys, None
+        else:
+            keys = _object_keys(con, {bag: [at for at, _ in objects]})[bag]
         conflicts: list[tuple[tuple[str, ...], dict, str, set[str]]] = []
         for i, found in sorted(keys.items()):
             at, node = objects[i]
@@ -959,17 +1137,24 @@ def _stage_row_json(stage_columns: list[str]) -> str:
     return f"CAST(to_json({{{fields}}}) AS VARCHAR)"
 
 
-def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport, bags: _Bags) -> None:
+def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: LoadReport, bags: _Bags,
+                known_columns: dict[str, dict[str, str]] | None = None) -> tuple[int, dict[str, dict[str, str]] | None]:
+    """Insert the stage into the ledger and every table it goes to, and its values that cannot be
+    stored into _discards. `known_columns`: `schema_columns()` when the caller knows it (else read).
+    Returns the rows put in _discards, and `schema_columns()` after the load (None if a table was
+    created or altered: then it is to be read again)."""
     rel = con.table("_stage")
     stage_types = {n: str(t) for n, t in zip(rel.columns, rel.dtypes)}
     row_json = _stage_row_json(rel.columns)
     keep = "s._k_invalid IS NULL"
+    discarded = 0
 
     # 1. messages that cannot be loaded and were not found again as lines (see _discard_invalid_messages)
-    con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
-        SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, NULL, NULL, {row_json},
-               s._k_invalid, TIMESTAMPTZ {lit(uuid_ts)}
-        FROM _stage s WHERE s._k_invalid IS NOT NULL AND s._k_invalid <> {lit(DUPLICATE)}""")
+    if bags.kept_invalid:
+        discarded += con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
+            SELECT DATE {lit(day)}, s._k_source, s._file, s._k_message_id, NULL, NULL, {row_json},
+                   s._k_invalid, TIMESTAMPTZ {lit(uuid_ts)}
+            FROM _stage s WHERE s._k_invalid IS NOT NULL AND s._k_invalid <> {lit(DUPLICATE)}""").fetchone()[0]
 
     # 2. the ledger of loaded messageIds (duplicates were marked by _mark_duplicates)
     con.execute(f"""INSERT INTO {SCHEMA}.{LEDGER}
@@ -986,28 +1171,34 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
     dated = {i for i, (_, leaf) in enumerate(all_leaves) if leaf.inferred
              and _json_kind(("scalar", leaf.inferred)) == "string"
              and _norm_type(leaf.inferred) not in ("VARCHAR", "UUID") and _norm_type(leaf.src_type) == "VARCHAR"}
-    groups = con.execute(f"""SELECT DISTINCT s._k_type, CASE WHEN s._k_type = 'track' THEN s._k_event_text END
-        FROM _stage s WHERE {keep}""").fetchall()
-    present: dict[tuple, set[int]] = {g: set() for g in groups}
+    # One statement for every bag, and the (type, event) groups of the day's messages (bag NULL):
+    # per group and bag, how many values each leaf holds (then how many dated ones a cast refuses).
+    parts = [f"""SELECT NULL AS bag, s._k_type AS t, CASE WHEN s._k_type = 'track' THEN s._k_event_text END AS ev,
+                 CAST(NULL AS BIGINT[]) AS n FROM _stage s WHERE {keep} GROUP BY ALL"""]
+    counted: dict[str, list[tuple[int, bool]]] = {}  # per bag: (leaf, refused?) of each count, in order
     for b, structure in bags.structures.items():
-        idx = [i for i, (bag, _) in enumerate(all_leaves) if bag == b]
-        counts = ", ".join(f"count({all_leaves[i][1].expr})" for i in idx)
-        counts += "".join(f", count({all_leaves[i][1].expr}) - count(TRY_CAST({all_leaves[i][1].expr} AS "
-                          f"{all_leaves[i][1].inferred}))" for i in idx if i in dated)
-        for t, ev, *found in con.execute(f"""SELECT s.t, s.ev, {counts} FROM (SELECT t, ev,
-                {f"json_transform(v, {lit(json.dumps(structure))})" if structure else "NULL"} AS {q(b)},
-                v AS {q(raw_bag_column(b))}
-                FROM {_values_table(b)}) s
-            GROUP BY ALL""").fetchall():
-            present.setdefault((t, ev), set()).update(i for i, n in zip(idx, found) if n)
-            for i, n in zip([i for i in idx if i in dated], found[len(idx):]):
-                if n:
-                    all_leaves[i][1].inferred = "VARCHAR"
+        part, counted[b] = _leaf_counts(b, structure, all_leaves, dated)
+        parts.append(part)
+    found_by_bag = con.execute(" UNION ALL ".join(parts)).fetchall()
+    groups = [(t, ev) for b, t, ev, _ in found_by_bag if b is None]
+    present: dict[tuple, set[int]] = {g: set() for g in groups}
+    for b, t, ev, found in found_by_bag:
+        if b is None:
+            continue
+        if len(found) != len(counted[b]):  # a bug, never the data: stop before loading anything wrong
+            raise RuntimeError(f"{len(found)} counts for the {len(counted[b])} leaves of {b}")
+        for (i, refused), n in zip(counted[b], found):
+            if n and refused:  # a dated leaf with a value its cast refuses: typed as text
+                all_leaves[i][1].inferred = "VARCHAR"
+            elif n:
+                present.setdefault((t, ev), set()).add(i)
     event_texts = sorted({ev for t, ev in groups if t == "track"})
-    con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
-    if event_texts:
-        con.executemany("INSERT INTO _evt VALUES (?, ?, ?)",
-                        [(e, snake_case(e), event_table_name(e)) for e in event_texts])
+    if event_texts:  # one statement (executemany would run one per row)
+        rows = ", ".join(f"({lit(e)}, {lit(snake_case(e))}, {lit(event_table_name(e))})" for e in event_texts)
+        con.execute("CREATE OR REPLACE TEMP TABLE _evt AS "
+                    f"SELECT * FROM (VALUES {rows}) v(event_text, event, event_table)")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _evt (event_text VARCHAR, event VARCHAR, event_table VARCHAR)")
 
     targets: dict[str, dict[str, Any]] = {}
     for mtype, event_text in groups:
@@ -1024,45 +1215,70 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
                 b, _ = all_leaves[i]
                 if b == "context" or b == bag:
                     t["leaves"].add(i)
-    columns_of = schema_columns(con)
+    columns_of = schema_columns(con) if known_columns is None else known_columns
+    changed = any(table not in columns_of for table in targets)  # tables created now
+    checks_of: dict[str, _Checks] = {}  # the values that cannot be stored, found in one statement
     for table in sorted(targets):
         spec = targets[table]
-        n = _insert_table(con, day, uuid_ts, table, spec, [all_leaves[i] for i in sorted(spec["leaves"])],
-                          stage_types, bags.structures, report, columns_of.get(table, {}))
+        n, checks_of[table] = _insert_table(con, day, uuid_ts, table, spec,
+                                            [all_leaves[i] for i in sorted(spec["leaves"])],
+                                            stage_types, bags.structures, report, columns_of.get(table, {}))
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
-    _discard_bad_stamps(con, day, uuid_ts, targets, stage_types)
-    con.execute("DROP TABLE IF EXISTS _evt")
+    # Standard timestamps that are no timestamp (parsed once in the stage), per table storing them.
+    for f, col in TIMESTAMP_FIELDS.items():
+        if f in stage_types and bags.bad_stamps:
+            for table, spec in targets.items():
+                if col in spec["stamped"]:
+                    checks_of[table].checks.append((col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL",
+                                                    f"CAST(to_json(s.{q(f)}) AS VARCHAR)",
+                                                    f"value does not fit column type {STAMP_TYPE}"))
+    select = _discards_select(day, uuid_ts, checks_of, targets, bags.structures)
+    if select:
+        discarded += con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} {select}").fetchone()[0]
+    changed = changed or bool(report.new_columns)  # columns added now
+    return discarded, None if changed else columns_of
 
 
-def _discard_bad_stamps(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, targets: dict[str, dict],
-                        stage_types: dict[str, str]) -> None:
-    """One scan of the stage for standard timestamps that are no timestamp, kept per table they went to."""
-    fields = [(f, col) for f, col in TIMESTAMP_FIELDS.items() if f in stage_types]
-    pairs = [(spec["type"], e, table, col) for table, spec in targets.items()
-             for e in (sorted(spec["event_texts"]) if spec["is_event"] else [None]) for col in spec["stamped"]]
-    if not fields or not pairs:
-        return
-    con.execute("CREATE OR REPLACE TEMP TABLE _stamped (type VARCHAR, event_text VARCHAR, tbl VARCHAR, col VARCHAR)")
-    con.executemany("INSERT INTO _stamped VALUES (?, ?, ?, ?)", pairs)
-    bad = [(col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL", f"CAST(to_json(s.{q(f)}) AS VARCHAR)")
-           for f, col in fields]
-    found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(col)}, 'v': {value}}} END" for col, cond, value in bad)
-    con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
-        SELECT DATE {lit(day)}, b.src, b.file, b.mid, t.tbl, b.p.c, b.p.v,
-               'value does not fit column type ' || {lit(STAMP_TYPE)}, TIMESTAMPTZ {lit(uuid_ts)}
-        FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid, s._k_type AS type,
-                     s._k_event_text AS event_text, unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
-              FROM _stage s WHERE s._k_invalid IS NULL AND ({" OR ".join(f"({cond})" for _, cond, _ in bad)})) b
-        JOIN _stamped t ON t.type = b.type AND t.col = b.p.c
-                       AND (t.event_text IS NULL OR t.event_text = b.event_text)""")
-    con.execute("DROP TABLE _stamped")
+def _leaf_counts(bag: str, structure: dict, all_leaves: list[tuple[str, Leaf]],
+                 dated: set[int]) -> tuple[str, list[tuple[int, bool]]]:
+    """SELECT (bag, t, ev, counts) over the bag's distinct values, per (type, event) group: the
+    values each leaf of the bag holds and, for each dated leaf, the values a cast to its inferred
+    type refuses; and what each count is: (leaf index in `all_leaves`, whether refused values).
+
+    The struct's leaves are counted as the columns of its recursive unnest (`count(COLUMNS(*))`):
+    one expression to bind instead of one per leaf (binding is most of a small day's statement).
+    Leaves read apart (spelled) and the cast checks are columns of their own before them. With no
+    struct, or keys named like those columns (`_k_...`): one count per leaf expression.
+    """
+    idx = [i for i, (b, _) in enumerate(all_leaves) if b == bag]
+    in_struct = [i for i in idx if not all_leaves[i][1].spelled]
+    spelled = [i for i in idx if all_leaves[i][1].spelled]
+    checked = [i for i in idx if i in dated]
+    typed = (f"SELECT t, ev, {f'json_transform(v, {lit(json.dumps(structure))})' if structure else 'NULL'} "
+             f"AS {q(bag)}, v AS {q(raw_bag_column(bag))} FROM {_values_table(bag)}")
+    # non-NULL where the value is there and its cast refuses it
+    refused = [f"CASE WHEN TRY_CAST({all_leaves[i][1].expr} AS {all_leaves[i][1].inferred}) IS NULL "
+               f"THEN {all_leaves[i][1].expr} END" for i in checked]
+    keys = {key.lower() for i in in_struct for key in all_leaves[i][1].path}
+    if not in_struct or any(key.startswith("_k_") for key in keys):
+        counts = [f"count({all_leaves[i][1].expr})" for i in idx] + [f"count({e})" for e in refused]
+        return (f"SELECT {lit(bag)}, s.t, s.ev, CAST([{', '.join(counts)}] AS BIGINT[]) "
+                f"FROM ({typed}) s GROUP BY ALL", [(i, False) for i in idx] + [(i, True) for i in checked])
+    extras = "".join(f", {all_leaves[i][1].expr} AS _k_s{n}" for n, i in enumerate(spelled))
+    extras += "".join(f", {e} AS _k_d{n}" for n, e in enumerate(refused))
+    rows = f"SELECT {{'t': t, 'ev': ev}} AS _k_group{extras}, unnest(s.{q(bag)}, recursive := true) FROM ({typed}) s"
+    counts = f"SELECT _k_group, count(COLUMNS(* EXCLUDE (_k_group))) FROM ({rows}) GROUP BY _k_group"
+    return (f"SELECT {lit(bag)}, _k_group.t, _k_group.ev, "
+            f"CAST(list_value(*COLUMNS(* EXCLUDE (_k_group))) AS BIGINT[]) FROM ({counts})",
+            [(i, False) for i in spelled] + [(i, True) for i in checked] + [(i, False) for i in in_struct])
 
 
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
                   leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], structures: dict[str, dict],
-                  report: LoadReport, existing: dict[str, str]) -> int:
+                  report: LoadReport, existing: dict[str, str]) -> tuple[int, _Checks]:
     """Insert the stage's messages bound for `table` (whose {column: type} is `existing`: updated here
-    as columns are added); returns the rows inserted."""
+    as columns are added); returns the rows inserted and the checks finding its values that could not
+    be stored, for the caller to run with the other tables' (`_discards_select`)."""
     standard = base_columns(table)
     if not existing:
         cols = ", ".join(f"{q(c)} {t}" for c, t in standard.items())
@@ -1072,10 +1288,16 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     def field(name: str) -> tuple[str, str]:
         return (f"s.{q(name)}", stage_types[name]) if name in stage_types else ("CAST(NULL AS VARCHAR)", "VARCHAR")
 
+    if spec["is_event"]:  # its few event texts: their snake_case names inline (no join with _evt)
+        texts = sorted(spec["event_texts"])
+        event = lit(snake_case(texts[0])) if len(texts) == 1 else (
+            "CASE s._k_event_text " + " ".join(f"WHEN {lit(e)} THEN {lit(snake_case(e))}" for e in texts) + " END")
+    else:
+        event = "e.event"
     std_src: dict[str, tuple[str, str]] = {
         "id": ("s._k_message_id", "VARCHAR"), "anonymous_id": field("anonymousId"), "user_id": field("userId"),
         "uuid_ts": (f"TIMESTAMPTZ {lit(uuid_ts)}", "TIMESTAMP WITH TIME ZONE"),
-        "source": ("s._k_source", "VARCHAR"), "event": ("e.event", "VARCHAR"),
+        "source": ("s._k_source", "VARCHAR"), "event": (event, "VARCHAR"),
         "event_text": ("s._k_event_text", "VARCHAR"), "name": field("name"),
         "category": field("category"), "group_id": field("groupId"), "previous_id": field("previousId"),
         **{col: field(f) for f, col in TIMESTAMP_FIELDS.items()},
@@ -1085,7 +1307,7 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
     for c in standard:
         src_expr, src_type = std_src[c]
         if c in stamps and _norm_type(existing.get(c, standard[c])) == STAMP_TYPE:
-            # Parsed once in the stage; a value that is no timestamp is discarded by _discard_bad_stamps.
+            # Parsed once in the stage; a value that is no timestamp is discarded (_load_stage).
             columns.append(Column(c, f"s.{stamp_column(c)}", False, src_expr))
             spec["stamped"].add(c)
             continue
@@ -1097,10 +1319,12 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
         name = column_name(bag, leaf.path)
         if name in standard or (bag != "context" and name.startswith("context_")):
             reserved = name if name in standard else None
-            columns.append(Column(name, "", True, leaf.expr, reserved_of=reserved or "context"))
+            columns.append(Column(name, "", True, leaf.expr, reserved_of=reserved or "context",
+                                  sources=((bag, leaf),)))
             continue
         groups.setdefault(name, []).append((bag, leaf))
     folds: list[tuple[str, str, str, str]] = []  # discard checks of keys folded into one column
+    fold_sources: list[tuple[str, Leaf]] = []  # the leaves those checks read
     for name, members in groups.items():
         dst = existing.get(name)
         if dst is None:
@@ -1113,36 +1337,33 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
             report.new_columns.append(f"{table}.{name}")
         if len(members) == 1:
             expr, fallible = convert(members[0][1].expr, members[0][1].src_type, dst)
-            columns.append(Column(name, expr, fallible, members[0][1].expr))
+            columns.append(Column(name, expr, fallible, members[0][1].expr, sources=tuple(members)))
         else:
             column, checks_of_fold = folded_column(name, members, dst)
-            columns.append(column)
+            columns.append(dataclasses.replace(column, sources=tuple(members)))
             folds += checks_of_fold
+            fold_sources += members
 
     where = f"s._k_invalid IS NULL AND s._k_type = {lit(spec['type'])}"
     if spec["is_event"]:
         where += f" AND s._k_event_text IN ({', '.join(lit(e) for e in sorted(spec['event_texts']))})"
-    track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if spec["type"] == "track" else ""
-    # The bags this table reads, typed with just the leaves it stores (json_transform per row).
-    paths: dict[str, list[tuple[str, ...]]] = {}
-    for bag, leaf in leaves:
-        if not leaf.spelled:
-            paths.setdefault(bag, []).append(leaf.path)
-    typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
-                      for b, p in paths.items())
+    joins_evt = event == "e.event" and spec["type"] == "track"
+    track_names = " JOIN _evt e ON e.event_text = s._k_event_text" if joins_evt else ""
+
     # Keys spelled unlike the struct, and the order of folded keys, are read from the bag as sent.
-    raw_needed = {bag for bag, leaf in leaves if leaf.spelled} | {
-        bag for members in groups.values() if len(members) > 1 for bag, _ in members}
-    raw = "".join(f", {q(b)} AS {q(raw_bag_column(b))}" for b in sorted(raw_needed))
-    stage = f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
-    source_join = f"FROM {stage} s{track_names} WHERE {where}"
+    folded_bags = {bag for bag, _ in fold_sources}
+    stage = _typed_stage(leaves, folded_bags, structures)
     stored = [c for c in columns if c.reserved_of is None]
     select = ", ".join(f"{c.expr} AS {q(c.name)}" for c in stored)
-    n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} {source_join}").fetchone()[0]
+    n = con.execute(f"INSERT INTO {SCHEMA}.{q(table)} BY NAME SELECT {select} "
+                    f"FROM {stage} s{track_names} WHERE {where}").fetchone()[0]
 
     # Values that could not be stored: type conflicts, reserved names, name collisions.
     checks: list[tuple[str, str, str, str]] = []  # (column, condition, value as JSON text, reason)
+    checked: list[tuple[str, Leaf]] = list(fold_sources)  # the leaves the checks read
     for c in columns:
+        if c.reserved_of or c.fallible:
+            checked += c.sources
         raw_text = f"CAST(to_json({c.raw}) AS VARCHAR)"
         if c.reserved_of == "context":
             checks.append((c.name, f"{c.raw} IS NOT NULL", raw_text,
@@ -1156,18 +1377,63 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
             checks.append((c.name, f"{c.raw} IS NOT NULL AND ({c.expr}) IS NULL", raw_text,
                            f"value does not fit column type {existing.get(c.name, '')}"))
     checks += folds
-    if checks:
-        # One scan of the table's rows for every check (not one scan per fallible column).
-        found = ", ".join(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END"
-                          for name, cond, value, reason in checks)
-        any_found = " OR ".join(f"({cond})" for _, cond, _, _ in checks)
-        con.execute(f"""INSERT INTO {SCHEMA}.{DISCARDS}
-            SELECT DATE {lit(day)}, d.src, d.file, d.mid, {lit(table)}, d.p.c, d.p.v, d.p.r,
-                   TIMESTAMPTZ {lit(uuid_ts)}
-            FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid,
-                         unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
-                  {source_join} AND ({any_found})) d""")
-    return n
+    return n, _Checks(checks, checked, folded_bags)
+
+
+@dataclasses.dataclass
+class _Checks:
+    """The discard checks of one table: SQL over the stage row `s` (bags typed) and `e` (_evt)."""
+
+    checks: list[tuple[str, str, str, str]]  # (column, condition, value as JSON text, reason)
+    leaves: list[tuple[str, Leaf]]           # the bag leaves they read
+    raw_bags: set[str]                       # the bags they also read as sent (`_raw_<bag>`)
+
+
+def _typed_stage(read: list[tuple[str, Leaf]], raw_bags: set[str], structures: dict[str, dict]) -> str:
+    """The stage with its bags typed with just the leaves `read` (json_transform per row); those of
+    spelled leaves and `raw_bags` also kept as read (JSON text, `_raw_<bag>`)."""
+    paths: dict[str, list[tuple[str, ...]]] = {}
+    for bag, leaf in read:
+        if not leaf.spelled:
+            paths.setdefault(bag, []).append(leaf.path)
+    typed = ", ".join(f"json_transform({q(b)}, {lit(json.dumps(_restrict(structures[b], p)))}) AS {q(b)}"
+                      for b, p in paths.items())
+    raw_needed = {bag for bag, leaf in read if leaf.spelled} | raw_bags
+    raw = "".join(f", {q(b)} AS {q(raw_bag_column(b))}" for b in sorted(raw_needed))
+    return f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
+
+
+def _discards_select(day: str, uuid_ts: str, checks_of: dict[str, _Checks], targets: dict[str, dict],
+                     structures: dict[str, dict]) -> str | None:
+    """SELECT of the _discards rows of every value the day's tables could not store, in one scan of
+    the stage: each message is paired with the tables it went to (its type's table and, for a
+    track, its event's), and every distinct check is tested once per pair of a table it belongs to."""
+    # {(check, its rank among equal checks of a table): the tables having it}
+    tables_of: dict[tuple[tuple[str, str, str, str], int], list[str]] = {}
+    for table, found in sorted(checks_of.items()):
+        seen: Counter = Counter()
+        for check in found.checks:
+            tables_of.setdefault((check, seen[check]), []).append(table)
+            seen[check] += 1
+    if not tables_of:
+        return None
+    read = [leaf for found in checks_of.values() for leaf in found.leaves]
+    raw_bags = set().union(*(found.raw_bags for found in checks_of.values()))
+    routes = ", ".join(f"({lit(t)}, {lit(table)})" for t, table in TYPE_TABLES.items() if table in targets)
+    entries = []
+    for ((name, cond, value, reason), _), tables in tables_of.items():
+        if set(tables) != set(targets):  # the check belongs to some tables only
+            cond = f"r.tbl IN ({', '.join(lit(t) for t in tables)}) AND ({cond})"
+        entries.append(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END")
+    found = ", ".join(entries)
+    any_found = " OR ".join(f"({cond})" for (_, cond, _, _), _ in tables_of)
+    return f"""SELECT DATE {lit(day)}, d.src, d.file, d.mid, d.tbl, d.p.c, d.p.v, d.p.r, TIMESTAMPTZ {lit(uuid_ts)}
+        FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid, r.tbl,
+                     unnest(list_filter([{found}], lambda x: x IS NOT NULL)) AS p
+              FROM {_typed_stage(read, raw_bags, structures)} s LEFT JOIN _evt e ON e.event_text = s._k_event_text
+              JOIN (SELECT * FROM (VALUES {routes}) v(type, tbl) UNION SELECT 'track', event_table FROM _evt) r
+                ON r.type = s._k_type AND (r.type <> 'track' OR r.tbl = 'tracks' OR r.tbl = e.event_table)
+              WHERE s._k_invalid IS NULL AND ({any_found})) d"""
 
 
 def key_position(bag: str, path: tuple[str, ...]) -> str:

@@ -98,3 +98,15 @@ def test_load_days_leaves_the_tables_a_day_by_day_load_leaves(tmp_path: Path) ->
         assert con.execute("SELECT count(*) FROM range_load.events._discards WHERE reason LIKE "
                            "'value does not fit column type BIGINT%' AND \"column\" = 'seats'").fetchone()[0] == 1
         assert con.execute("SELECT plan FROM range_load.events.users WHERE id = 'u-edge'").fetchone() == ("pro",)
+
+
+def test_load_days_gives_the_connection_its_threads_back(tmp_path: Path) -> None:
+    """Small days run with one DuckDB thread (`SMALL_DAY_BYTES`); the setting is restored after."""
+    root = tmp_path / "events"
+    days = ["2026-11-20", "2026-11-21"]
+    for i, day in enumerate(days):
+        write(root, "web", day, [stamp({"type": "track", "messageId": f"t{i}", "userId": "u", "event": "Tiny"}, day, 1)])
+    with duckdb.connect(str(tmp_path / "w.duckdb"), config={"threads": 3}) as con:
+        reports = loader.load_days(con, root, days, now=NOW)
+        assert [r.rows_per_table["tiny"] for r in reports] == [1, 1]
+        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 3

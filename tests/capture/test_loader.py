@@ -445,8 +445,6 @@ def test_dates_keep_their_type_and_other_date_forms_are_kept_as_text(root: Path,
 def test_bags_are_typed_as_one_read_json_over_every_message_types_them(tmp_path: Path) -> None:
     """The loader infers each bag over its distinct values: the types must be what one read_json over
     all the files infers, for clashing kinds, dates, nesting and lists."""
-    from concurrent.futures import ThreadPoolExecutor
-
     shapes = [
         [{"type": "track", "event": "E", "messageId": f"w{i}", "properties": {
             "n": i, "id_like": str(uuid.UUID(int=i)), "day": "2026-11-20", "flag": True, "note": None, "list": [1, 2]}}
@@ -464,8 +462,7 @@ def test_bags_are_typed_as_one_read_json_over_every_message_types_them(tmp_path:
         files.append(str(f))
     con = duckdb.connect()
     loader._read_event_files(con, files)
-    with ThreadPoolExecutor(2) as pool:
-        bags = loader._type_bags(con, loader._Prepared(read_paths=[], original_of={}, discards=[]), tmp_path, pool)
+    bags = loader._type_bags(con, loader._Prepared(read_paths=[], original_of={}, discards=[]), tmp_path)
     one_read = {name: loader._type_tree(con.type(t)) for name, t, *_ in con.execute(
         f"DESCRIBE SELECT * FROM read_json({[*files]!r}, format='newline_delimited', records=true, union_by_name=true, "
         "sample_size=-1, field_appearance_threshold=0, map_inference_threshold=-1)").fetchall()}
