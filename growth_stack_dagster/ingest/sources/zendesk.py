@@ -21,14 +21,15 @@ def zendesk_auth(api_key: str, email: str | None) -> AuthConfigBase:
     return HttpBasicAuth(f"{email}/token", api_key) if email else BearerTokenAuth(api_key)
 
 
-# Fields the staging models read that are often empty on every row of a load: typed up front so
-# their columns exist from the first load.
+# Fields the staging models read, or that are often empty on every row of a load: typed up front so
+# their columns exist from the first load (dlt otherwise leaves an all-empty column out, with a warning).
 COLUMN_HINTS: dict[str, dict[str, dict[str, Any]]] = {
     "tickets": {f: {"data_type": t} for f, t in (
         ("subject", "text"), ("description", "text"), ("status", "text"), ("priority", "text"), ("type", "text"),
         ("requester_id", "bigint"), ("submitter_id", "bigint"), ("assignee_id", "bigint"),
         ("organization_id", "bigint"), ("group_id", "bigint"), ("external_id", "text"),
-        ("due_at", "timestamp"), ("created_at", "timestamp"), ("updated_at", "timestamp"))},
+        ("due_at", "timestamp"), ("created_at", "timestamp"), ("updated_at", "timestamp"),
+        ("recipient", "text"), ("satisfaction_rating", "json"))},
     "users": {f: {"data_type": t} for f, t in (
         ("name", "text"), ("email", "text"), ("external_id", "text"), ("role", "text"), ("phone", "text"),
         ("organization_id", "bigint"), ("time_zone", "text"), ("locale", "text"),
