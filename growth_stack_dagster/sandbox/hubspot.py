@@ -889,8 +889,10 @@ class HubSpotCRM:
                     props[name] = canonical_iso(value) or value
             created_iso = (canonical_iso(obj.get("createdAt")) or canonical_iso(props.get(created_prop))
                            or canonical_iso(props.get("createdate")) or now_iso)
-            updated_iso = (canonical_iso(obj.get("updatedAt")) or canonical_iso(props.get(updated_prop))
-                           or created_iso)
+            # The last-modified time is HubSpot's own and never in the future (a seeded record dated later
+            # today gets the time of the seeding); `createdate` may be set to any time, as on an import.
+            updated_iso = min(canonical_iso(obj.get("updatedAt")) or canonical_iso(props.get(updated_prop))
+                              or created_iso, now_iso)
             props.pop(other_updated, None)
             props[created_prop] = created_iso
             props[updated_prop] = updated_iso

@@ -405,6 +405,26 @@ def test_search_has_its_own_five_per_second_limit(sandbox_url: str) -> None:
     assert 429 in statuses
 
 
+def test_a_seeded_record_dated_later_today_is_last_modified_no_later_than_now(sandbox_url: str) -> None:
+    """HubSpot's last-modified time is its own: a record seeded with a later time (a simulated company's
+    "today") is last modified when it was seeded, so a reader that stops at "now" finds it. Its createdate
+    keeps the seeded value, as an import may set it."""
+    before_ms = int(time.time() * 1000)
+    later_ms = before_ms + 6 * 3600 * 1000
+    assert seed(sandbox_url, "contacts", [{
+        "id": "7100", "properties": {"email": "later@ex.com", "createdate": iso(later_ms), "lastmodifieddate": iso(later_ms)},
+        "createdAt": iso(later_ms), "updatedAt": iso(later_ms), "archived": False}]) == 1
+    after_ms = int(time.time() * 1000)
+    contact = client(sandbox_url).crm.contacts.basic_api.get_by_id("7100", properties=["createdate", "lastmodifieddate"])
+    assert before_ms - 1000 <= contact.updated_at.timestamp() * 1000 <= after_ms + 1000
+    assert contact.properties["lastmodifieddate"] == iso(int(contact.updated_at.timestamp() * 1000))
+    assert contact.properties["createdate"] == iso(later_ms)
+    # the search on the last-modified time finds it at or before now
+    found = api(sandbox_url, "POST", "/crm/v3/objects/contacts/search", {"filterGroups": [{"filters": [
+        {"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(after_ms + 1000)}]}], "limit": 100})
+    assert "7100" in [r["id"] for r in found.json()["results"]]
+
+
 def test_seeded_owners_deals_history_and_associations(sandbox_url: str) -> None:
     owners = [{"id": str(70 + i), "email": f"rep{i}@shop.io", "firstName": "Rep", "lastName": str(i),
                "userId": 900 + i, "createdAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-01-02T00:00:00Z",
