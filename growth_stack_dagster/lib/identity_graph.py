@@ -126,7 +126,7 @@ class _Keys:
     def fetch(self, rows: np.ndarray) -> None:
         """Fetch the keys of `rows` not fetched yet, in one query."""
         rows = _sorted_unique(np.asarray(rows, dtype=np.int64))
-        rows = rows[~_member(rows, self.rows)]
+        rows = rows[~np.isin(rows, self.rows, assume_unique=True)]
         if len(rows) == 0:
             return
         if self.hashes is not None:
@@ -219,14 +219,6 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct values, sorted (np.unique hashes, which is slow on millions of values)."""
     ordered = np.sort(values)
     return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
-
-
-def _member(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
-    """Whether each of values is in the sorted array `ordered`."""
-    if len(ordered) == 0:
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
-    return ordered[at] == values
 
 
 def _scans_only(con: duckdb.DuckDBPyConnection, sql: str) -> bool:

@@ -303,33 +303,37 @@ def test_identifiers_first_seen_together_are_ordered_by_the_md5_of_their_key():
     assert set(ids.values()) == {new_customer_id(min(fingerprint, key=fingerprint.get))}
 
 
+def _random_history(seed: int, builds: int, per_build: int, nodes_sql: str = "select * from nodes") -> list:
+    """`builds` successive builds of a random graph (each adds `per_build` identifiers, most linked to an
+    earlier one, and drops up to 4 links): [(the id map, the recorded changes)] per build."""
+    rng = random.Random(seed)
+    g = Graph()
+    g.nodes_sql = nodes_sql
+    keys: list[str] = []
+    history = []
+    for build in range(builds):
+        for minute in range(build * per_build, (build + 1) * per_build):
+            key = f"{rng.choice(['anonymous_id', 'user_id', 'email'])}:{minute}"
+            g.node(key, minute)
+            if keys and rng.random() < 0.7:
+                g.link(rng.choice(keys), key, minute)
+            keys.append(key)
+        for link in rng.sample(sorted(g.links), k=min(4, len(g.links))):
+            g.unlink(*link)
+        g.build()
+        history.append((g.con.execute("select * from out order by node_key").fetchall(), g.changes))
+    return history
+
+
 @pytest.mark.parametrize("seed", [21, 22])
 def test_looking_keys_up_by_hash_gives_what_comparing_the_keys_gives(seed, monkeypatch):
     """Keys are joined by their 64-bit hash unless two of them share one; then by the key itself. Both
     ways give the same ids, previous ids and recorded changes over a history of merges and splits."""
     from growth_stack_dagster.lib import identity_graph
 
-    def history() -> list:
-        rng = random.Random(seed)
-        g = Graph()
-        keys: list[str] = []
-        builds = []
-        for build in range(6):
-            for minute in range(build * 50, build * 50 + 50):
-                key = f"{rng.choice(['anonymous_id', 'user_id', 'email'])}:{minute}"
-                g.node(key, minute)
-                if keys and rng.random() < 0.7:
-                    g.link(rng.choice(keys), key, minute)
-                keys.append(key)
-            for link in rng.sample(sorted(g.links), k=min(4, len(g.links))):
-                g.unlink(*link)
-            g.build()
-            builds.append((g.con.execute("select * from out order by node_key").fetchall(), g.changes))
-        return builds
-
-    by_hash = history()
+    by_hash = _random_history(seed, builds=6, per_build=50)
     monkeypatch.setattr(identity_graph, "_distinct", lambda hashes: False)
-    by_key = history()
+    by_key = _random_history(seed, builds=6, per_build=50)
     assert by_hash == by_key
     assert any(changes for _, changes in by_hash)
 
@@ -340,24 +344,9 @@ def test_nodes_read_in_another_order_each_time_give_the_same_ids(seed, monkeypat
     scans tables; nodes whose every read comes in a random order give the same map and changes, whether
     the plan gives that away or the check of the lined-up reads finds it."""
     from growth_stack_dagster.lib import identity_graph
+
     def history(nodes_sql: str) -> list:
-        rng = random.Random(seed)
-        g = Graph()
-        g.nodes_sql = nodes_sql
-        keys: list[str] = []
-        builds = []
-        for build in range(5):
-            for minute in range(build * 40, build * 40 + 40):
-                key = f"{rng.choice(['anonymous_id', 'user_id', 'email'])}:{minute}"
-                g.node(key, minute)
-                if keys and rng.random() < 0.7:
-                    g.link(rng.choice(keys), key, minute)
-                keys.append(key)
-            for link in rng.sample(sorted(g.links), k=min(4, len(g.links))):
-                g.unlink(*link)
-            g.build()
-            builds.append((g.con.execute("select * from out order by node_key").fetchall(), g.changes))
-        return builds
+        return _random_history(seed, builds=5, per_build=40, nodes_sql=nodes_sql)
 
     in_order = history("select * from nodes")
     assert history("select * from nodes order by random()") == in_order
