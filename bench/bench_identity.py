@@ -9,9 +9,11 @@ customers that split), beside two baselines over the same edges in the same run:
 - in-memory union-find in pure Python (the earlier baseline).
 
 Checks that the stitch's components equal both baselines', that no unaffected customer's id changed, and
-that the expected merges and splits were recorded. Targets: < 60 s, < 6 GiB.
+that the expected merges and splits were recorded. Targets: < 60 s, < 6 GiB. The stitch and the compiled
+baseline take turns (each goes first in every other run), four runs each by default, and their medians are
+compared; every run is printed.
 
-    .venv/bin/python bench/bench_identity.py [--customers 3000000] [--skip-union-find]
+    .venv/bin/python bench/bench_identity.py [--customers 3000000] [--skip-union-find] [--repeat 4]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -136,6 +139,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=3_000_000)
     parser.add_argument("--skip-union-find", action="store_true", help="leave out the slow pure-Python baseline")
+    parser.add_argument("--repeat", type=int, default=4,
+                        help="runs of the stitch and of the compiled baseline, taking turns; their medians are compared")
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit (it spills beyond it)")
     args = parser.parse_args()
 
@@ -161,13 +166,53 @@ def main() -> None:
     first_s = time.perf_counter() - t0
     print(f"earlier build from scratch (97% of the graph): {first_s:.1f}s, {prev_stats.components:,} customers")
 
-    t0 = time.perf_counter()
-    stats, changes = stitch(con, NODES_SQL, EDGES_SQL, "components",
-                            previous_sql="select node_key, customer_id from prev_map")
-    stitch_s = time.perf_counter() - t0
-    stitch_peak = peak_gib()
-    print(f"stitch with persistent ids: {stitch_s:.1f}s, {stats.components:,} customers ({stats.kept:,} kept, "
-          f"{stats.new:,} new, {stats.merged:,} merged, {stats.split:,} split), peak RSS so far {stitch_peak:.2f} GiB")
+    # The stitch and the compiled baseline take turns, --repeat times each, and their medians are compared:
+    # on these machines a first touch of memory can cost seconds per GiB, and how much of it a run meets
+    # varies from run to run and with what ran just before. So each run starts alike, without the outputs of
+    # earlier runs and with the input tables read just before (DuckDB spills what does not fit, and a run
+    # would otherwise read back what the one before pushed out), and the order alternates: the stitch goes
+    # first in odd runs, the baseline in even ones. The last run keeps the first one's output for the checks
+    # below (when that is the baseline's table of integer ids, the stitch runs beside it).
+    stitch_times: list[float] = []
+    scipy_times: list[float] = []
+    outputs = ("components", "baseline_nodes")
+
+    def settle(*drop: str) -> None:
+        for table in drop:
+            con.execute(f"drop table if exists {table}")
+        con.execute("select max(length(node_key)), max(first_seen_at) from ids").fetchall()
+        con.execute("select max(length(key_a)), max(length(key_b)), max(length(link_id)), max(first_seen_at) "
+                    "from edges").fetchall()
+        con.execute("select max(length(node_key)), max(length(customer_id)) from prev_map").fetchall()
+
+    def run_stitch() -> None:
+        nonlocal stats, changes, stitch_peak
+        t0 = time.perf_counter()
+        stats, changes = stitch(con, NODES_SQL, EDGES_SQL, "components",
+                                previous_sql="select node_key, customer_id from prev_map")
+        stitch_times.append(time.perf_counter() - t0)
+        stitch_peak = max(stitch_peak, peak_gib())
+
+    def run_baseline() -> None:
+        nonlocal components, labels
+        t0 = time.perf_counter()
+        components, labels = scipy_baseline(con)
+        scipy_times.append(time.perf_counter() - t0)
+
+    stats = changes = components = labels = None
+    stitch_peak = 0.0
+    for run in range(1, args.repeat + 1):
+        first, second = (run_stitch, run_baseline) if run % 2 else (run_baseline, run_stitch)
+        settle(*outputs)
+        first()
+        settle() if run == args.repeat else settle(*outputs)
+        second()
+        print(f"run {run} ({'stitch' if run % 2 else 'baseline'} first): stitch with persistent ids "
+              f"{stitch_times[-1]:.1f}s, compiled baseline (DuckDB integer ids + scipy connected_components) "
+              f"{scipy_times[-1]:.1f}s: ratio {stitch_times[-1] / scipy_times[-1]:.2f}", flush=True)
+    stitch_s, scipy_s = statistics.median(stitch_times), statistics.median(scipy_times)
+    print(f"stitch with persistent ids: {stats.components:,} customers ({stats.kept:,} kept, "
+          f"{stats.new:,} new, {stats.merged:,} merged, {stats.split:,} split), peak RSS through the stitches {stitch_peak:.2f} GiB")
     assert stats.components == args.customers, (stats.components, args.customers)
     assert stats.nodes == n_ids and stats.edges == n_edges
     assert (stats.merged, stats.split) == (expected_merges, expected_splits), (stats, expected_merges, expected_splits)
@@ -179,11 +224,6 @@ def main() -> None:
     """).fetchall()[0][0]
     assert changed_unaffected == 0, f"{changed_unaffected} identifiers of unaffected customers changed id"
     print(f"persistent ids: every kept customer's identifiers kept their id; {len(changes):,} changes recorded")
-
-    t0 = time.perf_counter()
-    components, labels = scipy_baseline(con)
-    scipy_s = time.perf_counter() - t0
-    print(f"compiled baseline (DuckDB integer ids + scipy connected_components): {scipy_s:.1f}s, {components:,} components")
     con.register("baseline_labels", pa.table({"i": np.arange(len(labels), dtype=np.int32), "label": labels.astype(np.int32)}))
     pairs, labels_seen, ids_seen = con.execute("""
         select count(distinct (l.label, c.customer_id)), count(distinct l.label), count(distinct c.customer_id)
@@ -204,9 +244,10 @@ def main() -> None:
         assert not roots and len(root_to_customer) == stats.components
         print(f"in-memory union-find baseline: {uf_s:.1f}s, components equal")
         uf_text = f"; union-find {uf_s:.1f}s (ratio {stitch_s / uf_s:.2f})"
+    runs = f" ({args.repeat} runs each, medians)" if args.repeat > 1 else ""
     print(f"RESULT identity stitching {args.customers:,} customers, {n_ids:,} identifiers: stitch with persistent ids "
-          f"{stitch_s:.1f}s vs compiled baseline {scipy_s:.1f}s: ratio {stitch_s / scipy_s:.2f} (target <= 2.0)"
-          f"{uf_text}; peak RSS through the stitch {stitch_peak:.2f} GiB (target < 6 GiB), "
+          f"{stitch_s:.1f}s vs compiled baseline {scipy_s:.1f}s{runs}: ratio {stitch_s / scipy_s:.2f} (target <= 2.0)"
+          f"{uf_text}; peak RSS through the stitches {stitch_peak:.2f} GiB (target < 6 GiB), "
           f"at the end {peak_gib():.2f} GiB")
     con.close()
     shutil.rmtree(folder, ignore_errors=True)

@@ -263,6 +263,10 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
                    (row_number() over () - 1)::integer as i
             from ({nodes_sql}) where node_key is not null
         """)
+        twice = con.execute("select node_key from _st_nodes group by node_key having count(*) > 1 limit 1").fetchall()
+        if twice:
+            raise IdentityGraphError(f"nodes_sql selects the identifier {twice[0][0]!r} more than once; "
+                                     "it must select one row per node_key.")
         cols = con.execute("select i, t from _st_nodes").fetchnumpy()
         # A scan returns the rows in the order they were numbered (insertion order is kept), which lets
         # the output line the nodes up with numpy's arrays by position; checked, with a join as the fallback.
@@ -278,14 +282,15 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     def keyed(key: str) -> str:  # a key and, when looked up by hash, its hash (hashed before the joins)
         return f"{key}, hash({key}) as {key}_h" if by_hash else key
     tiebreak = _Tiebreak(con, keys, n)
+    # Left joins: a link whose side is not a node comes back with -1 there, so the links are read once.
     arrays = con.execute(f"""
-        select na.i as a, nb.i as b
+        select coalesce(na.i, -1) as a, coalesce(nb.i, -1) as b
         from (select {keyed("key_a")}, {keyed("key_b")} from ({edges_sql}) where key_a is not null and key_b is not null) e
-        join _st_nodes na on {node_of("na", "e.key_a")}
-        join _st_nodes nb on {node_of("nb", "e.key_b")}
+        left join _st_nodes na on {node_of("na", "e.key_a")}
+        left join _st_nodes nb on {node_of("nb", "e.key_b")}
     """).fetchnumpy()
     a, b = arrays["a"], arrays["b"]
-    if len(a) != con.execute(f"select count(*) from ({edges_sql}) e where key_a is not null and key_b is not null").fetchall()[0][0]:
+    if len(a) and min(a.min(), b.min()) < 0:
         key_a, key_b = con.execute(f"""
             select e.key_a, e.key_b from ({edges_sql}) e
             where e.key_a not in (select node_key from ({nodes_sql})) or e.key_b not in (select node_key from ({nodes_sql}))

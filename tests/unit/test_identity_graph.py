@@ -285,11 +285,30 @@ def test_successive_builds_give_the_ids_of_one_build_from_scratch(seed):
     assert g.build(from_scratch=True) == previous
 
 
-def test_a_link_to_an_unknown_identifier_is_refused():
+@pytest.mark.parametrize("by_hash", [True, False])
+@pytest.mark.parametrize("unknown_side", ["key_a", "key_b"])
+def test_a_link_to_an_unknown_identifier_is_refused(by_hash, unknown_side, monkeypatch):
+    """Whether keys are looked up by hash or compared, and whichever side of the link is unknown."""
+    from growth_stack_dagster.lib import identity_graph
+
+    if not by_hash:
+        monkeypatch.setattr(identity_graph, "_distinct", lambda hashes: False)
+    a, b = ("'b'", "'a'") if unknown_side == "key_a" else ("'a'", "'b'")
     con = duckdb.connect()
-    con.execute("create table nodes as select 'a' as node_key, now() as first_seen_at, now() as last_seen_at")
+    con.execute("create table nodes as select * from (values ('a'), ('c')) t(node_key), (select now() as first_seen_at, now() as last_seen_at)")
+    con.execute(f"create table edges as select {a} as key_a, {b} as key_b, 'l1' as link_id, now() as first_seen_at "
+                "union all select 'a', 'c', 'l2', now()")
+    with pytest.raises(IdentityGraphError, match=f"{a} - {b} names an identifier that is not among the nodes"):
+        stitch(con, "select * from nodes", "select * from edges", "out")
+    assert not con.execute("select count(*) from duckdb_tables() where table_name = 'out'").fetchall()[0][0]
+
+
+def test_an_identifier_selected_twice_is_refused():
+    con = duckdb.connect()
+    con.execute("create table nodes as select * from (values ('a'), ('b'), ('a')) t(node_key), "
+                "(select now() as first_seen_at, now() as last_seen_at)")
     con.execute("create table edges as select 'a' as key_a, 'b' as key_b, 'l1' as link_id, now() as first_seen_at")
-    with pytest.raises(IdentityGraphError, match="'a' - 'b' names an identifier that is not among the nodes"):
+    with pytest.raises(IdentityGraphError, match="selects the identifier 'a' more than once"):
         stitch(con, "select * from nodes", "select * from edges", "out")
 
 
@@ -353,3 +372,20 @@ def test_nodes_read_in_another_order_each_time_give_the_same_ids(seed, monkeypat
     monkeypatch.setattr(identity_graph, "_scans_only", lambda con, sql: True)
     assert history("select * from nodes order by random()") == in_order
     assert any(changes for _, changes in in_order)
+
+
+def test_ids_of_other_lengths_from_an_earlier_map_are_kept_as_they_are():
+    """Ids this stitch makes are md5 digests; a previous map written by another tool may hold ids of any
+    length and any characters, and each customer keeps its own exactly, as its previous id too."""
+    g = Graph()
+    g.link("user_id:1", "email:a@x.io", 1)
+    g.link("user_id:2", "email:b@x.io", 2)
+    g.node("user_id:3", 3)
+    g.previous = {"user_id:1": "c-1", "email:a@x.io": "c-1", "user_id:2": "customer-0002",
+                  "email:b@x.io": "customer-0002", "user_id:3": "ü-3"}
+    g.node("email:c@x.io", 4)
+    ids = g.build()
+    assert ids == {"user_id:1": "c-1", "email:a@x.io": "c-1", "user_id:2": "customer-0002",
+                   "email:b@x.io": "customer-0002", "user_id:3": "ü-3", "email:c@x.io": new_customer_id("email:c@x.io")}
+    previous = dict(g.con.execute("select node_key, previous_customer_id from out").fetchall())
+    assert previous == {**ids, "email:c@x.io": None}
