@@ -143,6 +143,8 @@ def main() -> None:
                         help="runs of the stitch and of the compiled baseline, taking turns; their medians are compared")
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit (it spills beyond it)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     # In memory, with a memory limit: DuckDB spills what does not fit to a temporary folder.
     folder = tempfile.mkdtemp(prefix="bench_identity_")
@@ -205,7 +207,7 @@ def main() -> None:
         first, second = (run_stitch, run_baseline) if run % 2 else (run_baseline, run_stitch)
         settle(*outputs)
         first()
-        settle() if run == args.repeat else settle(*outputs)
+        settle(*(() if run == args.repeat else outputs))
         second()
         print(f"run {run} ({'stitch' if run % 2 else 'baseline'} first): stitch with persistent ids "
               f"{stitch_times[-1]:.1f}s, compiled baseline (DuckDB integer ids + scipy connected_components) "
