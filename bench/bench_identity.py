@@ -171,7 +171,7 @@ def main() -> None:
     # The stitch and the compiled baseline take turns, --repeat times each, and their medians are compared:
     # on these machines a first touch of memory can cost seconds per GiB, and how much of it a run meets
     # varies from run to run and with what ran just before. So each run starts alike, without the outputs of
-    # earlier runs and with the input tables read just before (DuckDB spills what does not fit, and a run
+    # earlier runs and with its own input tables read just before (DuckDB spills what does not fit, and a run
     # would otherwise read back what the one before pushed out), and the order alternates: the stitch goes
     # first in odd runs, the baseline in even ones. The last run keeps the first one's output for the checks
     # below (when that is the baseline's table of integer ids, the stitch runs beside it).
@@ -179,13 +179,15 @@ def main() -> None:
     scipy_times: list[float] = []
     outputs = ("components", "baseline_nodes")
 
-    def settle(*drop: str) -> None:
+    def settle(*drop: str, previous_map: bool) -> None:
+        """Drop the outputs of earlier runs and read the next step's inputs (the previous map only for the stitch)."""
         for table in drop:
             con.execute(f"drop table if exists {table}")
-        con.execute("select max(length(node_key)), max(first_seen_at) from ids").fetchall()
+        if previous_map:
+            con.execute("select max(length(node_key)), max(length(customer_id)) from prev_map").fetchall()
         con.execute("select max(length(key_a)), max(length(key_b)), max(length(link_id)), max(first_seen_at) "
                     "from edges").fetchall()
-        con.execute("select max(length(node_key)), max(length(customer_id)) from prev_map").fetchall()
+        con.execute("select max(length(node_key)), max(first_seen_at) from ids").fetchall()
 
     def run_stitch() -> None:
         nonlocal stats, changes, stitch_peak
@@ -205,9 +207,9 @@ def main() -> None:
     stitch_peak = 0.0
     for run in range(1, args.repeat + 1):
         first, second = (run_stitch, run_baseline) if run % 2 else (run_baseline, run_stitch)
-        settle(*outputs)
+        settle(*outputs, previous_map=first is run_stitch)
         first()
-        settle(*(() if run == args.repeat else outputs))
+        settle(*(() if run == args.repeat else outputs), previous_map=second is run_stitch)
         second()
         print(f"run {run} ({'stitch' if run % 2 else 'baseline'} first): stitch with persistent ids "
               f"{stitch_times[-1]:.1f}s, compiled baseline (DuckDB integer ids + scipy connected_components) "
