@@ -43,9 +43,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 # Temporary tables are prefixed `_st_` and dropped before `stitch` returns.
+# (`_st_labels` is only ever registered, as `_st_labels_arrow`; it is listed so that the view goes too.)
 _TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
-                "_st_moved", "_st_labels", "_st_tie_rows", "_st_split_codes", "_st_split_current")
+                "_st_moved", "_st_tie_rows", "_st_split_codes", "_st_split_current")
 
 OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
                "change_link_id", "change_reason")
@@ -293,7 +294,8 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     if len(a) and min(a.min(), b.min()) < 0:
         key_a, key_b = con.execute(f"""
             select e.key_a, e.key_b from ({edges_sql}) e
-            where e.key_a not in (select node_key from ({nodes_sql})) or e.key_b not in (select node_key from ({nodes_sql}))
+            where e.key_a not in (select node_key from ({nodes_sql}) where node_key is not null)
+               or e.key_b not in (select node_key from ({nodes_sql}) where node_key is not null)
             limit 1
         """).fetchall()[0]
         raise IdentityGraphError(

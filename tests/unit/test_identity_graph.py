@@ -295,7 +295,9 @@ def test_a_link_to_an_unknown_identifier_is_refused(by_hash, unknown_side, monke
         monkeypatch.setattr(identity_graph, "_distinct", lambda hashes: False)
     a, b = ("'b'", "'a'") if unknown_side == "key_a" else ("'a'", "'b'")
     con = duckdb.connect()
-    con.execute("create table nodes as select * from (values ('a'), ('c')) t(node_key), (select now() as first_seen_at, now() as last_seen_at)")
+    # a node without a key (skipped) must not hide the unknown one from the error message
+    con.execute("create table nodes as select * from (values ('a'), ('c'), (null)) t(node_key), "
+                "(select now() as first_seen_at, now() as last_seen_at)")
     con.execute(f"create table edges as select {a} as key_a, {b} as key_b, 'l1' as link_id, now() as first_seen_at "
                 "union all select 'a', 'c', 'l2', now()")
     with pytest.raises(IdentityGraphError, match=f"{a} - {b} names an identifier that is not among the nodes"):

@@ -33,7 +33,6 @@ from growth_stack_dagster.ingest.sources.http import StripeListPaginator, batche
 from growth_stack_dagster.ingest.sources.relational import arrow_relational_tables, fit_to_columns, random_ids
 
 
-
 class _JsonAsArrowText(logging.Filter):
     """Drops dlt's warning that an Arrow column's type differs from its hint, for this source's tables.
     Here that is by design: a nested value kept whole travels in Arrow as JSON text (Arrow has no JSON
