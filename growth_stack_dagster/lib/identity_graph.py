@@ -46,7 +46,7 @@ from scipy.sparse.csgraph import connected_components
 # (`_st_labels` is only ever registered, as `_st_labels_arrow`; it is listed so that the view goes too.)
 _TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
-                "_st_moved", "_st_tie_rows", "_st_split_codes", "_st_split_current")
+                "_st_moved", "_st_tie_rows", "_st_split_codes", "_st_split_current", "_st_skip", "_st_new_rows")
 
 OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
                "change_link_id", "change_reason")
@@ -321,26 +321,29 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     codes = len(id_hashes)
     id_of = "c.h = p.customer_id_h" if _distinct(id_hashes) else "c.customer_id = p.customer_id"
     del id_hashes
+    # Left join: a previous row whose identifier is no longer a node comes back with -1 (it is left out).
     pairs = con.execute(f"""
-        select n.i, c.code
+        select coalesce(n.i, -1) as i, c.code
         from (select {keyed("node_key")}, customer_id, hash(customer_id) as customer_id_h from {previous}
               where node_key is not null and customer_id is not null) p
-        join _st_nodes n on {node_of("n", "p.node_key")}
+        left join _st_nodes n on {node_of("n", "p.node_key")}
         join _st_prev_ids c on {id_of}
     """).fetchnumpy()
+    in_graph = pairs["i"] >= 0
+    previous_rows, gone = len(in_graph), int(len(in_graph) - in_graph.sum())
     code = np.full(n, -1, dtype=np.int32)
-    code[pairs["i"]] = pairs["code"]
-    del pairs
+    code[pairs["i"][in_graph]] = pairs["code"][in_graph]
+    del pairs, in_graph
 
     with_code = np.nonzero(code >= 0)[0]
-    coded, coded_labels = code[with_code], labels[with_code]
+    coded, coded_labels, coded_ages = code[with_code], labels[with_code], age[with_code]
     # The home of a previous id: the component of its oldest current identifier.
-    home = labels[_group_argmin(coded, age[with_code], tiebreak, codes, with_code)] if codes else \
+    home = labels[_group_argmin(coded, coded_ages, tiebreak, codes, with_code)] if codes else \
         np.empty(0, dtype=np.int32)
     # A component's winner: its oldest identifier that had a previous id. If that id is at home here,
     # the component keeps it; if the identifier was split off from elsewhere, the component is named
     # after it. New identifiers never rename a component that holds a previous customer's identifiers.
-    winner = _group_argmin(coded_labels, age[with_code], tiebreak, components, with_code)
+    winner = _group_argmin(coded_labels, coded_ages, tiebreak, components, with_code)
     first = _group_argmin(labels, age, tiebreak, components)
     has_winner = winner >= 0
     winner_code = np.full(components, -1, dtype=np.int32)
@@ -362,8 +365,14 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     moved = had_prev & (kept_code_of[labels] != code)
     moved_rows = np.nonzero(moved)[0]
     founded = np.nonzero(founder >= 0)[0]
+    # Most nodes keep the id they had: their rows are copied from the previous map (a parallel scan), and
+    # only the nodes without a previous id are written from here, their keys fetched with the others.
+    # When fewer than half the nodes had an id, every row is written from the nodes (see _write_all).
+    new_rows = np.nonzero(~had_prev)[0]
+    copy_previous = by_hash and previous_sql is not None and previous_rows - gone == len(with_code) and \
+        len(new_rows) + len(moved_rows) <= n * COPY_PREVIOUS_UP_TO
     keys.fetch(np.concatenate([founder[founded], moved_rows, _merge_rows(merge_components, labels),
-                               _split_rows(away, code)]))
+                               _split_rows(away, code)] + ([new_rows] if copy_previous else [])))
     _register(con, "_st_founders", {"component": founded.astype(np.int32), "founder": keys.of(founder[founded])})
     # Rarely a new id equals one a previous customer keeps: name it after the founder's key plus #k.
     clashes = con.execute("""
@@ -413,18 +422,80 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         join _st_ids ids on ids.component = r.component
         left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
     """)
-    # customer_id per node as a dictionary column over the components' ids, lined up with the nodes: no
-    # join over every node. A node that had an id and did not move had its component's id; only the few
-    # nodes that moved are joined to their change.
+    if copy_previous:
+        # The previous map's rows left out of the copy: the nodes that moved and identifiers no longer nodes.
+        skip = hashes[moved_rows]
+        if gone:
+            skip = np.concatenate([skip, con.execute(f"""
+                select p.h from (select hash(node_key) as h from {previous}
+                                 where node_key is not null and customer_id is not null) p
+                anti join _st_nodes n on n.h = p.h
+            """).fetchnumpy()["h"]])
+        _register(con, "_st_skip", {"h": skip})
+        _register(con, "_st_new_rows", {"node_key": keys.of(new_rows), "component": labels[new_rows]})
+        _drop_work_tables(con, keep=("_st_moved", "_st_skip", "_st_new_rows", "_st_ids"))
+        if _write_from_previous(con, previous, out_table, temporary) == n:
+            return _stats(n, edge_count, components, keeps, changes), changes
+    _write_all(con, nodes_sql, out_table, temporary, labels, had_prev, moved, hashes if by_hash else None,
+               in_scan_order, len(moved_rows))
+    return _stats(n, edge_count, components, keeps, changes), changes
+
+
+# The nodes' rows are copied from the previous map when at most this share of them is new or moved.
+COPY_PREVIOUS_UP_TO = 0.5
+
+_NO_CHANGE = """cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
+                cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason"""
+
+
+def _stats(n: int, edges: int, components: int, keeps: np.ndarray, changes: list[Change]) -> StitchStats:
+    return StitchStats(nodes=n, edges=edges, components=components, kept=int(keeps.sum()),
+                       new=int(components - keeps.sum()),
+                       merged=sum(c.change_type == "merge" for c in changes),
+                       split=sum(c.change_type == "split" for c in changes))
+
+
+def _drop_work_tables(con: duckdb.DuckDBPyConnection, keep: tuple[str, ...]) -> None:
+    """Drop the work tables but `keep`, before the output is written: DuckDB then has their memory for
+    the output instead of spilling to disk."""
+    for table in _TEMP_TABLES:
+        if table not in keep:
+            con.execute(f"drop table if exists {table}")
+
+
+def _write_from_previous(con: duckdb.DuckDBPyConnection, previous: str, out_table: str, temporary: bool) -> int:
+    """Write the output as the previous map's rows of the nodes that kept their id (copied in one parallel
+    scan, the key and id strings as they are), the new nodes (`_st_new_rows`) and the nodes that moved
+    (`_st_moved`); the rows of `_st_skip` (by hash of the key) are left out. Returns the output's rows."""
+    con.execute(f"""
+        create or replace {"temp " if temporary else ""}table {out_table} as
+        select cast(p.node_key as varchar) as node_key, cast(p.customer_id as varchar) as customer_id,
+               cast(p.customer_id as varchar) as previous_customer_id, {_NO_CHANGE}
+        from (select node_key, customer_id from {previous} where node_key is not null and customer_id is not null) p
+        anti join _st_skip s on s.h = hash(p.node_key)
+        union all
+        select r.node_key, ids.customer_id, cast(null as varchar) as previous_customer_id, {_NO_CHANGE}
+        from _st_new_rows r join _st_ids ids using (component)
+        union all
+        select node_key, customer_id, previous_customer_id, change_type, changed_at, change_link_id, change_reason
+        from _st_moved
+    """)
+    return con.execute(f"select count(*) from {out_table}").fetchall()[0][0]
+
+
+def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, temporary: bool, labels: np.ndarray,
+               had_prev: np.ndarray, moved: np.ndarray, hashes: np.ndarray | None, in_scan_order: bool,
+               moved_count: int) -> None:
+    """Write every node's row from the nodes: customer_id per node as a dictionary column over the
+    components' ids, lined up with the nodes, with no join over every node. A node that had an id and did
+    not move had its component's id; the few nodes that moved come from `_st_moved`, with their change.
+    `hashes` are the nodes' key hashes when the keys are looked up by hash, else None (the keys are in
+    `_st_nodes`)."""
     dictionary = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
     labels_table = {"customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
                     "had_previous": pa.array(had_prev), "moved": pa.array(moved)}
-    # The work tables are dropped before the output is written (all but _st_moved, and _st_nodes when
-    # it holds the keys): DuckDB then has their memory for the output instead of spilling to disk.
-    for table in _TEMP_TABLES:
-        if table != "_st_moved" and not (table == "_st_nodes" and not by_hash):
-            con.execute(f"drop table if exists {table}")
-    if by_hash:
+    _drop_work_tables(con, keep=("_st_moved",) + (("_st_nodes",) if hashes is None else ()))
+    if hashes is not None:
         # The keys are read from nodes_sql again, lined up by position with the first read when its plan
         # only scans tables (a join or an aggregate may return the rows in another order each time), else
         # joined by hash. A row is kept only if its key's hash is the first read's at that position:
@@ -435,7 +506,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         if not _scans_only(con, f"select * from {source}"):
             line_up, keep = "join _st_labels_arrow l on l.h = hash(n.node_key)", "not l.moved"
     else:
-        labels_table["i"] = pa.array(np.arange(n, dtype=np.int32))
+        labels_table["i"] = pa.array(np.arange(len(labels), dtype=np.int32))
         source = "_st_nodes"
         line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
         keep = "not l.moved"
@@ -447,14 +518,13 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
             create or replace {"temp " if temporary else ""}table {out_table} as
             select n.node_key, cast(l.customer_id as varchar) as customer_id,
                    case when l.had_previous then cast(l.customer_id as varchar) end as previous_customer_id,
-                   cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
-                   cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason
+                   {_NO_CHANGE}
             from {source} n {line_up}
             where {keep}
         """)
         return con.execute(f"select count(*) from {out_table}").fetchall()[0][0]
-    if write(line_up, keep) != n - len(moved_rows):
-        if not by_hash:
+    if write(line_up, keep) != len(labels) - moved_count:
+        if hashes is None:
             raise RuntimeError("identity stitch: the output lost nodes")
         write("join _st_labels_arrow l on l.h = hash(n.node_key)", "not l.moved")
     con.unregister("_st_labels_arrow")
@@ -463,11 +533,6 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         select node_key, customer_id, previous_customer_id, change_type, changed_at, change_link_id, change_reason
         from _st_moved
     """)
-    stats = StitchStats(nodes=n, edges=edge_count, components=components, kept=int(keeps.sum()),
-                        new=int(components - keeps.sum()),
-                        merged=sum(c.change_type == "merge" for c in changes),
-                        split=sum(c.change_type == "split" for c in changes))
-    return stats, changes
 
 
 def _merge_rows(merge_components: np.ndarray, labels: np.ndarray) -> np.ndarray:

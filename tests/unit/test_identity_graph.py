@@ -43,6 +43,11 @@ class Graph:
     def unlink(self, a: str, b: str) -> None:
         del self.links[(a, b)]
 
+    def forget(self, key: str) -> None:
+        """Take an identifier out of the graph (as when it is blocked), with its links."""
+        del self.seen[key]
+        self.links = {pair: t for pair, t in self.links.items() if key not in pair}
+
     def build(self, from_scratch: bool = False, dropped: dict[str, str] | None = None) -> dict[str, str]:
         con = self.con
         ts = pa.timestamp("us", tz="UTC")
@@ -324,9 +329,11 @@ def test_identifiers_first_seen_together_are_ordered_by_the_md5_of_their_key():
     assert set(ids.values()) == {new_customer_id(min(fingerprint, key=fingerprint.get))}
 
 
-def _random_history(seed: int, builds: int, per_build: int, nodes_sql: str = "select * from nodes") -> list:
+def _random_history(seed: int, builds: int, per_build: int, nodes_sql: str = "select * from nodes",
+                    forget: int = 0) -> list:
     """`builds` successive builds of a random graph (each adds `per_build` identifiers, most linked to an
-    earlier one, and drops up to 4 links): [(the id map, the recorded changes)] per build."""
+    earlier one, drops up to 4 links and takes `forget` identifiers out of the graph): [(the id map, the
+    recorded changes)] per build."""
     rng = random.Random(seed)
     g = Graph()
     g.nodes_sql = nodes_sql
@@ -341,7 +348,11 @@ def _random_history(seed: int, builds: int, per_build: int, nodes_sql: str = "se
             keys.append(key)
         for link in rng.sample(sorted(g.links), k=min(4, len(g.links))):
             g.unlink(*link)
+        for key in rng.sample(keys, k=min(forget, len(keys) - 1)) if build else []:
+            g.forget(key)
+            keys.remove(key)
         g.build()
+        assert sorted(r[0] for r in g.con.execute("select node_key from out").fetchall()) == sorted(g.seen)
         history.append((g.con.execute("select * from out order by node_key").fetchall(), g.changes))
     return history
 
@@ -391,3 +402,46 @@ def test_ids_of_other_lengths_from_an_earlier_map_are_kept_as_they_are():
                    "email:b@x.io": "customer-0002", "user_id:3": "ü-3", "email:c@x.io": new_customer_id("email:c@x.io")}
     previous = dict(g.con.execute("select node_key, previous_customer_id from out").fetchall())
     assert previous == {**ids, "email:c@x.io": None}
+
+
+@pytest.mark.parametrize("seed", [41, 42])
+def test_rows_copied_from_the_previous_map_equal_rows_written_from_the_nodes(seed, monkeypatch):
+    """When most identifiers had an id, the rows of those that kept it are copied from the previous map
+    and only the new and moved ones are written from the nodes; writing every row from the nodes gives
+    the same map, previous ids and changes, also when identifiers leave the graph between builds."""
+    from growth_stack_dagster.lib import identity_graph
+
+    calls = {"copied": 0, "written": 0}
+    write_from_previous, write_all = identity_graph._write_from_previous, identity_graph._write_all
+
+    def counted(name, write):
+        return lambda *args: calls.__setitem__(name, calls[name] + 1) or write(*args)
+    monkeypatch.setattr(identity_graph, "_write_from_previous", counted("copied", write_from_previous))
+    monkeypatch.setattr(identity_graph, "_write_all", counted("written", write_all))
+
+    def history(share: float) -> list:
+        monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
+        return _random_history(seed, builds=6, per_build=50, forget=3)
+
+    copied = history(1.0)
+    # every build had a previous map (the first an empty one), and no copy fell back to writing every row
+    assert calls == {"copied": 6, "written": 0}
+    assert history(-1.0) == copied
+    assert calls == {"copied": 6, "written": 6}
+    assert any(change.change_type == "split" for _, changes in copied for change in changes)
+
+
+def test_a_previous_map_with_an_identifier_twice_still_gives_one_row_per_identifier():
+    """previous_sql should select one row per identifier; if it selects one twice, the stitch does not
+    copy the previous map (that would write the identifier twice) and writes every row from the nodes."""
+    con = duckdb.connect()
+    con.execute("create table nodes as select 'email:' || i as node_key, timestamptz '2026-01-01' + to_minutes(i) as "
+                "first_seen_at, timestamptz '2026-01-01' + to_minutes(i) as last_seen_at from range(10) t(i)")
+    con.execute("create table edges as select 'email:0' as key_a, 'email:1' as key_b, 'l' as link_id, "
+                "timestamptz '2026-01-01' as first_seen_at")
+    stitch(con, "select * from nodes", "select * from edges", "first")
+    con.execute("create table prev as select node_key, customer_id from first union all "
+                "select node_key, customer_id from first where node_key = 'email:3'")
+    stitch(con, "select * from nodes", "select * from edges", "out", previous_sql="select * from prev")
+    assert con.execute("select count(*), count(distinct node_key) from out").fetchall() == [(10, 10)]
+    assert con.execute("select count(*) from out join first using (node_key, customer_id)").fetchall() == [(10,)]
