@@ -616,10 +616,14 @@ def load_days(con: duckdb.DuckDBPyConnection, events_root: Path, days: Iterable[
             con.execute(f"SET threads = {threads}")
 
 
-def _loaded_days(con: duckdb.DuckDBPyConnection) -> set[dt.date]:
-    """The days with rows in the ledger or in _discards (none when those tables do not exist)."""
-    if not {LEDGER, DISCARDS} <= set(events_tables(con)):
+def _loaded_days(con: duckdb.DuckDBPyConnection) -> set[dt.date] | None:
+    """The days with rows in the ledger or in _discards: none when neither table exists, None (each day
+    asks for itself) when only one does (e.g. _discards was dropped to clear it)."""
+    present = {LEDGER, DISCARDS} & set(events_tables(con))
+    if not present:
         return set()
+    if len(present) == 1:
+        return None
     return {d for (d,) in con.execute(f"SELECT partition_date FROM {SCHEMA}.{LEDGER} UNION "
                                       f"SELECT partition_date FROM {SCHEMA}.{DISCARDS}").fetchall()}
 
@@ -1222,7 +1226,8 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
         spec = targets[table]
         n, checks_of[table] = _insert_table(con, day, uuid_ts, table, spec,
                                             [all_leaves[i] for i in sorted(spec["leaves"])],
-                                            stage_types, bags.structures, report, columns_of.get(table, {}))
+                                            stage_types, bags.structures, report,
+                                            dict(columns_of.get(table, {})))  # the catalog's own dict: a copy
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
     # Standard timestamps that are no timestamp (parsed once in the stage), per table storing them.
     for f, col in TIMESTAMP_FIELDS.items():
@@ -1232,9 +1237,10 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
                     checks_of[table].checks.append((col, f"s.{q(f)} IS NOT NULL AND s.{stamp_column(col)} IS NULL",
                                                     f"CAST(to_json(s.{q(f)}) AS VARCHAR)",
                                                     f"value does not fit column type {STAMP_TYPE}"))
-    select = _discards_select(day, uuid_ts, checks_of, targets, bags.structures)
-    if select:
-        discarded += con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} {select}").fetchone()[0]
+    for batch in _check_batches(checks_of):
+        select = _discards_select(day, uuid_ts, batch, targets, bags.structures)
+        if select:
+            discarded += con.execute(f"INSERT INTO {SCHEMA}.{DISCARDS} {select}").fetchone()[0]
     changed = changed or bool(report.new_columns)  # columns added now
     return discarded, None if changed else columns_of
 
@@ -1277,8 +1283,9 @@ def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table:
                   leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], structures: dict[str, dict],
                   report: LoadReport, existing: dict[str, str]) -> tuple[int, _Checks]:
     """Insert the stage's messages bound for `table` (whose {column: type} is `existing`: updated here
-    as columns are added); returns the rows inserted and the checks finding its values that could not
-    be stored, for the caller to run with the other tables' (`_discards_select`)."""
+    as columns are added, so the caller passes a copy of what it caches); returns the rows inserted
+    and the checks finding its values that could not be stored, for the caller to run with the other
+    tables' (`_discards_select`)."""
     standard = base_columns(table)
     if not existing:
         cols = ", ".join(f"{q(c)} {t}" for c, t in standard.items())
@@ -1403,11 +1410,32 @@ def _typed_stage(read: list[tuple[str, Leaf]], raw_bags: set[str], structures: d
     return f"(SELECT *{f' REPLACE ({typed})' if typed else ''}{raw} FROM _stage)" if typed or raw else "_stage"
 
 
+# Discard checks tested in one scan of the stage at most: a day with more (many event tables whose
+# values may not fit) is scanned once per batch of tables, each scan reading only its tables' rows
+# and leaves (one scan of thousands of checks types every row with every table's leaves).
+CHECKS_PER_SCAN = 100
+
+
+def _check_batches(checks_of: dict[str, _Checks]) -> list[dict[str, _Checks]]:
+    """The tables' checks in batches of whole tables, each of at most CHECKS_PER_SCAN checks (a table
+    with more is a batch of its own); one batch for a day with few checks."""
+    batches: list[dict[str, _Checks]] = []
+    size = 0
+    for table, found in sorted(checks_of.items()):
+        if not batches or (size + len(found.checks) > CHECKS_PER_SCAN and batches[-1]):
+            batches.append({})
+            size = 0
+        batches[-1][table] = found
+        size += len(found.checks)
+    return batches
+
+
 def _discards_select(day: str, uuid_ts: str, checks_of: dict[str, _Checks], targets: dict[str, dict],
                      structures: dict[str, dict]) -> str | None:
-    """SELECT of the _discards rows of every value the day's tables could not store, in one scan of
-    the stage: each message is paired with the tables it went to (its type's table and, for a
-    track, its event's), and every distinct check is tested once per pair of a table it belongs to."""
+    """SELECT of the _discards rows of every value the tables of `checks_of` (some or all of the day's
+    `targets`) could not store, in one scan of the stage: each message is paired with the tables it
+    went to (its type's table and, for a track, its event's), and every distinct check is tested once
+    per pair of a table it belongs to; pairs of other tables are left out before any check."""
     # {(check, its rank among equal checks of a table): the tables having it}
     tables_of: dict[tuple[tuple[str, str, str, str], int], list[str]] = {}
     for table, found in sorted(checks_of.items()):
@@ -1422,10 +1450,12 @@ def _discards_select(day: str, uuid_ts: str, checks_of: dict[str, _Checks], targ
     routes = ", ".join(f"({lit(t)}, {lit(table)})" for t, table in TYPE_TABLES.items() if table in targets)
     entries = []
     for ((name, cond, value, reason), _), tables in tables_of.items():
-        if set(tables) != set(targets):  # the check belongs to some tables only
+        if set(tables) != set(checks_of):  # the check belongs to some of the tables only
             cond = f"r.tbl IN ({', '.join(lit(t) for t in tables)}) AND ({cond})"
         entries.append(f"CASE WHEN {cond} THEN {{'c': {lit(name)}, 'v': {value}, 'r': {lit(reason)}}} END")
     found = ", ".join(entries)
+    in_batch = "" if set(checks_of) == set(targets) else \
+        f" AND r.tbl IN ({', '.join(lit(t) for t in sorted(checks_of))})"
     any_found = " OR ".join(f"({cond})" for (_, cond, _, _), _ in tables_of)
     return f"""SELECT DATE {lit(day)}, d.src, d.file, d.mid, d.tbl, d.p.c, d.p.v, d.p.r, TIMESTAMPTZ {lit(uuid_ts)}
         FROM (SELECT s._k_source AS src, s._file AS file, s._k_message_id AS mid, r.tbl,
@@ -1433,7 +1463,7 @@ def _discards_select(day: str, uuid_ts: str, checks_of: dict[str, _Checks], targ
               FROM {_typed_stage(read, raw_bags, structures)} s LEFT JOIN _evt e ON e.event_text = s._k_event_text
               JOIN (SELECT * FROM (VALUES {routes}) v(type, tbl) UNION SELECT 'track', event_table FROM _evt) r
                 ON r.type = s._k_type AND (r.type <> 'track' OR r.tbl = 'tracks' OR r.tbl = e.event_table)
-              WHERE s._k_invalid IS NULL AND ({any_found})) d"""
+              WHERE s._k_invalid IS NULL{in_batch} AND ({any_found})) d"""
 
 
 def key_position(bag: str, path: tuple[str, ...]) -> str:

@@ -110,3 +110,107 @@ def test_load_days_gives_the_connection_its_threads_back(tmp_path: Path) -> None
         reports = loader.load_days(con, root, days, now=NOW)
         assert [r.rows_per_table["tiny"] for r in reports] == [1, 1]
         assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 3
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Every `events` table's rows (load times left out), sorted, to compare two loads."""
+    skip = {loader.DISCARDS: "discarded_at", loader.LEDGER: None}
+    return {t: sorted(map(repr, con.execute(
+        f'SELECT * FROM events."{t}"' if t in skip and skip[t] is None
+        else f'SELECT * EXCLUDE ({skip.get(t, "uuid_ts")}) FROM events."{t}"').fetchall()))
+        for t in loader.events_tables(con)}
+
+
+def test_load_days_replaces_a_day_when_discards_was_dropped(tmp_path: Path) -> None:
+    """With the ledger present and _discards dropped (e.g. to clear it by hand), load_days asks each
+    day whether it was loaded, as load_partition does: a day loaded again replaces its rows."""
+    day = "2026-11-20"
+    root = tmp_path / "events"
+    write(root, "web", day, [stamp({"type": "track", "event": "E", "messageId": f"m{i}", "userId": "u"}, day, i)
+                             for i in range(3)])
+    con = duckdb.connect()
+    loader.load_days(con, root, [day], now=NOW)
+    con.execute("DROP TABLE events._discards")
+    loader.load_days(con, root, [day], now=NOW)
+    assert con.execute("SELECT count(*), count(DISTINCT id) FROM events.tracks").fetchone() == (3, 3)
+    assert con.execute("SELECT count(*) FROM events._loaded_messages").fetchone() == (3,)
+
+
+def test_the_cached_columns_are_not_changed_by_a_day_that_rolled_back(tmp_path: Path, monkeypatch) -> None:
+    """load_days hands the columns a committed day leaves to the next day; a day that adds a column
+    and then fails rolls back, and the next day neither finds the column cached nor fails on it."""
+    d1, d2, d3 = "2026-11-20", "2026-11-21", "2026-11-22"
+    root = tmp_path / "events"
+    write(root, "web", d1, [stamp({"type": "track", "event": "E", "messageId": "a", "properties": {"n": 1}}, d1, 1)])
+    for day, mid in ((d2, "b"), (d3, "c")):
+        write(root, "web", day, [stamp({"type": "track", "event": "E", "messageId": mid,
+                                        "properties": {"n": 2, "added": "x"}}, day, 1)])
+    con = duckdb.connect()
+    catalog = loader._Catalog(loaded_days=loader._loaded_days(con))
+    for _ in range(2):  # the second load of the day finds nothing new: the columns stay cached
+        loader.load_partition(con, root, d1, now=NOW, _catalog=catalog)
+    assert catalog.columns is not None
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("a failure after ALTER TABLE")
+    with monkeypatch.context() as m:
+        m.setattr(loader, "_discards_select", fail)
+        try:
+            loader.load_partition(con, root, d2, now=NOW, _catalog=catalog)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the day did not fail")
+    assert "added" not in loader.table_columns(con, "e")
+    assert "added" not in (catalog.columns or {}).get("e", {})
+    loader.load_partition(con, root, d3, now=NOW, _catalog=catalog)
+    assert con.execute("SELECT id, added FROM events.e ORDER BY id").fetchall() == [("a", None), ("c", "x")]
+
+
+def test_the_file_per_bag_typing_path_types_like_the_one_file_path(tmp_path: Path, monkeypatch) -> None:
+    """A day with many distinct bag values types each bag from a file of its own (in threads); it
+    leaves the tables that typing all bags from one file leaves."""
+    import json
+    day = "2026-11-20"
+    root = tmp_path / "events"
+    write(root, "web", day, [json.dumps(stamp({
+        "type": ["track", "page", "identify"][i % 3], "event": f"E{i % 4}", "messageId": f"m{i}", "userId": "u",
+        "properties": {"n": i, ("Plan" if i % 3 else "plan"): i if i % 2 else "x", "d": "2026-11-20"},
+        "traits": {"t": i}, "context": {"ip": f"10.0.0.{i}", "userAgent": "a", "user_agent": "b"}}, day, i)).encode()
+        for i in range(200)])
+    out = []
+    for threshold in (10**9, 1):
+        monkeypatch.setattr(loader, "SEPARATE_VALUES", threshold)
+        con = duckdb.connect()
+        loader.load_days(con, root, [day], now=NOW)
+        out.append(_tables(con))
+    assert out[0] == out[1]
+    assert out[0]["e0"] and out[0][loader.DISCARDS]
+
+
+def test_discards_found_in_batches_of_tables_equal_those_of_one_scan(tmp_path: Path, monkeypatch) -> None:
+    """A day whose tables have many discard checks is scanned once per batch of tables, each scan
+    reading only its tables' rows; the discards and tables equal those of one scan of every check."""
+    import json
+    d1, d2 = "2026-11-20", "2026-11-21"
+    root = tmp_path / "events"
+    for day, bad in ((d1, False), (d2, True)):
+        write(root, "web", day, [json.dumps(stamp({
+            "type": "track", "event": f"Event {e}", "messageId": f"{day}-{e}-{i}", "userId": "u",
+            "properties": {f"p{e}_{k}": ("x" if bad and (i + k) % 3 == 0 else i) for k in range(4)},
+            "context": {"ip": "x" if bad and i == 1 else f"10.0.0.{i}"}}, day, i)).encode()
+            for e in range(12) for i in range(6)])
+    scans = []
+    discards_select = loader._discards_select
+    monkeypatch.setattr(loader, "_discards_select", lambda *a: scans.append(sorted(a[2])) or discards_select(*a))
+    out = []
+    for per_scan in (10**6, 5):
+        monkeypatch.setattr(loader, "CHECKS_PER_SCAN", per_scan)
+        scans.clear()
+        con = duckdb.connect()
+        loader.load_days(con, root, [d1, d2], now=NOW)
+        out.append((_tables(con), len(scans)))
+    (one_scan, one), (batched, many) = out
+    assert one == 2 and many > 4  # one scan a day, then several on a day
+    assert batched == one_scan
+    assert len(one_scan[loader.DISCARDS]) == 12 * 6 * 4 // 3
