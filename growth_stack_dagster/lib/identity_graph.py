@@ -51,6 +51,12 @@ _TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_co
 OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
                "change_link_id", "change_reason")
 
+# The nodes' rows are copied from the previous map when at most this share of them is new or moved.
+COPY_PREVIOUS_UP_TO = 0.5
+
+_NO_CHANGE = """cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
+                cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason"""
+
 
 @dataclasses.dataclass
 class StitchStats:
@@ -439,13 +445,6 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     _write_all(con, nodes_sql, out_table, temporary, labels, had_prev, moved, hashes if by_hash else None,
                in_scan_order, len(moved_rows))
     return _stats(n, edge_count, components, keeps, changes), changes
-
-
-# The nodes' rows are copied from the previous map when at most this share of them is new or moved.
-COPY_PREVIOUS_UP_TO = 0.5
-
-_NO_CHANGE = """cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
-                cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason"""
 
 
 def _stats(n: int, edges: int, components: int, keeps: np.ndarray, changes: list[Change]) -> StitchStats:
