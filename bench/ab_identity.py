@@ -1,0 +1,102 @@
+"""Two versions of the identity stitch, timed in one process, taking turns, beside the compiled baseline.
+
+On these machines a step's time depends on what ran just before it (see bench_identity.py), so a change
+to `growth_stack_dagster/lib/identity_graph.py` is best judged against the code before it in one process,
+on one generated graph, the two versions and the baseline taking turns. Each version's output is checked
+against the other's (the same map, previous ids and changes).
+
+    git show HEAD~1:growth_stack_dagster/lib/identity_graph.py > /tmp/identity_graph_before.py
+    .venv/bin/python bench/ab_identity.py /tmp/identity_graph_before.py growth_stack_dagster/lib/identity_graph.py \
+        [--customers 3000000] [--repeat 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import bench_identity  # noqa: E402
+
+
+def load(path: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("before", help="identity_graph.py of the code before the change")
+    parser.add_argument("after", help="identity_graph.py of the code after the change")
+    parser.add_argument("--customers", type=int, default=3_000_000)
+    parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--memory-limit", default="4GB")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    versions = {"before": load(args.before, "identity_graph_before"), "after": load(args.after, "identity_graph_after")}
+
+    folder = tempfile.mkdtemp(prefix="ab_identity_")
+    con = duckdb.connect()
+    con.execute(f"set memory_limit = '{args.memory_limit}'")
+    con.execute(f"set temp_directory = '{folder}/spill'")
+    bench_identity.generate(con, args.customers)
+    versions["after"].stitch(con, "select node_key, first_seen_at, first_seen_at as last_seen_at from prev_ids",
+                             "select * from prev_edges", "prev_map")
+    # First, untimed: the two versions must give the same map, previous ids and changes.
+    changes = {}
+    for name, version in versions.items():
+        _, recorded = version.stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, f"components_{name}",
+                                     previous_sql="select node_key, customer_id from prev_map")
+        changes[name] = [dataclasses.astuple(change) for change in recorded]  # each version has its own Change class
+    differ = con.execute("""
+        select count(*) from (
+            (select * from components_before except all select * from components_after)
+            union all
+            (select * from components_after except all select * from components_before))
+    """).fetchall()[0][0]
+    assert differ == 0, f"the two versions' maps differ in {differ} rows"
+    assert changes["before"] == changes["after"], "the two versions recorded other changes"
+    con.execute("drop table components_before")
+    con.execute("drop table components_after")
+    print("the two versions give the same map, previous ids and changes", flush=True)
+
+    times: dict[str, list[float]] = {"before": [], "after": [], "baseline": []}
+    for run in range(args.repeat):
+        # The order turns in every run: before, after, baseline; after, baseline, before; ...
+        order = list(times)[run % 3:] + list(times)[:run % 3]
+        for name in order:
+            for table in ("components", "baseline_nodes"):
+                con.execute(f"drop table if exists {table}")
+            t0 = time.perf_counter()
+            if name == "baseline":
+                bench_identity.scipy_baseline(con)
+            else:
+                versions[name].stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, "components",
+                                      previous_sql="select node_key, customer_id from prev_map")
+            times[name].append(time.perf_counter() - t0)
+        print(f"run {run + 1} ({', '.join(order)}): " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
+              flush=True)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    print(f"RESULT medians over {args.repeat} runs: before {medians['before']:.2f}s, after {medians['after']:.2f}s "
+          f"(after/before {medians['after'] / medians['before']:.2f}), compiled baseline {medians['baseline']:.2f}s "
+          f"(after/baseline {medians['after'] / medians['baseline']:.2f})")
+    con.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
