@@ -49,6 +49,7 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -121,14 +122,40 @@ class LoadReport:
 
 @functools.lru_cache(maxsize=65536)  # the same keys come back every day: named once
 def snake_case(name: str) -> str:
-    """Segment's column/table naming: `Order Completed` -> `order_completed`, `userAgent` -> `user_agent`."""
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", str(name))
+    """Segment's column/table naming: `Order Completed` -> `order_completed`, `userAgent` -> `user_agent`.
+
+    Names outside ASCII keep what tells them apart (see `_ascii`): `Größe` -> `grosse`, `Café` -> `cafe`,
+    `名前` -> `u540d_u524d`."""
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", _ascii(str(name)))
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
     s = re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
     s = re.sub(r"_+", "_", s)
     if s and s[0].isdigit():
         s = "_" + s
     return s[:120]
+
+
+def _ascii(name: str) -> str:
+    """`name` in ASCII letters, digits and separators, so that names in any script keep distinct
+    columns and tables (and valid Dagster asset keys). Per character: one that is ASCII without its
+    accents or in its compatibility form takes that form (`é` -> `e`, `ﬁ` -> `fi`), or its lower case
+    when that is ASCII (`ß` -> `ss`); any other letter or digit becomes its lower case's code point as
+    a word of its own (`名` -> `_u540d_`, `И` and `и` -> `_u0438_`, `プ` -> `_u30d7_`); the rest a space."""
+    if name.isascii():
+        return name
+    out = []
+    for ch in unicodedata.normalize("NFC", name):
+        plain = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        lower = ch.casefold()
+        if plain and plain.isascii():
+            out.append(plain)
+        elif lower.isascii():
+            out.append(lower)
+        elif ch.isalnum():
+            out.append("".join(f"_u{ord(c):04x}_" for c in lower))
+        else:
+            out.append(" ")
+    return "".join(out)
 
 
 def event_table_name(event: str) -> str:

@@ -297,6 +297,39 @@ def test_event_table_names() -> None:
     assert loader.event_table_name("!!!") == "unnamed_event"
 
 
+def test_names_outside_ascii_keep_what_tells_them_apart() -> None:
+    """Accents and compatibility forms fold as Segment folds case (`Café` -> `cafe`); letters of other
+    scripts become code points, so that different names never share a column or a table."""
+    assert loader.snake_case("Größe") == "grosse"
+    assert loader.snake_case("ÉtatCivil") == "etat_civil"
+    assert loader.snake_case("Ｆｕｌｌ Ｎａｍｅ") == "full_name"
+    assert loader.snake_case("名前") == "u540d_u524d"
+    assert loader.snake_case("Имя") == loader.snake_case("имя") == "u0438_u043c_u044f"  # case folds
+    assert loader.snake_case("プラン") != loader.snake_case("フラン")  # kana marks are not accents
+    assert loader.event_table_name("注文完了") == "u6ce8_u6587_u5b8c_u4e86"
+    assert loader.event_table_name("🎉") == "unnamed_event"
+
+
+def test_events_and_keys_in_other_scripts_load_into_tables_and_columns_of_their_own(root: Path, con) -> None:
+    """Two Japanese events get a table each, and their Japanese keys a column each: nothing is folded
+    together or discarded; keys that differ only in case (`Имя`, `имя`) still fold into one column."""
+    write(root, "web", DAY1, [
+        stamp({"type": "track", "event": "注文完了", "messageId": "j1", "userId": "u",
+               "properties": {"名前": "ann", "価格": 10, "Größe": "L"}}, DAY1),
+        stamp({"type": "track", "event": "カート追加", "messageId": "j2", "userId": "u",
+               "properties": {"名前": "bob"}}, DAY1),
+        stamp({"type": "identify", "messageId": "j3", "userId": "u", "traits": {"Имя": None, "имя": "Anna"}}, DAY1)])
+    loader.load_partition(con, root, DAY1)
+    assert rows(con, "SELECT id, event, event_text, u540d_u524d, u4fa1_u683c, grosse "
+                     "FROM events.u6ce8_u6587_u5b8c_u4e86") == [
+        {"id": "j1", "event": "u6ce8_u6587_u5b8c_u4e86", "event_text": "注文完了", "u540d_u524d": "ann",
+         "u4fa1_u683c": 10, "grosse": "L"}]
+    assert rows(con, "SELECT id, u540d_u524d FROM events.u30ab_u30fc_u30c8_u8ffd_u52a0") == [
+        {"id": "j2", "u540d_u524d": "bob"}]
+    assert rows(con, "SELECT id, u0438_u043c_u044f FROM events.identifies") == [{"id": "j3", "u0438_u043c_u044f": "Anna"}]
+    assert rows(con, "SELECT count(*) AS n FROM events._discards") == [{"n": 0}]
+
+
 def test_empty_day_loads_nothing_and_succeeds(root: Path, con) -> None:
     report = loader.load_partition(con, root, DAY1)
     assert report.files == 0 and report.rows_per_table == {"users": 0}
