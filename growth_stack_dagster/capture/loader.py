@@ -1537,6 +1537,10 @@ def _leaf_type(leaves: list[tuple[str, Leaf]], expr: str) -> str:
     return "VARCHAR"
 
 
+# Traits aggregated in one statement when `users` is rebuilt (see _rebuild_users).
+TRAITS_PER_AGGREGATE = 100
+
+
 def _rebuild_users(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
     """`users`: one row per identified user_id with the latest non-null value of every trait."""
     cols = table_columns(con, "identifies")
@@ -1548,8 +1552,21 @@ def _rebuild_users(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
     skip = set(COMMON_COLUMNS) - {"anonymous_id", "received_at", "uuid_ts", "source"}
     traits = [c for c in cols if c not in skip and not c.startswith("context_")]
     order = "coalesce(timestamp, received_at), received_at, id"
-    select = ", ".join(
-        f"arg_max({q(c)}, ({order})) FILTER (WHERE {q(c)} IS NOT NULL) AS {q(c)}" for c in traits)
-    con.execute(f"""CREATE OR REPLACE TABLE {SCHEMA}.users AS
-        SELECT user_id AS id, {select} FROM {SCHEMA}.identifies WHERE user_id IS NOT NULL GROUP BY user_id""")
+
+    def latest(columns: list[str]) -> str:
+        select = ", ".join(f"arg_max({q(c)}, ({order})) FILTER (WHERE {q(c)} IS NOT NULL) AS {q(c)}" for c in columns)
+        return f"SELECT user_id AS id, {select} FROM {SCHEMA}.identifies WHERE user_id IS NOT NULL GROUP BY user_id"
+    # Every aggregate keeps a state per user: with hundreds of traits in one statement that is gigabytes,
+    # so the traits are aggregated TRAITS_PER_AGGREGATE at a time and the parts joined on the user.
+    chunks = [traits[n:n + TRAITS_PER_AGGREGATE] for n in range(0, len(traits), TRAITS_PER_AGGREGATE)]
+    if len(chunks) <= 1:
+        con.execute(f"CREATE OR REPLACE TABLE {SCHEMA}.users AS {latest(traits)}")
+    else:
+        # (inside the day's transaction: should a statement fail, its rollback removes the parts too)
+        parts = [f"_users_part_{n}" for n in range(len(chunks))]
+        for part, columns in zip(parts, chunks):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {part} AS {latest(columns)}")
+        joined = " ".join(f"JOIN {part} USING (id)" for part in parts[1:])
+        con.execute(f"CREATE OR REPLACE TABLE {SCHEMA}.users AS SELECT * FROM {parts[0]} {joined}")
+        con.execute("; ".join(f"DROP TABLE {part}" for part in parts))
     report.rows_per_table["users"] = con.execute(f"SELECT count(*) FROM {SCHEMA}.users").fetchone()[0]

@@ -214,3 +214,22 @@ def test_discards_found_in_batches_of_tables_equal_those_of_one_scan(tmp_path: P
     assert one == 2 and many > 4  # one scan a day, then several on a day
     assert batched == one_scan
     assert len(one_scan[loader.DISCARDS]) == 12 * 6 * 4 // 3
+
+
+def test_users_aggregated_a_few_traits_at_a_time_equal_users_aggregated_at_once(tmp_path: Path, monkeypatch) -> None:
+    """`users` keeps each user's latest non-null value of every trait; with many traits it is built a
+    few traits at a time and the parts joined on the user: the same rows, no part left behind."""
+    day = "2026-11-20"
+    root = tmp_path / "events"
+    write(root, "web", day, [stamp({"type": "identify", "messageId": f"i{i}", "userId": f"u{i % 4}",
+                                    "traits": {f"trait_{k}": (None if (i + k) % 3 == 0 else i * 10 + k)
+                                               for k in range(7)}}, day, (i * 7) % 13) for i in range(24)])
+    out = []
+    for per_aggregate in (100, 2):
+        monkeypatch.setattr(loader, "TRAITS_PER_AGGREGATE", per_aggregate)
+        con = duckdb.connect()
+        loader.load_days(con, root, [day], now=NOW)
+        out.append(_tables(con)["users"])
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_users_part_%'").fetchone() == (0,)
+    assert out[0] == out[1]
+    assert len(out[0]) == 4
