@@ -18,11 +18,8 @@ import importlib.util
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,18 +46,14 @@ def main() -> None:
         parser.error("--repeat must be at least 1")
     versions = {"before": load(args.before, "identity_graph_before"), "after": load(args.after, "identity_graph_after")}
 
-    folder = tempfile.mkdtemp(prefix="ab_identity_")
-    con = duckdb.connect()
-    con.execute(f"set memory_limit = '{args.memory_limit}'")
-    con.execute(f"set temp_directory = '{folder}/spill'")
+    con, folder = bench_identity.connect(args.memory_limit, "ab_identity_")
     bench_identity.generate(con, args.customers)
-    versions["after"].stitch(con, "select node_key, first_seen_at, first_seen_at as last_seen_at from prev_ids",
-                             "select * from prev_edges", "prev_map")
+    versions["after"].stitch(con, bench_identity.PREV_NODES_SQL, bench_identity.PREV_EDGES_SQL, "prev_map")
     # First, untimed: the two versions must give the same map, previous ids and changes.
     changes = {}
     for name, version in versions.items():
         _, recorded = version.stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, f"components_{name}",
-                                     previous_sql="select node_key, customer_id from prev_map")
+                                     previous_sql=bench_identity.PREVIOUS_SQL)
         changes[name] = [dataclasses.astuple(change) for change in recorded]  # each version has its own Change class
     differ = con.execute("""
         select count(*) from (
@@ -86,7 +79,7 @@ def main() -> None:
                 bench_identity.scipy_baseline(con)
             else:
                 versions[name].stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, "components",
-                                      previous_sql="select node_key, customer_id from prev_map")
+                                      previous_sql=bench_identity.PREVIOUS_SQL)
             times[name].append(time.perf_counter() - t0)
         print(f"run {run + 1} ({', '.join(order)}): " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
               flush=True)

@@ -38,6 +38,20 @@ from growth_stack_dagster.lib.identity_graph import stitch  # noqa: E402
 
 NODES_SQL = "select node_key, first_seen_at, first_seen_at as last_seen_at from ids"
 EDGES_SQL = "select key_a, key_b, link_id, first_seen_at from edges"
+# the earlier build's graph (see generate) and the id map it left
+PREV_NODES_SQL = "select node_key, first_seen_at, first_seen_at as last_seen_at from prev_ids"
+PREV_EDGES_SQL = "select * from prev_edges"
+PREVIOUS_SQL = "select node_key, customer_id from prev_map"
+
+
+def connect(memory_limit: str, prefix: str) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """An in-memory DuckDB with `memory_limit`, spilling what does not fit to a new temporary folder
+    (returned, for the caller to remove)."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    con = duckdb.connect()
+    con.execute(f"set memory_limit = '{memory_limit}'")
+    con.execute(f"set temp_directory = '{folder}/spill'")
+    return con, folder
 
 
 def generate(con: duckdb.DuckDBPyConnection, customers: int) -> None:
@@ -147,10 +161,7 @@ def main() -> None:
         parser.error("--repeat must be at least 1")
 
     # In memory, with a memory limit: DuckDB spills what does not fit to a temporary folder.
-    folder = tempfile.mkdtemp(prefix="bench_identity_")
-    con = duckdb.connect()
-    con.execute(f"set memory_limit = '{args.memory_limit}'")
-    con.execute(f"set temp_directory = '{folder}/spill'")
+    con, folder = connect(args.memory_limit, "bench_identity_")
     t0 = time.perf_counter()
     generate(con, args.customers)
     n_ids, n_edges = con.execute("select (select count(*) from ids), (select count(*) from edges)").fetchall()[0]
@@ -163,8 +174,7 @@ def main() -> None:
           f"in {time.perf_counter() - t0:.1f}s")
 
     t0 = time.perf_counter()
-    prev_stats, _ = stitch(con, "select node_key, first_seen_at, first_seen_at as last_seen_at from prev_ids",
-                           "select * from prev_edges", "prev_map")
+    prev_stats, _ = stitch(con, PREV_NODES_SQL, PREV_EDGES_SQL, "prev_map")
     first_s = time.perf_counter() - t0
     print(f"earlier build from scratch (97% of the graph): {first_s:.1f}s, {prev_stats.components:,} customers")
 
@@ -193,7 +203,7 @@ def main() -> None:
         nonlocal stats, changes, stitch_peak
         t0 = time.perf_counter()
         stats, changes = stitch(con, NODES_SQL, EDGES_SQL, "components",
-                                previous_sql="select node_key, customer_id from prev_map")
+                                previous_sql=PREVIOUS_SQL)
         stitch_times.append(time.perf_counter() - t0)
         stitch_peak = max(stitch_peak, peak_gib())
 

@@ -1253,8 +1253,7 @@ def _load_stage(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, report: 
         spec = targets[table]
         n, checks_of[table] = _insert_table(con, day, uuid_ts, table, spec,
                                             [all_leaves[i] for i in sorted(spec["leaves"])],
-                                            stage_types, bags.structures, report,
-                                            dict(columns_of.get(table, {})))  # the catalog's own dict: a copy
+                                            stage_types, bags.structures, report, columns_of.get(table, {}))
         report.rows_per_table[table] = report.rows_per_table.get(table, 0) + n
     # Standard timestamps that are no timestamp (parsed once in the stage), per table storing them.
     for f, col in TIMESTAMP_FIELDS.items():
@@ -1309,10 +1308,11 @@ def _leaf_counts(bag: str, structure: dict, all_leaves: list[tuple[str, Leaf]],
 def _insert_table(con: duckdb.DuckDBPyConnection, day: str, uuid_ts: str, table: str, spec: dict,
                   leaves: list[tuple[str, Leaf]], stage_types: dict[str, str], structures: dict[str, dict],
                   report: LoadReport, existing: dict[str, str]) -> tuple[int, _Checks]:
-    """Insert the stage's messages bound for `table` (whose {column: type} is `existing`: updated here
-    as columns are added, so the caller passes a copy of what it caches); returns the rows inserted
-    and the checks finding its values that could not be stored, for the caller to run with the other
-    tables' (`_discards_select`)."""
+    """Insert the stage's messages bound for `table` (whose {column: type} is `existing`, left as it is:
+    it may be the catalog a rolled-back day must not change); returns the rows inserted and the checks
+    finding its values that could not be stored, for the caller to run with the other tables'
+    (`_discards_select`)."""
+    existing = dict(existing)  # columns added below are noted in this copy
     standard = base_columns(table)
     if not existing:
         cols = ", ".join(f"{q(c)} {t}" for c, t in standard.items())
