@@ -7,7 +7,10 @@ against the other's (the same map, previous ids and changes).
 
     git show HEAD~1:growth_stack_dagster/lib/identity_graph.py > /tmp/identity_graph_before.py
     .venv/bin/python bench/ab_identity.py /tmp/identity_graph_before.py growth_stack_dagster/lib/identity_graph.py \
-        [--customers 3000000] [--repeat 4]
+        [--customers 3000000] [--repeat 4] [--in-place]
+
+With --in-place the version after the change is timed as the dbt model runs it: `update_map` on a copy of
+the earlier build's map (the copy is not timed), against `stitch` writing a new map for the version before.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=3_000_000)
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--memory-limit", default="4GB")
+    parser.add_argument("--in-place", action="store_true",
+                        help="time the version after the change as update_map on a copy of the earlier map")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -48,12 +53,31 @@ def main() -> None:
 
     con, folder = bench_identity.connect(args.memory_limit, "ab_identity_")
     bench_identity.generate(con, args.customers)
-    versions["after"].stitch(con, bench_identity.PREV_NODES_SQL, bench_identity.PREV_EDGES_SQL, "prev_map")
+    # The earlier build's map, as bench_identity.py makes it (a first build, then one over the earlier graph)
+    after = versions["after"]
+    after.stitch(con, bench_identity.OLDER_NODES_SQL, bench_identity.OLDER_EDGES_SQL, "prev_map")
+    after.update_map(con, bench_identity.PREV_NODES_SQL, bench_identity.PREV_EDGES_SQL, "prev_map")
+    con.execute("checkpoint")
+
+    def build(name: str, out_table: str):
+        if args.in_place and name == "after":
+            return after.update_map(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, out_table)
+        return versions[name].stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, out_table,
+                                     previous_sql=bench_identity.PREVIOUS_SQL)
+
+    def prepare(name: str, out_table: str) -> None:
+        """Drop the outputs of earlier runs; for update_map, copy the earlier map to the table it updates."""
+        for table in (out_table, "baseline_nodes"):
+            con.execute(f"drop table if exists {table}")
+        if args.in_place and name == "after":
+            con.execute(f"create table {out_table} as select * from prev_map")
+            con.execute("checkpoint")
+
     # First, untimed: the two versions must give the same map, previous ids and changes.
     changes = {}
-    for name, version in versions.items():
-        _, recorded = version.stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, f"components_{name}",
-                                     previous_sql=bench_identity.PREVIOUS_SQL)
+    for name in versions:
+        prepare(name, f"components_{name}")
+        _, recorded = build(name, f"components_{name}")
         changes[name] = [dataclasses.astuple(change) for change in recorded]  # each version has its own Change class
     differ = con.execute("""
         select count(*) from (
@@ -72,14 +96,12 @@ def main() -> None:
         # The order turns in every run: before, after, baseline; after, baseline, before; ...
         order = list(times)[run % 3:] + list(times)[:run % 3]
         for name in order:
-            for table in ("components", "baseline_nodes"):
-                con.execute(f"drop table if exists {table}")
+            prepare(name, "components")
             t0 = time.perf_counter()
             if name == "baseline":
                 bench_identity.scipy_baseline(con)
             else:
-                versions[name].stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, "components",
-                                      previous_sql=bench_identity.PREVIOUS_SQL)
+                build(name, "components")
             times[name].append(time.perf_counter() - t0)
         print(f"run {run + 1} ({', '.join(order)}): " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
               flush=True)

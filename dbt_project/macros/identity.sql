@@ -51,17 +51,6 @@
 {%- endmacro %}
 
 
-{#- Incremental strategy `replace`: the model's new rows replace all of its previous rows. A model that
-    keeps state (the identity map reads its previous rows) is incremental to have them while it runs,
-    and is replaced whole, so rows of identifiers that left the graph do not linger. -#}
-{% macro get_incremental_replace_sql(arg_dict) -%}
-    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
-    delete from {{ arg_dict['target_relation'] }};
-    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
-    select {{ columns }} from {{ arg_dict['temp_relation'] }}
-{%- endmacro %}
-
-
 {#- Values that stand for "no value" (compared lower-cased, after trimming); they never join anything. -#}
 {% macro identity_blocked_values() -%}
     {{ return(var('identity_blocked_values', ['null', 'undefined', 'anonymous', 'none', 'nil', 'nan', 'unknown',

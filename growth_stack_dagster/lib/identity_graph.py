@@ -24,6 +24,8 @@ hash), and gives every component a `customer_id` by these rules:
   identifier: `md5(node_key)` of that identifier (with `#1`, `#2`, ... appended to the key in the rare
   case that id is already taken in this build).
 
+`update_map` does the same to an id map table in place, writing only the rows that change.
+
 Merges keep the older id and splits give each part the id of its own oldest identifier, so a build
 from scratch over the same data gives every customer the id the successive builds gave it, as long
 as identifiers arrived in the order they were first seen (see README, "Customer ids").
@@ -31,6 +33,7 @@ as identifiers arrived in the order they were first seen (see README, "Customer 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -46,13 +49,18 @@ from scipy.sparse.csgraph import connected_components
 # (`_st_labels` is only ever registered, as `_st_labels_arrow`; it is listed so that the view goes too.)
 _TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
-                "_st_moved", "_st_tie_rows", "_st_split_codes", "_st_split_current", "_st_skip", "_st_new_rows")
+                "_st_moved", "_st_tie_rows", "_st_split_codes", "_st_split_current", "_st_skip", "_st_new_rows",
+                "_st_out", "_st_candidates")
 
 OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
                "change_link_id", "change_reason")
 
 # The nodes' rows are copied from the previous map when at most this share of them is new or moved.
 COPY_PREVIOUS_UP_TO = 0.5
+
+# A row of the previous map that is not a plain kept row (its identifier was new or moved in that build).
+_STALE = """(previous_customer_id is distinct from customer_id or change_type is not null or changed_at is not null
+             or change_link_id is not null or change_reason is not null)"""
 
 _NO_CHANGE = """cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
                 cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason"""
@@ -108,12 +116,59 @@ def stitch(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, out_t
     Raises IdentityGraphError when a link names an identifier that is not a node.
     """
     try:
-        return _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary)
+        return _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary, in_place=False)
     finally:
+        _drop_temp_tables(con)
+
+
+def update_map(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, table: str,
+               dropped_sql: str | None = None, rebuild: bool = False) -> tuple[StitchStats, list[Change]]:
+    """Bring the id map `table` (OUT_COLUMNS, as an earlier `stitch` or `update_map` left it) up to date
+    in place, and return the stats and the id changes.
+
+    Afterwards `table` holds the rows that `stitch(con, nodes_sql, edges_sql, out, previous_sql="select
+    node_key, customer_id from <table>", dropped_sql=dropped_sql)` would write to `out` (in another
+    order), and the same stats and changes are returned. Only what changed is written: the rows of
+    identifiers that moved, left the graph, or still carry the previous build's change (or no previous
+    id) are deleted, and the rows of those still in the graph are inserted with the rows of new
+    identifiers. When most identifiers are new or moved, every row is replaced. With `rebuild` the
+    previous map is ignored and every row replaced by a build from scratch. The rows change in one
+    transaction (the caller's, when one is open), so a failure leaves the table as it was.
+    """
+    previous_sql = None if rebuild else f"select node_key, customer_id, {_STALE} as stale from {table}"
+    try:
+        return _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql, temporary=False, in_place=True)
+    finally:
+        _drop_temp_tables(con)
+
+
+def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
+    try:
         for table in _TEMP_TABLES:
             con.execute(f"drop table if exists {table}")
         for table in _TEMP_TABLES:
             con.execute(f"drop view if exists {table}_arrow")
+    except duckdb.TransactionException:
+        pass  # a failure aborted the caller's transaction: its rollback drops them, and the error is raised
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection):
+    """A transaction around the block, unless the caller has one open (its commit or rollback decides).
+
+    An open transaction keeps its id from statement to statement; without one, every statement has its
+    own (a failed BEGIN would abort the caller's transaction, so it is not tried)."""
+    txid = "select txid_current()"
+    if con.execute(txid).fetchall() == con.execute(txid).fetchall():
+        yield
+        return
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 _I64_MAX = np.iinfo(np.int64).max
@@ -243,7 +298,7 @@ def _distinct(hashes: np.ndarray) -> bool:
     return not bool((ordered[1:] == ordered[:-1]).any())
 
 
-def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary):
+def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary, in_place):
     # Integer ids in the order of one read of the nodes: node i is row i of the result (DuckDB keeps the
     # order of a result). An identifier's age is (first_seen_at, md5 of its key): compared in numpy. `h`,
     # DuckDB's 64-bit hash of the key, lets the joins below compare integers instead of strings. The keys
@@ -328,10 +383,12 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     id_of = "c.h = p.customer_id_h" if _distinct(id_hashes) else "c.customer_id = p.customer_id"
     del id_hashes
     # Left join: a previous row whose identifier is no longer a node comes back with -1 (it is left out).
+    # In place, a row is stale when it is not a plain kept row (new or moved in the previous build).
+    with_stale = in_place and previous_sql is not None
     pairs = con.execute(f"""
-        select coalesce(n.i, -1) as i, c.code
-        from (select {keyed("node_key")}, customer_id, hash(customer_id) as customer_id_h from {previous}
-              where node_key is not null and customer_id is not null) p
+        select coalesce(n.i, -1) as i, c.code{", p.stale" if with_stale else ""}
+        from (select {keyed("node_key")}, customer_id, hash(customer_id) as customer_id_h{", stale" if with_stale else ""}
+              from {previous} where node_key is not null and customer_id is not null) p
         left join _st_nodes n on {node_of("n", "p.node_key")}
         join _st_prev_ids c on {id_of}
     """).fetchnumpy()
@@ -339,6 +396,9 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     previous_rows, gone = len(in_graph), int(len(in_graph) - in_graph.sum())
     code = np.full(n, -1, dtype=np.int32)
     code[pairs["i"][in_graph]] = pairs["code"][in_graph]
+    stale = np.zeros(n, dtype=bool)
+    if with_stale:
+        stale[pairs["i"][in_graph]] = pairs["stale"][in_graph]
     del pairs, in_graph
 
     with_code = np.nonzero(code >= 0)[0]
@@ -350,7 +410,9 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     # the component keeps it; if the identifier was split off from elsewhere, the component is named
     # after it. New identifiers never rename a component that holds a previous customer's identifiers.
     winner = _group_argmin(coded_labels, coded_ages, tiebreak, components, with_code)
-    first = _group_argmin(labels, age, tiebreak, components)
+    # A component without a winner has only new identifiers: its oldest is found among the new ones.
+    new_rows = np.nonzero(code < 0)[0]
+    first = _group_argmin(labels[new_rows], age[new_rows], tiebreak, components, new_rows)
     has_winner = winner >= 0
     winner_code = np.full(components, -1, dtype=np.int32)
     winner_code[has_winner] = code[winner[has_winner]]
@@ -371,14 +433,16 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     moved = had_prev & (kept_code_of[labels] != code)
     moved_rows = np.nonzero(moved)[0]
     founded = np.nonzero(founder >= 0)[0]
-    # Most nodes keep the id they had: their rows are copied from the previous map (a parallel scan), and
-    # only the nodes without a previous id are written from here, their keys fetched with the others.
-    # When fewer than half the nodes had an id, every row is written from the nodes (see _write_all).
-    new_rows = np.nonzero(~had_prev)[0]
+    # Most nodes keep the id they had: their rows are copied from the previous map (a parallel scan), or
+    # in place left as they are, and only the nodes without a previous id and those that moved are
+    # written from here, their keys fetched with the others. In place, the rows of nodes that kept their
+    # id but still carry the previous build's change (or no previous id) are written again, as kept rows.
+    # When more than half the nodes are to be written, every row is written from the nodes (_write_all).
+    refreshed_rows = np.nonzero(stale & ~moved)[0]
     copy_previous = by_hash and previous_sql is not None and previous_rows - gone == len(with_code) and \
-        len(new_rows) + len(moved_rows) <= n * COPY_PREVIOUS_UP_TO
+        len(new_rows) + len(moved_rows) + len(refreshed_rows) <= n * COPY_PREVIOUS_UP_TO
     keys.fetch(np.concatenate([founder[founded], moved_rows, _merge_rows(merge_components, labels),
-                               _split_rows(away, code)] + ([new_rows] if copy_previous else [])))
+                               _split_rows(away, code)] + ([new_rows, refreshed_rows] if copy_previous else [])))
     _register(con, "_st_founders", {"component": founded.astype(np.int32), "founder": keys.of(founder[founded])})
     # Rarely a new id equals one a previous customer keeps: name it after the founder's key plus #k.
     clashes = con.execute("""
@@ -387,16 +451,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     """).fetchall()
     con.execute("create or replace temp table _st_fixed (component integer, customer_id varchar)")
     if clashes:
-        taken = {r[0] for r in con.execute("select customer_id from _st_prev_ids").fetchall()}
-        fixed = []
-        for component, key in clashes:
-            attempt = 1
-            while (candidate := new_customer_id(key, attempt)) in taken or con.execute(
-                    "select count(*) from _st_founders where md5(founder) = ?", [candidate]).fetchall()[0][0]:
-                attempt += 1
-            taken.add(candidate)
-            fixed.append((component, candidate))
-        con.executemany("insert into _st_fixed values (?, ?)", fixed)
+        con.executemany("insert into _st_fixed values (?, ?)", _resolve_clashes(con, clashes))
     con.execute("""
         create or replace temp table _st_ids as
         select c.component, p.customer_id from _st_comp c join _st_prev_ids p on p.code = c.kept_code
@@ -430,7 +485,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     """)
     if copy_previous:
         # The previous map's rows left out of the copy: the nodes that moved and identifiers no longer nodes.
-        skip = hashes[moved_rows]
+        skip = hashes[np.concatenate([moved_rows, refreshed_rows])]
         if gone:
             skip = np.concatenate([skip, con.execute(f"""
                 select p.h from (select hash(node_key) as h from {previous}
@@ -438,13 +493,58 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
                 anti join _st_nodes n on n.h = p.h
             """).fetchnumpy()["h"]])
         _register(con, "_st_skip", {"h": skip})
-        _register(con, "_st_new_rows", {"node_key": keys.of(new_rows), "component": labels[new_rows]})
+        written = np.concatenate([new_rows, refreshed_rows])
+        _register(con, "_st_new_rows", {"node_key": keys.of(written), "component": labels[written],
+                                        "kept": had_prev[written]})
         _drop_work_tables(con, keep=("_st_moved", "_st_skip", "_st_new_rows", "_st_ids"))
-        if _write_from_previous(con, previous, out_table, temporary) == n:
+        if not in_place:
+            if _write_from_previous(con, previous, out_table, temporary) == n:
+                return _stats(n, edge_count, components, keeps, changes), changes
+        else:
+            with _transaction(con):
+                if _update_in_place(con, out_table) != n:
+                    _replace_all(con, nodes_sql, out_table, labels, had_prev, moved, hashes, in_scan_order,
+                                 len(moved_rows))
             return _stats(n, edge_count, components, keeps, changes), changes
-    _write_all(con, nodes_sql, out_table, temporary, labels, had_prev, moved, hashes if by_hash else None,
-               in_scan_order, len(moved_rows))
+    if in_place:
+        with _transaction(con):
+            _replace_all(con, nodes_sql, out_table, labels, had_prev, moved, hashes if by_hash else None,
+                         in_scan_order, len(moved_rows))
+    else:
+        _write_all(con, nodes_sql, out_table, temporary, labels, had_prev, moved, hashes if by_hash else None,
+                   in_scan_order, len(moved_rows))
     return _stats(n, edge_count, components, keeps, changes), changes
+
+
+def _resolve_clashes(con: duckdb.DuckDBPyConnection, clashes: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """For each (component, founder key) whose md5 a previous customer has, in order: the first of md5(key#1),
+    md5(key#2), ... that no previous customer has, that is no founder's md5, and that no earlier clash took.
+    (A split part holding the key that founded its old customer clashes.) The first four attempts of every
+    clash are checked in one query; further ones, rarely needed, one at a time."""
+    def taken(candidates: list[str]) -> dict[str, bool]:
+        _register(con, "_st_candidates", {"customer_id": pa.array(candidates, pa.string())})
+        found = {r[0] for r in con.execute("""
+            select c.customer_id from _st_candidates c semi join _st_prev_ids p on p.customer_id = c.customer_id
+            union
+            select c.customer_id from _st_candidates c semi join _st_founders f on md5(f.founder) = c.customer_id
+        """).fetchall()}
+        return {candidate: candidate in found for candidate in candidates}
+
+    checked = taken([new_customer_id(key, attempt) for _, key in clashes for attempt in range(1, 5)])
+
+    def is_taken(candidate: str) -> bool:
+        if candidate not in checked:
+            checked.update(taken([candidate]))
+        return checked[candidate]
+    chosen: set[str] = set()
+    fixed = []
+    for component, key in clashes:
+        attempt = 1
+        while (candidate := new_customer_id(key, attempt)) in chosen or is_taken(candidate):
+            attempt += 1
+        chosen.add(candidate)
+        fixed.append((component, candidate))
+    return fixed
 
 
 def _stats(n: int, edges: int, components: int, keeps: np.ndarray, changes: list[Change]) -> StitchStats:
@@ -480,6 +580,35 @@ def _write_from_previous(con: duckdb.DuckDBPyConnection, previous: str, out_tabl
         from _st_moved
     """)
     return con.execute(f"select count(*) from {out_table}").fetchall()[0][0]
+
+
+def _update_in_place(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Bring the previous map `table` up to date: delete the rows of `_st_skip` (by hash of the key: the
+    nodes that moved or are written again, and identifiers no longer nodes), insert the rows of
+    `_st_new_rows` (new nodes, and nodes that kept their id when `kept`) and of `_st_moved`. Returns the
+    table's rows."""
+    con.execute(f"""
+        delete from {table}
+        where node_key is null or customer_id is null or hash(node_key) in (select h from _st_skip)
+    """)
+    con.execute(f"""
+        insert into {table} ({", ".join(OUT_COLUMNS)})
+        select r.node_key, ids.customer_id, case when r.kept then ids.customer_id end as previous_customer_id,
+               {_NO_CHANGE}
+        from _st_new_rows r join _st_ids ids using (component)
+        union all
+        select node_key, customer_id, previous_customer_id, change_type, changed_at, change_link_id, change_reason
+        from _st_moved
+    """)
+    return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+
+def _replace_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, table: str, *write_all_args) -> None:
+    """Replace every row of `table` with rows written from the nodes (see _write_all)."""
+    _write_all(con, nodes_sql, "_st_out", True, *write_all_args)
+    columns = ", ".join(OUT_COLUMNS)
+    con.execute(f"delete from {table}")
+    con.execute(f"insert into {table} ({columns}) select {columns} from _st_out")
 
 
 def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, temporary: bool, labels: np.ndarray,
@@ -618,7 +747,11 @@ def _merges(con: duckdb.DuckDBPyConnection, edges_sql: str, keys: _Keys, merge_c
 
 def _split_rows(away: np.ndarray, code: np.ndarray) -> np.ndarray:
     """The current nodes of the previous customers that split."""
-    return np.nonzero(np.isin(code, _sorted_unique(code[away])))[0] if len(away) else np.empty(0, dtype=np.int64)
+    if len(away) == 0:
+        return np.empty(0, dtype=np.int64)
+    split = np.zeros(int(code.max()) + 1, dtype=bool)  # by previous id's code (np.isin sorts every node's)
+    split[code[away]] = True
+    return np.nonzero(split[np.maximum(code, 0)] & (code >= 0))[0]
 
 
 def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropped_sql: str | None,

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from growth_stack_dagster.lib.identity_graph import IdentityGraphError, new_customer_id, stitch
+from growth_stack_dagster.lib.identity_graph import IdentityGraphError, new_customer_id, stitch, update_map
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -31,6 +31,7 @@ class Graph:
         self.previous: dict[str, str] | None = None
         self.changes = []
         self.nodes_sql = "select * from nodes"
+        self.in_place = False  # build by update_map on the map `out` instead of stitch with `prev`
 
     def node(self, key: str, minute: float) -> None:
         self.seen.setdefault(key, at(minute))
@@ -66,9 +67,16 @@ class Graph:
             con.register(f"{name}_arrow", table)
             con.execute(f"create or replace table {name} as select * from {name}_arrow")
             con.unregister(f"{name}_arrow")
-        stats, self.changes = stitch(con, self.nodes_sql, "select * from edges", "out",
-                                     previous_sql=None if from_scratch else "select * from prev",
-                                     dropped_sql="select * from dropped")
+        if self.in_place and not from_scratch:
+            con.execute("""create table if not exists out (node_key varchar, customer_id varchar,
+                           previous_customer_id varchar, change_type varchar, changed_at timestamptz,
+                           change_link_id varchar, change_reason varchar)""")
+            stats, self.changes = update_map(con, self.nodes_sql, "select * from edges", "out",
+                                             dropped_sql="select * from dropped")
+        else:
+            stats, self.changes = stitch(con, self.nodes_sql, "select * from edges", "out",
+                                         previous_sql=None if from_scratch else "select * from prev",
+                                         dropped_sql="select * from dropped")
         self.stats = stats
         mapping = dict(con.execute("select node_key, customer_id from out").fetchall())
         if not from_scratch:
@@ -330,13 +338,14 @@ def test_identifiers_first_seen_together_are_ordered_by_the_md5_of_their_key():
 
 
 def _random_history(seed: int, builds: int, per_build: int, nodes_sql: str = "select * from nodes",
-                    forget: int = 0) -> list:
+                    forget: int = 0, in_place: bool = False) -> list:
     """`builds` successive builds of a random graph (each adds `per_build` identifiers, most linked to an
     earlier one, drops up to 4 links and takes `forget` identifiers out of the graph): [(the id map, the
     recorded changes)] per build."""
     rng = random.Random(seed)
     g = Graph()
     g.nodes_sql = nodes_sql
+    g.in_place = in_place
     keys: list[str] = []
     history = []
     for build in range(builds):
@@ -404,6 +413,19 @@ def test_ids_of_other_lengths_from_an_earlier_map_are_kept_as_they_are():
     assert previous == {**ids, "email:c@x.io": None}
 
 
+def _count_calls(monkeypatch, functions: dict[str, str]) -> dict[str, int]:
+    """Count the calls of identity_graph's functions (name in the counts -> function name), which still run."""
+    from growth_stack_dagster.lib import identity_graph
+
+    calls = dict.fromkeys(functions, 0)
+
+    def counted(name, function):
+        return lambda *args: calls.__setitem__(name, calls[name] + 1) or function(*args)
+    for name, function in functions.items():
+        monkeypatch.setattr(identity_graph, function, counted(name, getattr(identity_graph, function)))
+    return calls
+
+
 @pytest.mark.parametrize("seed", [41, 42])
 def test_rows_copied_from_the_previous_map_equal_rows_written_from_the_nodes(seed, monkeypatch):
     """When most identifiers had an id, the rows of those that kept it are copied from the previous map
@@ -411,13 +433,7 @@ def test_rows_copied_from_the_previous_map_equal_rows_written_from_the_nodes(see
     the same map, previous ids and changes, also when identifiers leave the graph between builds."""
     from growth_stack_dagster.lib import identity_graph
 
-    calls = {"copied": 0, "written": 0}
-    write_from_previous, write_all = identity_graph._write_from_previous, identity_graph._write_all
-
-    def counted(name, write):
-        return lambda *args: calls.__setitem__(name, calls[name] + 1) or write(*args)
-    monkeypatch.setattr(identity_graph, "_write_from_previous", counted("copied", write_from_previous))
-    monkeypatch.setattr(identity_graph, "_write_all", counted("written", write_all))
+    calls = _count_calls(monkeypatch, {"copied": "_write_from_previous", "written": "_write_all"})
 
     def history(share: float) -> list:
         monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
@@ -445,3 +461,133 @@ def test_a_previous_map_with_an_identifier_twice_still_gives_one_row_per_identif
     stitch(con, "select * from nodes", "select * from edges", "out", previous_sql="select * from prev")
     assert con.execute("select count(*), count(distinct node_key) from out").fetchall() == [(10, 10)]
     assert con.execute("select count(*) from out join first using (node_key, customer_id)").fetchall() == [(10,)]
+
+
+@pytest.mark.parametrize("seed", [51, 52])
+def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch):
+    """update_map changes only the rows that changed (deletes those of moved, stale and departed identifiers,
+    inserts new and moved ones), or replaces every row when most changed; build after build, with
+    identifiers leaving the graph, both give the map, previous ids and changes that stitch writes anew."""
+    from growth_stack_dagster.lib import identity_graph
+
+    calls = _count_calls(monkeypatch, {"changed rows": "_update_in_place", "every row": "_replace_all"})
+
+    written = _random_history(seed, builds=6, per_build=50, forget=3)
+    assert calls == {"changed rows": 0, "every row": 0}
+
+    def in_place(share: float) -> list:
+        monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
+        return _random_history(seed, builds=6, per_build=50, forget=3, in_place=True)
+    # Only the changed rows (the first build inserts every row into the empty map), with no fallback:
+    assert in_place(1.0) == written
+    assert calls == {"changed rows": 6, "every row": 0}
+    assert in_place(-1.0) == written
+    assert calls == {"changed rows": 6, "every row": 6}
+    assert in_place(0.5) == written  # as it is: here most builds move most rows (a giant component splits)
+    monkeypatch.setattr(identity_graph, "_distinct", lambda hashes: False)  # keys compared, not hashed
+    calls.update({"changed rows": 0, "every row": 0})
+    assert in_place(1.0) == written
+    assert calls == {"changed rows": 0, "every row": 6}
+    assert any(change.change_type == "split" for _, changes in written for change in changes)
+
+
+def _map_with_a_merge_to_come() -> Graph:
+    """A graph built twice in place, whose next build merges two customers."""
+    g = Graph()
+    g.in_place = True
+    g.link("user_id:1", "email:a@x.io", 1)
+    g.link("user_id:2", "email:b@x.io", 2)
+    for other in range(10):  # customers the merge does not touch: their rows stay as they are
+        g.node(f"user_id:{other + 10}", 0)
+    g.build()
+    g.node("anonymous_id:3", 3)
+    g.build()
+    g.link("email:a@x.io", "email:b@x.io", 4)
+    return g
+
+
+def _rows(con) -> list:
+    return con.execute("select * from out order by node_key").fetchall()
+
+
+def test_a_failed_update_leaves_the_map_as_it_was(monkeypatch):
+    """The rows change in one transaction: a failure after the delete rolls it back, and the map, its
+    rows and the connection are as before (no work table left, the next update works)."""
+    from growth_stack_dagster.lib import identity_graph
+
+    g = _map_with_a_merge_to_come()
+    before = _rows(g.con)
+    update_in_place = identity_graph._update_in_place
+
+    def fail_after_writing(con, table):
+        update_in_place(con, table)
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(identity_graph, "_update_in_place", fail_after_writing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        g.build()
+    assert _rows(g.con) == before
+    assert g.con.execute("select count(*) from duckdb_tables() where table_name like '_st_%'").fetchall() == [(0,)]
+    monkeypatch.setattr(identity_graph, "_update_in_place", update_in_place)
+    merged = g.build()
+    assert len(set(merged.values())) == 12 and _rows(g.con) != before
+    assert [c.change_type for c in g.changes] == ["merge"]
+
+
+def test_an_update_inside_the_callers_transaction_is_committed_or_rolled_back_by_the_caller():
+    g = _map_with_a_merge_to_come()
+    before = _rows(g.con)
+    g.con.execute("begin transaction")
+    g.build()
+    assert _rows(g.con) != before  # seen inside the transaction
+    g.con.execute("rollback")
+    assert _rows(g.con) == before
+    g.con.execute("begin transaction")
+    g.build()
+    g.con.execute("commit")
+    after = _rows(g.con)
+    assert after != before and [c.change_type for c in g.changes] == ["merge"]
+    assert {r[0]: r[1] for r in after} == {**g.previous}
+
+
+def test_a_rebuild_in_place_gives_the_rows_of_a_build_from_scratch():
+    """update_map(rebuild=True) ignores the previous map: the rows become those a first build writes."""
+    g = _map_with_a_merge_to_come()
+    g.build()
+    stitch(g.con, "select * from nodes", "select * from edges", "scratch", dropped_sql="select * from dropped")
+    update_map(g.con, "select * from nodes", "select * from edges", "out", dropped_sql="select * from dropped",
+               rebuild=True)
+    scratch = g.con.execute("select * from scratch order by node_key").fetchall()
+    assert _rows(g.con) == scratch and all(row[2] is None for row in scratch)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_part_split_off_with_the_key_that_founded_its_customer_takes_the_next_free_id(in_place):
+    """user_id:2 founded a customer that later gained an older identifier; when the link goes, the older
+    part keeps the id and user_id:2's part cannot be md5(user_id:2) again: it takes md5(user_id:2#1), or
+    the next attempt no customer has."""
+    g = Graph()
+    g.in_place = in_place
+    g.node("user_id:2", 2)
+    g.node("user_id:9", 9)
+    assert g.build()["user_id:2"] == new_customer_id("user_id:2")
+    g.link("anonymous_id:1", "user_id:2", 1)
+    g.build()
+    g.unlink("anonymous_id:1", "user_id:2")
+    ids = g.build()
+    assert ids["anonymous_id:1"] == new_customer_id("user_id:2")
+    assert ids["user_id:2"] == new_customer_id("user_id:2", 1)
+    assert [(c.change_type, c.old_customer_id, c.customer_id) for c in g.changes] == \
+        [("split", new_customer_id("user_id:2"), new_customer_id("user_id:2", 1))]
+
+    # Again, with md5(user_id:2#1) taken by another customer: the next attempt.
+    g.link("anonymous_id:1", "user_id:2", 10)
+    g.build()
+    if in_place:
+        g.con.execute("update out set customer_id = ?, previous_customer_id = ? where node_key = 'user_id:9'",
+                      [new_customer_id("user_id:2", 1)] * 2)
+    else:
+        g.previous["user_id:9"] = new_customer_id("user_id:2", 1)
+    g.unlink("anonymous_id:1", "user_id:2")
+    ids = g.build()
+    assert ids["user_id:9"] == new_customer_id("user_id:2", 1)
+    assert ids["user_id:2"] == new_customer_id("user_id:2", 2)
