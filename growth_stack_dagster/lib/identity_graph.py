@@ -52,8 +52,10 @@ _TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_co
                 "_st_moved", "_st_tie_rows", "_st_split_codes", "_st_split_current", "_st_skip", "_st_new_rows",
                 "_st_out", "_st_candidates")
 
-OUT_COLUMNS = ("node_key", "customer_id", "previous_customer_id", "change_type", "changed_at",
-               "change_link_id", "change_reason")
+OUT_TYPES = {"node_key": "varchar", "customer_id": "varchar", "previous_customer_id": "varchar",
+             "change_type": "varchar", "changed_at": "timestamptz", "change_link_id": "varchar",
+             "change_reason": "varchar"}
+OUT_COLUMNS = tuple(OUT_TYPES)
 
 # The nodes' rows are copied from the previous map when at most this share of them is new or moved.
 COPY_PREVIOUS_UP_TO = 0.5
@@ -115,10 +117,8 @@ def stitch(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, out_t
     the previous map; `change_*` describe the merge or split that moved it, NULL when it did not move.
     Raises IdentityGraphError when a link names an identifier that is not a node.
     """
-    try:
-        return _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary, in_place=False)
-    finally:
-        _drop_temp_tables(con)
+    return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql,
+                                            temporary, in_place=False))
 
 
 def update_map(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, table: str,
@@ -132,24 +132,35 @@ def update_map(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, t
     identifiers that moved, left the graph, or still carry the previous build's change (or no previous
     id) are deleted, and the rows of those still in the graph are inserted with the rows of new
     identifiers. When most identifiers are new or moved, every row is replaced. With `rebuild` the
-    previous map is ignored and every row replaced by a build from scratch. The rows change in one
-    transaction (the caller's, when one is open), so a failure leaves the table as it was.
+    previous map is ignored and every row replaced by a build from scratch. Columns of OUT_COLUMNS the
+    table lacks are added first. The rows change in one transaction (the caller's, when one is open), so
+    a failure while they change leaves the table as it was; the map is read before that transaction.
     """
+    for column, type_ in OUT_TYPES.items():
+        con.execute(f"alter table {table} add column if not exists {column} {type_}")
     previous_sql = None if rebuild else f"select node_key, customer_id, {_STALE} as stale from {table}"
+    return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql,
+                                            temporary=False, in_place=True))
+
+
+def _cleaned_up(con: duckdb.DuckDBPyConnection, run):
+    """run(), then drop the temp tables; after a failure, a failing drop (e.g. in the caller's transaction,
+    which the failure aborted: its rollback drops them) does not hide the failure."""
     try:
-        return _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql, temporary=False, in_place=True)
-    finally:
-        _drop_temp_tables(con)
+        result = run()
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            _drop_temp_tables(con)
+        raise
+    _drop_temp_tables(con)
+    return result
 
 
 def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        for table in _TEMP_TABLES:
-            con.execute(f"drop table if exists {table}")
-        for table in _TEMP_TABLES:
-            con.execute(f"drop view if exists {table}_arrow")
-    except duckdb.TransactionException:
-        pass  # a failure aborted the caller's transaction: its rollback drops them, and the error is raised
+    for table in _TEMP_TABLES:
+        con.execute(f"drop table if exists {table}")
+    for table in _TEMP_TABLES:
+        con.execute(f"drop view if exists {table}_arrow")
 
 
 @contextlib.contextmanager
@@ -166,7 +177,8 @@ def _transaction(con: duckdb.DuckDBPyConnection):
     try:
         yield
     except BaseException:
-        con.execute("rollback")
+        with contextlib.suppress(duckdb.Error):  # the failure is what the caller needs to see
+            con.execute("rollback")
         raise
     con.execute("commit")
 
@@ -403,9 +415,10 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
 
     with_code = np.nonzero(code >= 0)[0]
     coded, coded_labels, coded_ages = code[with_code], labels[with_code], age[with_code]
-    # The home of a previous id: the component of its oldest current identifier.
-    home = labels[_group_argmin(coded, coded_ages, tiebreak, codes, with_code)] if codes else \
-        np.empty(0, dtype=np.int32)
+    # The home of a previous id: the component of its oldest current identifier (-1 when none is left).
+    oldest_of_code = _group_argmin(coded, coded_ages, tiebreak, codes, with_code)
+    home = np.where(oldest_of_code >= 0, labels[np.maximum(oldest_of_code, 0)] if n else -1, -1).astype(np.int32)
+    del oldest_of_code
     # A component's winner: its oldest identifier that had a previous id. If that id is at home here,
     # the component keeps it; if the identifier was split off from elsewhere, the component is named
     # after it. New identifiers never rename a component that holds a previous customer's identifiers.
@@ -424,9 +437,12 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
                                 "founder": founder.astype(np.int32)})
     # The keys this build needs, fetched in one read: founders, the nodes that moved, the nodes of the
     # components with a merge and those of the customers that split.
-    home_component = home if codes else np.empty(0, dtype=np.int32)
+    home_component = home
     kept_code_of = np.where(keeps, winner_code, -1)
-    loses = np.nonzero(kept_code_of[home_component] != np.arange(codes))[0] if codes else np.empty(0, dtype=np.int64)
+    # Previous ids whose home keeps another id (merged); those with no identifier left are not merges.
+    at_a_home = home_component >= 0
+    loses = np.nonzero(at_a_home & (kept_code_of[np.maximum(home_component, 0)] != np.arange(codes)))[0] \
+        if components else np.empty(0, dtype=np.int64)
     merge_components = _sorted_unique(home_component[loses])
     away = with_code[coded_labels != home_component[coded]] if codes else np.empty(0, dtype=np.int64)
     had_prev = code >= 0

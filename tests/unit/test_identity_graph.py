@@ -67,10 +67,9 @@ class Graph:
             con.register(f"{name}_arrow", table)
             con.execute(f"create or replace table {name} as select * from {name}_arrow")
             con.unregister(f"{name}_arrow")
-        if self.in_place and not from_scratch:
-            con.execute("""create table if not exists out (node_key varchar, customer_id varchar,
-                           previous_customer_id varchar, change_type varchar, changed_at timestamptz,
-                           change_link_id varchar, change_reason varchar)""")
+        in_place = self.in_place and not from_scratch and \
+            con.execute("select count(*) from duckdb_tables() where table_name = 'out'").fetchall()[0][0]
+        if in_place:  # as the dbt model does: a first build writes the map, later ones update it
             stats, self.changes = update_map(con, self.nodes_sql, "select * from edges", "out",
                                              dropped_sql="select * from dropped")
         else:
@@ -471,6 +470,7 @@ def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch)
     from growth_stack_dagster.lib import identity_graph
 
     calls = _count_calls(monkeypatch, {"changed rows": "_update_in_place", "every row": "_replace_all"})
+    distinct = identity_graph._distinct
 
     written = _random_history(seed, builds=6, per_build=50, forget=3)
     assert calls == {"changed rows": 0, "every row": 0}
@@ -478,16 +478,24 @@ def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch)
     def in_place(share: float) -> list:
         monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
         return _random_history(seed, builds=6, per_build=50, forget=3, in_place=True)
-    # Only the changed rows (the first build inserts every row into the empty map), with no fallback:
+    # The first build writes the map; each later one changes only the rows that change, with no fallback:
     assert in_place(1.0) == written
-    assert calls == {"changed rows": 6, "every row": 0}
+    assert calls == {"changed rows": 5, "every row": 0}
     assert in_place(-1.0) == written
-    assert calls == {"changed rows": 6, "every row": 6}
+    assert calls == {"changed rows": 5, "every row": 5}
     assert in_place(0.5) == written  # as it is: here most builds move most rows (a giant component splits)
     monkeypatch.setattr(identity_graph, "_distinct", lambda hashes: False)  # keys compared, not hashed
     calls.update({"changed rows": 0, "every row": 0})
     assert in_place(1.0) == written
-    assert calls == {"changed rows": 0, "every row": 6}
+    assert calls == {"changed rows": 0, "every row": 5}
+
+    # When the changed rows do not add up, every row is rewritten (the count check's fallback).
+    monkeypatch.setattr(identity_graph, "_distinct", distinct)
+    update_in_place = identity_graph._update_in_place
+    monkeypatch.setattr(identity_graph, "_update_in_place", lambda con, table: update_in_place(con, table) + 1)
+    calls.update({"changed rows": 0, "every row": 0})
+    assert in_place(1.0) == written
+    assert calls == {"changed rows": 5, "every row": 5}  # tried, then every row rewritten
     assert any(change.change_type == "split" for _, changes in written for change in changes)
 
 
@@ -526,7 +534,8 @@ def test_a_failed_update_leaves_the_map_as_it_was(monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         g.build()
     assert _rows(g.con) == before
-    assert g.con.execute("select count(*) from duckdb_tables() where table_name like '_st_%'").fetchall() == [(0,)]
+    assert g.con.execute("select count(*) from duckdb_tables() where starts_with(table_name, '_st_')").fetchall() \
+        == [(0,)]
     monkeypatch.setattr(identity_graph, "_update_in_place", update_in_place)
     merged = g.build()
     assert len(set(merged.values())) == 12 and _rows(g.con) != before
@@ -538,15 +547,57 @@ def test_an_update_inside_the_callers_transaction_is_committed_or_rolled_back_by
     before = _rows(g.con)
     g.con.execute("begin transaction")
     g.build()
-    assert _rows(g.con) != before  # seen inside the transaction
+    inside = _rows(g.con)
+    assert inside != before  # seen inside the transaction
     g.con.execute("rollback")
     assert _rows(g.con) == before
     g.con.execute("begin transaction")
     g.build()
     g.con.execute("commit")
-    after = _rows(g.con)
-    assert after != before and [c.change_type for c in g.changes] == ["merge"]
-    assert {r[0]: r[1] for r in after} == {**g.previous}
+    assert _rows(g.con) == inside and [c.change_type for c in g.changes] == ["merge"]
+
+
+def test_a_database_error_in_the_callers_transaction_is_raised_as_it_is(monkeypatch):
+    """A DuckDB error aborts the caller's transaction: the clean-up after it fails too, and must not hide it."""
+    from growth_stack_dagster.lib import identity_graph
+
+    g = _map_with_a_merge_to_come()
+    before = _rows(g.con)
+    update_in_place = identity_graph._update_in_place
+
+    def fail_in_sql(con, table):
+        update_in_place(con, table)
+        con.execute("select cast('not a number' as integer)")
+    monkeypatch.setattr(identity_graph, "_update_in_place", fail_in_sql)
+    g.con.execute("begin transaction")
+    with pytest.raises(duckdb.ConversionException, match="not a number"):
+        g.build()
+    g.con.execute("rollback")
+    assert _rows(g.con) == before
+
+
+def test_columns_the_map_lacks_are_added():
+    """A map written before a column existed gets it, instead of every update failing."""
+    g = _map_with_a_merge_to_come()
+    g.con.execute("alter table out drop column change_reason")
+    g.build()
+    reasons = g.con.execute("select change_reason from out where change_type = 'merge'").fetchall()
+    assert reasons and all("were linked" in r[0] for r in reasons)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_map_whose_identifiers_all_left_the_graph_gives_an_empty_map(in_place):
+    """Every identifier blocked or deleted: the previous customers have no home left, and nothing is merged."""
+    g = Graph()
+    g.in_place = in_place
+    g.link("user_id:1", "email:a@x.io", 1)
+    g.node("user_id:2", 2)
+    g.build()
+    g.build()
+    for key in ("user_id:1", "email:a@x.io", "user_id:2"):
+        g.forget(key)
+    assert g.build() == {}
+    assert g.changes == [] and g.stats.merged == 0
 
 
 def test_a_rebuild_in_place_gives_the_rows_of_a_build_from_scratch():

@@ -2,8 +2,9 @@
 
 Nodes are `int_identifiers_accepted`, edges `int_identity_links_accepted`. On the first build the
 stitch (`growth_stack_dagster.lib.identity_graph.stitch`) writes the map; on every later build
-`update_map` brings this model's own table up to date in place, in the run's transaction: only the rows
-of identifiers that are new, moved, or left the graph are written (when most of them are, every row is).
+`update_map` brings this model's own table up to date in place, in a transaction of its own (dbt runs a
+Python model outside one): only the rows of identifiers that are new, moved or gone, and those the build
+before wrote for its new and moved ones, are written (when most rows are, every row is).
 A customer keeps its id when it gains identifiers, the older id survives a merge, a part split off is
 named after its oldest identifier, and each node that moved carries the merge or split that moved it
 (read by `identity_merges`). The model then returns no rows, so the `append` strategy adds nothing.
