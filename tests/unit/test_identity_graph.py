@@ -630,15 +630,22 @@ def test_a_part_split_off_with_the_key_that_founded_its_customer_takes_the_next_
     assert [(c.change_type, c.old_customer_id, c.customer_id) for c in g.changes] == \
         [("split", new_customer_id("user_id:2"), new_customer_id("user_id:2", 1))]
 
-    # Again, with md5(user_id:2#1) taken by another customer: the next attempt.
+    # Again, with md5(user_id:2#1) to md5(user_id:2#5) taken by other customers: the next attempt (past the
+    # first four, checked together, they are checked one by one).
     g.link("anonymous_id:1", "user_id:2", 10)
+    for attempt in range(2, 6):
+        g.node(f"user_id:{attempt + 10}", 11)
     g.build()
-    if in_place:
-        g.con.execute("update out set customer_id = ?, previous_customer_id = ? where node_key = 'user_id:9'",
-                      [new_customer_id("user_id:2", 1)] * 2)
-    else:
-        g.previous["user_id:9"] = new_customer_id("user_id:2", 1)
+    holders = {"user_id:9": 1, **{f"user_id:{attempt + 10}": attempt for attempt in range(2, 6)}}
+    for key, attempt in holders.items():
+        taken = new_customer_id("user_id:2", attempt)
+        if in_place:
+            g.con.execute("update out set customer_id = ?, previous_customer_id = ? where node_key = ?",
+                          [taken, taken, key])
+        else:
+            g.previous[key] = taken
     g.unlink("anonymous_id:1", "user_id:2")
     ids = g.build()
-    assert ids["user_id:9"] == new_customer_id("user_id:2", 1)
-    assert ids["user_id:2"] == new_customer_id("user_id:2", 2)
+    assert {key: ids[key] for key in holders} == \
+        {key: new_customer_id("user_id:2", attempt) for key, attempt in holders.items()}
+    assert ids["user_id:2"] == new_customer_id("user_id:2", 6)
