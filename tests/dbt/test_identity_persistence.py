@@ -17,6 +17,7 @@ import duckdb
 from tests.dbt import raw
 from tests.dbt.conftest import COMPANY_AS_OF, COMPANY_DAYS, REPO, customers, dbt_build, query
 from tests.dbt.test_ground_truth import truth_identifiers
+from tests.unit.test_identity_graph import count_calls
 
 DAY3 = "2026-01-12"
 KIOSK_USERS = [f"u_k{i}" for i in range(1, 11)]  # with u_carl and u_dan, 12 users on one device: over the cap of 10
@@ -161,6 +162,8 @@ def test_ids_stay_stable_across_ten_builds_of_a_growing_company(home: Path, dbt_
     people's own identifiers merge; a build from scratch at the end gives every identifier the same id."""
     monkeypatch.setenv("GROWTH_STACK_HOME", str(home))
     monkeypatch.chdir(REPO)
+    # Builds after the first update the map in place (dbt runs in this process): count which write ran.
+    writes = count_calls(monkeypatch, {"changed rows": "_update_in_place", "every row": "_replace_all"})
     truth = {k: p for k, p in truth_identifiers(simulated_company / "simulation" / "ground_truth.jsonl").items()}
     start = dt.datetime.combine(COMPANY_AS_OF - dt.timedelta(days=COMPANY_DAYS), dt.time(), dt.timezone.utc)
     step = dt.timedelta(days=COMPANY_DAYS / 10)
@@ -182,6 +185,8 @@ def test_ids_stay_stable_across_ten_builds_of_a_growing_company(home: Path, dbt_
         gained += sum(1 for cid, n in sizes.items() if sum(1 for c in current.values() if c == cid) > n)
         previous = current
     assert gained >= 10  # customers did gain identifiers (devices, Stripe customers, emails) and kept their ids
+    # The second build rewrites every row (the first one's rows had no previous id); later ones mostly not.
+    assert writes["every row"] >= 1 and writes["changed rows"] >= 5, writes
     # Only one person's own identifiers ever merged, and nothing split (the company only grew).
     for change_type, old, new in query(home, "select change_type, old_customer_id, customer_id from marts.identity_merges"):
         assert change_type == "merge"

@@ -412,7 +412,7 @@ def test_ids_of_other_lengths_from_an_earlier_map_are_kept_as_they_are():
     assert previous == {**ids, "email:c@x.io": None}
 
 
-def _count_calls(monkeypatch, functions: dict[str, str]) -> dict[str, int]:
+def count_calls(monkeypatch, functions: dict[str, str]) -> dict[str, int]:
     """Count the calls of identity_graph's functions (name in the counts -> function name), which still run."""
     from growth_stack_dagster.lib import identity_graph
 
@@ -432,7 +432,7 @@ def test_rows_copied_from_the_previous_map_equal_rows_written_from_the_nodes(see
     the same map, previous ids and changes, also when identifiers leave the graph between builds."""
     from growth_stack_dagster.lib import identity_graph
 
-    calls = _count_calls(monkeypatch, {"copied": "_write_from_previous", "written": "_write_all"})
+    calls = count_calls(monkeypatch, {"copied": "_write_from_previous", "written": "_write_all"})
 
     def history(share: float) -> list:
         monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
@@ -469,7 +469,7 @@ def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch)
     identifiers leaving the graph, both give the map, previous ids and changes that stitch writes anew."""
     from growth_stack_dagster.lib import identity_graph
 
-    calls = _count_calls(monkeypatch, {"changed rows": "_update_in_place", "every row": "_replace_all"})
+    calls = count_calls(monkeypatch, {"changed rows": "_update_in_place", "every row": "_replace_all"})
     distinct = identity_graph._distinct
 
     written = _random_history(seed, builds=6, per_build=50, forget=3)
