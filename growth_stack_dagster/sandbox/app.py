@@ -54,8 +54,11 @@ def build_app(ctx: SandboxContext) -> Starlette:
     async def faults(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse(ctx.faults.list())
-        if request.method == "DELETE":
-            ctx.faults.clear()
+        if request.method == "DELETE":  # ?id=N removes that rule only
+            rule_id = request.query_params.get("id")
+            if rule_id is not None and not rule_id.isdigit():
+                return JSONResponse({"error": f"id must be a rule's number, not {rule_id!r}"}, status_code=400)
+            ctx.faults.clear(int(rule_id) if rule_id is not None else None)
             return JSONResponse({"cleared": True})
         try:
             rule = ctx.faults.add(await request.json())

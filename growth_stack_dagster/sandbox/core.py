@@ -311,9 +311,10 @@ class Faults:
         with self._lock:
             return [dataclasses.asdict(r) for r in self._rules]
 
-    def clear(self) -> None:
+    def clear(self, rule_id: int | None = None) -> None:
+        """Remove every rule, or only the rule `rule_id` (the others keep their order and firings)."""
         with self._lock:
-            self._rules.clear()
+            self._rules[:] = [] if rule_id is None else [r for r in self._rules if r.id != rule_id]
 
     def take(self, path: str, kinds: tuple[str, ...] = FaultRule.REQUEST_KINDS,
              method: str | None = None) -> FaultRule | None:

@@ -130,9 +130,14 @@ def hubspot(sandbox: str, method: str, path: str, body: Any = None) -> requests.
                             headers={"Authorization": f"Bearer {TOKEN}"})
 
 
-def faults(sandbox: str, **rule: Any) -> None:
-    requests.post(f"{sandbox}/_admin/faults", json=rule, timeout=10).raise_for_status()
+def faults(sandbox: str, **rule: Any) -> int:
+    """Add a fault rule to the sandbox; returns its id."""
+    response = requests.post(f"{sandbox}/_admin/faults", json=rule, timeout=10)
+    response.raise_for_status()
+    return response.json()["id"]
 
 
-def clear_faults(sandbox: str) -> None:
-    requests.delete(f"{sandbox}/_admin/faults", timeout=10).raise_for_status()
+def clear_faults(sandbox: str, rule_id: int | None = None) -> None:
+    """Remove every fault rule, or only `rule_id`."""
+    params = {} if rule_id is None else {"id": rule_id}
+    requests.delete(f"{sandbox}/_admin/faults", params=params, timeout=10).raise_for_status()

@@ -227,11 +227,12 @@ def test_amplitude_429_and_5xx_delay_but_lose_nothing(gs_home: Path, outage_seco
     with stack(gs_home) as urls, RouterProcess(gs_home, urls["sandbox"]):
         sandbox = urls["sandbox"]
         wait_until(lambda: _route(gs_home, AMPLITUDE_ROUTE), 30, "the router to start")
-        faults(sandbox, prefix="/amplitude/2/httpapi", kind="rate_limit", count=-1, retry_after=1)
+        rate_limit = faults(sandbox, prefix="/amplitude/2/httpapi", kind="rate_limit", count=-1, retry_after=1)
         stop = threading.Event()
         ids = _send_opens(urls["collector"], users, 100, outage_seconds / 2, stop)
-        clear_faults(sandbox)
+        # The 503s are in place before the 429s go: no request finds Amplitude up in between.
         faults(sandbox, prefix="/amplitude/2/httpapi", kind="error", status=503, count=-1)
+        clear_faults(sandbox, rate_limit)
         time.sleep(outage_seconds / 2)
         assert _all_events(sandbox, users) == []
         assert _route(gs_home, AMPLITUDE_ROUTE)["lag_seconds"] > 0

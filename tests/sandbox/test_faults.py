@@ -92,3 +92,17 @@ def test_unknown_rules_are_refused_with_the_allowed_values(sandbox_url: str) -> 
     assert r.status_code == 400 and "apply_then_error" in r.json()["error"]
     r = add(sandbox_url, prefix="/zendesk", kind="error", verb="GET")
     assert r.status_code == 400 and "method" in r.json()["error"]
+
+
+def test_one_rule_is_removed_by_its_id_and_the_others_stay(sandbox_url: str) -> None:
+    """DELETE /_admin/faults?id=N removes rule N only, so a test can switch one outage for another without
+    a moment in between when the service is up."""
+    first = add(sandbox_url, prefix="/customerio/api/v1/customers", kind="error", status=503, count=-1).json()["id"]
+    add(sandbox_url, prefix="/customerio/api/v1/customers", kind="error", status=500, count=-1)
+    assert put_person(sandbox_url, "p1", plan="pro").status_code == 503
+    requests.delete(f"{sandbox_url}/_admin/faults", params={"id": first}, timeout=10).raise_for_status()
+    assert put_person(sandbox_url, "p1", plan="pro").status_code == 500
+    bad = requests.delete(f"{sandbox_url}/_admin/faults", params={"id": "x"}, timeout=10)
+    assert bad.status_code == 400 and "rule's number" in bad.json()["error"]
+    requests.delete(f"{sandbox_url}/_admin/faults", timeout=10).raise_for_status()
+    assert put_person(sandbox_url, "p1", plan="pro").status_code == 200
