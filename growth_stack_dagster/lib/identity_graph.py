@@ -50,19 +50,22 @@ from scipy.sparse.csgraph import connected_components
 _TEMP_TABLES = ("_st_nodes", "_st_wanted", "_st_labels", "_st_prev_ids", "_st_comp", "_st_founders", "_st_fixed",
                 "_st_ids", "_st_changes", "_st_merge_rows", "_st_merge_nodes", "_st_split_rows", "_st_moved_rows",
                 "_st_moved", "_st_tie_rows", "_st_split_codes", "_st_split_current", "_st_skip", "_st_new_rows",
-                "_st_out", "_st_candidates")
+                "_st_out", "_st_candidates", "_st_wanted_codes")
 
 OUT_TYPES = {"node_key": "varchar", "customer_id": "varchar", "previous_customer_id": "varchar",
              "change_type": "varchar", "changed_at": "timestamptz", "change_link_id": "varchar",
              "change_reason": "varchar"}
 OUT_COLUMNS = tuple(OUT_TYPES)
 
-# The nodes' rows are copied from the previous map when at most this share of them is new or moved.
-COPY_PREVIOUS_UP_TO = 0.5
+# The map's state, kept by update_map beside OUT_COLUMNS so that a build reads integers, not strings:
+# node_hash = hash(node_key) (DuckDB's 64-bit hash) and customer_code, an integer per customer_id (one
+# code per id, one id per code). Rows whose state is missing (e.g. written by `stitch`) or whose hashes
+# another DuckDB version computed differently are noticed, and every row is then rewritten with it.
+STATE_TYPES = {"node_hash": "ubigint", "customer_code": "integer"}
+STATE_COLUMNS = tuple(STATE_TYPES)
 
-# A row of the previous map that is not a plain kept row (its identifier was new or moved in that build).
-_STALE = """(previous_customer_id is distinct from customer_id or change_type is not null or changed_at is not null
-             or change_link_id is not null or change_reason is not null)"""
+# In place, only the changed rows are written when at most this share of the nodes is new or moved.
+COPY_PREVIOUS_UP_TO = 0.5
 
 _NO_CHANGE = """cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
                 cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason"""
@@ -118,7 +121,7 @@ def stitch(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, out_t
     Raises IdentityGraphError when a link names an identifier that is not a node.
     """
     return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql,
-                                            temporary, in_place=False))
+                                            temporary, in_place=False, state=False))
 
 
 def update_map(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, table: str,
@@ -131,16 +134,39 @@ def update_map(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, t
     order), and the same stats and changes are returned. Only what changed is written: the rows of
     identifiers that moved, left the graph, or still carry the previous build's change (or no previous
     id) are deleted, and the rows of those still in the graph are inserted with the rows of new
-    identifiers. When most identifiers are new or moved, every row is replaced. With `rebuild` the
-    previous map is ignored and every row replaced by a build from scratch. Columns of OUT_COLUMNS the
-    table lacks are added first. The rows change in one transaction (the caller's, when one is open), so
-    a failure while they change leaves the table as it was; the map is read before that transaction.
+    identifiers. The previous map is read from its STATE_COLUMNS (integers) when they are current;
+    otherwise, and when most identifiers are new or moved, every row is replaced (with its state). With
+    `rebuild` the previous map is ignored and every row replaced by a build from scratch. Columns of
+    OUT_COLUMNS and STATE_COLUMNS the table lacks are added first. The rows change in one transaction (the
+    caller's, when one is open), so a failure while they change leaves the table as it was; the map is
+    read before that transaction.
     """
-    for column, type_ in OUT_TYPES.items():
+    for column, type_ in {**OUT_TYPES, **STATE_TYPES}.items():
         con.execute(f"alter table {table} add column if not exists {column} {type_}")
-    previous_sql = None if rebuild else f"select node_key, customer_id, {_STALE} as stale from {table}"
-    return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql,
-                                            temporary=False, in_place=True))
+    previous_sql = None if rebuild else f"select node_key, customer_id from {table}"
+    state = not rebuild and _state_is_current(con, table)
+    try:
+        return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql,
+                                                temporary=False, in_place=True, state=state))
+    except _HashesCollide:  # raised before anything is written
+        return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql,
+                                                temporary=False, in_place=True, state=False))
+
+
+def _state_is_current(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether every row of the map has its state, and a sample of its node_hash values is what this
+    DuckDB's hash gives (a DuckDB version with another hash function would otherwise find no identifier)."""
+    missing = con.execute(f"""
+        select count(*) from {table}
+        where node_key is not null and customer_id is not null and (node_hash is null or customer_code is null
+                                                                    or customer_code < 0)
+    """).fetchall()[0][0]
+    if missing:
+        return False
+    return con.execute(f"""
+        select count(*) from (select node_key, node_hash from {table} where node_key is not null limit 2048)
+        where node_hash <> hash(node_key)
+    """).fetchall()[0][0] == 0
 
 
 def _cleaned_up(con: duckdb.DuckDBPyConnection, run):
@@ -189,40 +215,59 @@ _U64_MAX = np.iinfo(np.uint64).max
 
 class _Keys:
     """The node_key of node i, fetched from DuckDB only for the few nodes that need it (founders, nodes that
-    moved, nodes of merges and splits, ties): found by hash in nodes_sql, or by i in the copy `_st_nodes`
-    when two keys share a hash. Keys fetched once are kept."""
+    moved, nodes of merges and splits, ties, rows written in place): found by hash in nodes_sql, or by i in
+    the copy `_st_nodes` when two keys share a hash, or, with the map's state (`in_map`: the map, and the
+    sorted rows whose keys the first read kept with those keys), in those keys and else by node_hash in the
+    map. Keys fetched once are kept."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, nodes_sql: str, hashes: np.ndarray | None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, nodes_sql: str, hashes: np.ndarray | None,
+                 in_map: tuple[str, tuple[np.ndarray, pa.Array]] | None = None):
         self.con, self.nodes_sql, self.hashes = con, nodes_sql, hashes
+        self.map_table, (self.stored_rows, self.stored) = in_map if in_map else (None, (None, None))
         self.rows = np.empty(0, dtype=np.int64)  # sorted
         self.keys = pa.array([], pa.string())  # the key of each of self.rows
 
     def fetch(self, rows: np.ndarray) -> None:
-        """Fetch the keys of `rows` not fetched yet, in one query."""
+        """Fetch the keys of `rows` not fetched yet, in one query (which returns them in the order of rows)."""
         rows = _sorted_unique(np.asarray(rows, dtype=np.int64))
         rows = rows[~np.isin(rows, self.rows, assume_unique=True)]
         if len(rows) == 0:
             return
-        if self.hashes is not None:
-            _register(self.con, "_st_wanted", {"h": self.hashes[rows]})
+        if self.map_table is not None:
+            at = np.minimum(np.searchsorted(self.stored_rows, rows), max(len(self.stored_rows) - 1, 0))
+            missing = self.stored_rows[at] != rows if len(self.stored_rows) else np.ones(len(rows), dtype=bool)
+            stored = self.stored.take(pa.array(at[~missing]))
+            if missing.any():
+                in_map = rows[missing]
+                _register(self.con, "_st_wanted", {"k": np.arange(len(in_map), dtype=np.int32),
+                                                   "h": self.hashes[in_map]})
+                found = self.con.sql(f"""
+                    select w.k, m.node_key from {self.map_table} m join _st_wanted w on w.h = m.node_hash
+                    where m.node_key is not null and m.customer_id is not null
+                    order by w.k
+                """).to_arrow_table()
+                if not np.array_equal(found.column(0).to_numpy(), np.arange(len(in_map))):
+                    raise RuntimeError("identity stitch: the map's node_hash does not find its identifiers")
+                order = np.argsort(np.concatenate([np.nonzero(~missing)[0], np.nonzero(missing)[0]]), kind="stable")
+                stored = pa.concat_arrays([stored, found.column("node_key").combine_chunks()]).take(pa.array(order))
+            found, expected = pa.table({"i": pa.array(rows), "node_key": stored}), rows
+        elif self.hashes is not None:
+            _register(self.con, "_st_wanted", {"k": np.arange(len(rows), dtype=np.int32), "h": self.hashes[rows]})
             found = self.con.sql(f"""
-                select n.h, n.node_key
+                select w.k, n.node_key
                 from (select hash(node_key) as h, node_key from ({self.nodes_sql}) where node_key is not null) n
-                semi join _st_wanted w using (h)
+                join _st_wanted w using (h)
+                order by w.k
             """).to_arrow_table()
-            found_ids, wanted = found.column("h").to_numpy(), self.hashes[rows]
+            expected = np.arange(len(rows))
         else:
             _register(self.con, "_st_wanted", {"i": rows.astype(np.int32)})
-            found = self.con.sql("select n.i, n.node_key from _st_nodes n semi join _st_wanted w using (i)") \
+            found = self.con.sql("select n.i, n.node_key from _st_nodes n semi join _st_wanted w using (i) order by n.i") \
                 .to_arrow_table()
-            found_ids, wanted = found.column("i").to_numpy(), rows
-        # found row k is wanted[at[k]]; wanted is in the first read's order (rows are sorted)
-        order = np.argsort(wanted, kind="stable")
-        at = order[np.minimum(np.searchsorted(wanted[order], found_ids), len(order) - 1)]
-        if len(at) != len(rows) or not np.array_equal(wanted[at], found_ids) or \
-                np.bincount(at, minlength=len(rows)).max() > 1:
+            expected = rows
+        if not np.array_equal(found.column(0).to_numpy(), expected):
             raise RuntimeError("identity stitch: nodes_sql returned other nodes on a second read")
-        keys = found.column("node_key").combine_chunks().take(pa.array(np.argsort(at, kind="stable")))
+        keys = found.column("node_key").combine_chunks()
         if len(self.rows):
             rows, keys = np.concatenate([self.rows, rows]), pa.concat_arrays([self.keys, keys])
             order = np.argsort(rows, kind="stable")
@@ -310,25 +355,57 @@ def _distinct(hashes: np.ndarray) -> bool:
     return not bool((ordered[1:] == ordered[:-1]).any())
 
 
-def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary, in_place):
+class _HashesCollide(Exception):
+    """Two nodes share a hash (or two rows of the map one node): the map's state cannot be used."""
+
+
+def _read_nodes_with_state(con: duckdb.DuckDBPyConnection, nodes_sql: str, table: str):
+    """The nodes joined with the map's state in one read: node i is row i of the join. Returns numpy arrays
+    (hashes, ages, codes, stale) and an Arrow array of keys: `code` is a node's previous customer_code (-1 for
+    a new node), `stale` whether its row is not a plain kept row (new, or moved with its change, in the
+    previous build), and the key is kept only for the nodes whose row is written (new and stale ones)."""
+    read = con.sql(f"""
+        select coalesce(epoch_us(n.first_seen_at), 9223372036854775807) as t, n.h,
+               coalesce(p.customer_code, -1) as code, coalesce(p.stale, false)::utinyint as stale,
+               case when p.customer_code is null or p.stale then n.node_key end as node_key
+        from (select node_key, first_seen_at, hash(node_key) as h from ({nodes_sql}) where node_key is not null) n
+        left join (select node_hash, customer_code, previous_customer_id is null or change_type is not null as stale
+                   from {table} where node_key is not null and customer_id is not null) p
+        on p.node_hash = n.h
+    """).to_arrow_table()
+    hashes = read.column("h").to_numpy()
+    if not _distinct(hashes):
+        raise _HashesCollide()
+    keys = read.column("node_key")
+    kept = np.nonzero(keys.is_null().to_numpy() == 0)[0]  # the nodes whose key was kept, and those keys
+    return hashes, read.column("t").to_numpy(), read.column("code").to_numpy().astype(np.int32, copy=False), \
+        read.column("stale").to_numpy().astype(bool), (kept, keys.drop_null().combine_chunks())
+
+
+def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, temporary, in_place, state):
     # Integer ids in the order of one read of the nodes: node i is row i of the result (DuckDB keeps the
     # order of a result). An identifier's age is (first_seen_at, md5 of its key): compared in numpy. `h`,
     # DuckDB's 64-bit hash of the key, lets the joins below compare integers instead of strings. The keys
     # are not copied: the output reads them from nodes_sql again, lined up by position (checked by hash).
-    cols = con.execute(f"""
-        select coalesce(epoch_us(first_seen_at), 9223372036854775807) as t, hash(node_key) as h
-        from ({nodes_sql}) where node_key is not null
-    """).fetchnumpy()
-    age, hashes = np.asarray(cols["t"], dtype=np.int64), np.asarray(cols["h"], dtype=np.uint64)
-    n = len(age)
-    del cols
+    # With the map's state, the read joins the map (see _read_nodes_with_state); node i is row i of the join.
+    if state:
+        hashes, age, code, stale, stored_keys = _read_nodes_with_state(con, nodes_sql, out_table)
+        n = len(age)
+    else:
+        cols = con.execute(f"""
+            select coalesce(epoch_us(first_seen_at), 9223372036854775807) as t, hash(node_key) as h
+            from ({nodes_sql}) where node_key is not null
+        """).fetchnumpy()
+        age, hashes = np.asarray(cols["t"], dtype=np.int64), np.asarray(cols["h"], dtype=np.uint64)
+        n = len(age)
+        del cols
     # Keys are looked up by their hash when the nodes' hashes are all distinct: a node's key then finds
     # that node and no other. Otherwise (two keys with one hash, odds about n^2 / 2^65) by the key itself.
     # A key that is not a node could pass for one only if its hash equals a node's: odds about n / 2^64.
-    by_hash = _distinct(hashes)
+    by_hash = state or _distinct(hashes)
     if by_hash:
         _register(con, "_st_nodes", {"i": np.arange(n, dtype=np.int32), "h": hashes})
-        in_scan_order = True
+        in_scan_order = not state
     else:
         # Two keys share a hash: the nodes are copied with their keys and numbered in the copy's order.
         con.execute(f"""
@@ -348,7 +425,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         age = np.empty(n, dtype=np.int64)
         age[cols["i"]] = cols["t"]
         del cols
-    keys = _Keys(con, nodes_sql, hashes if by_hash else None)
+    keys = _Keys(con, nodes_sql, hashes if by_hash else None, (out_table, stored_keys) if state else None)
 
     def node_of(alias: str, key: str) -> str:
         return f"{alias}.h = {key}_h" if by_hash else f"{alias}.node_key = {key}"
@@ -382,36 +459,44 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     labels = labels.astype(np.int32)
     del graph
 
-    # The previous map as integer codes: code -> previous customer id in _st_prev_ids.
+    # The previous map as integer codes (previous customer id -> code). In place, with the map's state
+    # columns current (see update_map), the codes and key hashes are read as they are, and the ids of
+    # only the codes this build needs are read later; otherwise the ids are numbered here, all of them
+    # kept in _st_prev_ids.
     previous = f"({previous_sql})" if previous_sql else \
         "(select cast(null as varchar) as node_key, cast(null as varchar) as customer_id where false)"
-    con.execute(f"""
-        create or replace temp table _st_prev_ids as
-        select customer_id, hash(customer_id) as h, (row_number() over () - 1)::integer as code
-        from (select distinct customer_id from {previous} where customer_id is not null)
-    """)
-    id_hashes = con.execute("select h from _st_prev_ids").fetchnumpy()["h"]
-    codes = len(id_hashes)
-    id_of = "c.h = p.customer_id_h" if _distinct(id_hashes) else "c.customer_id = p.customer_id"
-    del id_hashes
-    # Left join: a previous row whose identifier is no longer a node comes back with -1 (it is left out).
-    # In place, a row is stale when it is not a plain kept row (new or moved in the previous build).
-    with_stale = in_place and previous_sql is not None
-    pairs = con.execute(f"""
-        select coalesce(n.i, -1) as i, c.code{", p.stale" if with_stale else ""}
-        from (select {keyed("node_key")}, customer_id, hash(customer_id) as customer_id_h{", stale" if with_stale else ""}
-              from {previous} where node_key is not null and customer_id is not null) p
-        left join _st_nodes n on {node_of("n", "p.node_key")}
-        join _st_prev_ids c on {id_of}
-    """).fetchnumpy()
-    in_graph = pairs["i"] >= 0
-    previous_rows, gone = len(in_graph), int(len(in_graph) - in_graph.sum())
-    code = np.full(n, -1, dtype=np.int32)
-    code[pairs["i"][in_graph]] = pairs["code"][in_graph]
-    stale = np.zeros(n, dtype=bool)
-    if with_stale:
-        stale[pairs["i"][in_graph]] = pairs["stale"][in_graph]
-    del pairs, in_graph
+    if state:
+        previous_rows, top_code = con.execute(f"""
+            select count(*), max(customer_code) from {out_table} where node_key is not null and customer_id is not null
+        """).fetchall()[0]
+        codes = 0 if top_code is None else top_code + 1
+        gone = previous_rows - int(np.count_nonzero(code >= 0))  # rows whose identifier is no longer a node
+        all_ids_sql = f"select customer_id from {out_table}"
+    else:
+        con.execute(f"""
+            create or replace temp table _st_prev_ids as
+            select customer_id, hash(customer_id) as h, (row_number() over () - 1)::integer as code
+            from (select distinct customer_id from {previous} where customer_id is not null)
+        """)
+        id_hashes = con.execute("select h from _st_prev_ids").fetchnumpy()["h"]
+        codes = len(id_hashes)
+        id_of = "c.h = p.customer_id_h" if _distinct(id_hashes) else "c.customer_id = p.customer_id"
+        del id_hashes
+        pairs = con.execute(f"""
+            select coalesce(n.i, -1) as i, c.code
+            from (select {keyed("node_key")}, customer_id, hash(customer_id) as customer_id_h
+                  from {previous} where node_key is not null and customer_id is not null) p
+            left join _st_nodes n on {node_of("n", "p.node_key")}
+            join _st_prev_ids c on {id_of}
+        """).fetchnumpy()
+        all_ids_sql = "select customer_id from _st_prev_ids"
+        # A left join: a previous row whose identifier is no longer a node comes back with -1 (left out).
+        in_graph = pairs["i"] >= 0
+        previous_rows, gone = len(in_graph), int(len(in_graph) - in_graph.sum())
+        code = np.full(n, -1, dtype=np.int32)
+        code[pairs["i"][in_graph]] = pairs["code"][in_graph]
+        stale = np.zeros(n, dtype=bool)
+        del pairs, in_graph
 
     with_code = np.nonzero(code >= 0)[0]
     coded, coded_labels, coded_ages = code[with_code], labels[with_code], age[with_code]
@@ -432,11 +517,6 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     keeps = has_winner.copy()
     keeps[has_winner] = home[winner_code[has_winner]] == np.nonzero(has_winner)[0]
     founder = np.where(keeps, -1, np.where(has_winner, winner, first))
-    _register(con, "_st_comp", {"component": np.arange(components, dtype=np.int32),
-                                "kept_code": np.where(keeps, winner_code, -1).astype(np.int32),
-                                "founder": founder.astype(np.int32)})
-    # The keys this build needs, fetched in one read: founders, the nodes that moved, the nodes of the
-    # components with a merge and those of the customers that split.
     home_component = home
     kept_code_of = np.where(keeps, winner_code, -1)
     # Previous ids whose home keeps another id (merged); those with no identifier left are not merges.
@@ -449,36 +529,72 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     moved = had_prev & (kept_code_of[labels] != code)
     moved_rows = np.nonzero(moved)[0]
     founded = np.nonzero(founder >= 0)[0]
-    # Most nodes keep the id they had: their rows are copied from the previous map (a parallel scan), or
-    # in place left as they are, and only the nodes without a previous id and those that moved are
-    # written from here, their keys fetched with the others. In place, the rows of nodes that kept their
-    # id but still carry the previous build's change (or no previous id) are written again, as kept rows.
-    # When more than half the nodes are to be written, every row is written from the nodes (_write_all).
+    # The customer code of each component (written to the map's state column in place): a kept id keeps
+    # its code, a new id takes the next free one.
+    if codes + len(founded) > np.iinfo(np.int32).max:
+        raise RuntimeError("identity stitch: customer codes beyond 32 bits; rebuild the map (identity_rebuild)")
+    customer_code = kept_code_of.astype(np.int32)
+    customer_code[founded] = codes + np.arange(len(founded), dtype=np.int32)
+    # In place, most nodes keep the id they had and their rows are left as they are; only the rows of the
+    # nodes without a previous id, of those that moved and of those that kept their id but still carry
+    # the previous build's change (or no previous id) are written, their keys fetched with the others.
+    # When more than half the nodes are to be written, or the map's state columns are not current, every
+    # row is written from the nodes (_write_all).
     refreshed_rows = np.nonzero(stale & ~moved)[0]
-    copy_previous = by_hash and previous_sql is not None and previous_rows - gone == len(with_code) and \
+    update_rows = in_place and state and previous_rows - gone == len(with_code) and \
         len(new_rows) + len(moved_rows) + len(refreshed_rows) <= n * COPY_PREVIOUS_UP_TO
-    keys.fetch(np.concatenate([founder[founded], moved_rows, _merge_rows(merge_components, labels),
-                               _split_rows(away, code)] + ([new_rows, refreshed_rows] if copy_previous else [])))
-    _register(con, "_st_founders", {"component": founded.astype(np.int32), "founder": keys.of(founder[founded])})
+    written = np.concatenate([new_rows, refreshed_rows]) if update_rows else np.empty(0, dtype=np.int64)
+    merge_rows, split_rows = _merge_rows(merge_components, labels), _split_rows(away, code)
+    # The keys this build needs, fetched in one read: founders, the nodes that moved, the nodes of the
+    # components with a merge and those of the customers that split, and the rows written in place.
+    keys.fetch(np.concatenate([founder[founded], moved_rows, merge_rows, split_rows, written]))
+    _register(con, "_st_founders", {"component": founded.astype(np.int32), "founder": keys.of(founder[founded]),
+                                    "customer_code": customer_code[founded]})
+
+    def ids_of(components_wanted: np.ndarray | None) -> None:
+        """_st_ids: (component, customer_id, customer_code) of the components wanted (None: all of them)."""
+        wanted = np.arange(components) if components_wanted is None else components_wanted
+        kept = wanted[keeps[wanted]]
+        if state:  # the previous ids of the codes needed, read from the map
+            need = np.concatenate([winner_code[kept], code[moved_rows], code[merge_rows]])
+            _register(con, "_st_wanted_codes", {"code": _sorted_unique(need[need >= 0]).astype(np.int32)})
+            con.execute(f"""
+                create or replace temp table _st_prev_ids as
+                select p.customer_code as code, any_value(p.customer_id) as customer_id
+                from {out_table} p semi join _st_wanted_codes w on w.code = p.customer_code
+                group by 1
+            """)
+        _register(con, "_st_comp", {"component": kept.astype(np.int32), "code": winner_code[kept]})
+        con.execute("""
+            create or replace temp table _st_ids as
+            select c.component, p.customer_id, c.code as customer_code from _st_comp c join _st_prev_ids p using (code)
+            union all
+            select f.component, coalesce(x.customer_id, md5(f.founder)), f.customer_code
+            from _st_founders f left join _st_fixed x using (component)
+        """)
+
     # Rarely a new id equals one a previous customer keeps: name it after the founder's key plus #k.
-    clashes = con.execute("""
-        select component, founder from _st_founders
-        where md5(founder) in (select customer_id from _st_prev_ids) order by founder
+    clashes = con.execute(f"""
+        with f as (select component, founder, md5(founder) as id from _st_founders),
+        taken as (select distinct p.customer_id from ({all_ids_sql}) p semi join f on f.id = p.customer_id)
+        select f.component, f.founder from f semi join taken t on t.customer_id = f.id order by f.founder
     """).fetchall()
     con.execute("create or replace temp table _st_fixed (component integer, customer_id varchar)")
     if clashes:
-        con.executemany("insert into _st_fixed values (?, ?)", _resolve_clashes(con, clashes))
-    con.execute("""
-        create or replace temp table _st_ids as
-        select c.component, p.customer_id from _st_comp c join _st_prev_ids p on p.code = c.kept_code
-        union all
-        select f.component, coalesce(x.customer_id, md5(f.founder))
-        from _st_founders f left join _st_fixed x using (component)
-    """)
+        con.executemany("insert into _st_fixed values (?, ?)", _resolve_clashes(con, clashes, all_ids_sql))
+    # The components whose rows are written (with a merge or a split, they hold nodes that moved).
+    ids_of(_sorted_unique(labels[np.concatenate([written, moved_rows])]) if update_rows else None)
 
     # Previous ids at home in a component whose id is another: merged. Identifiers away from home: split.
+    previous_rows_sql = f"""
+        select p.customer_id, p.node_key from {out_table} p semi join _st_split_codes s on s.code = p.customer_code
+    """ if state else f"""
+        select p.customer_id, p.node_key from {previous} p
+        semi join (select i.customer_id from _st_prev_ids i semi join _st_split_codes s on s.code = i.code) s
+        on s.customer_id = p.customer_id
+    """
     changes = _merges(con, edges_sql, keys, merge_components, labels, code, home_component, winner_code) + \
-        _splits(con, nodes_sql, previous, dropped_sql, keys, away, code, labels)
+        _splits(con, nodes_sql, previous_rows_sql, dropped_sql, keys, away, code, labels)
     con.execute("""create or replace temp table _st_changes (change_type varchar, old_customer_id varchar,
                    customer_id varchar, changed_at timestamptz, link_id varchar, reason varchar)""")
     if changes:
@@ -487,60 +603,59 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
             ("changed_at", pa.timestamp("us", tz="UTC")), ("link_id", pa.string()), ("reason", pa.string())])))
         con.execute("insert into _st_changes select * from _st_changes_arrow")
         con.unregister("_st_changes_arrow")
-    # The nodes that moved to another id, each with the change that moved it.
+    # The nodes that moved to another id, each with the change that moved it (every move has one: a merge
+    # into the component's id, or a split from a customer whose home is elsewhere).
     _register(con, "_st_moved_rows", {"node_key": keys.of(moved_rows), "code": code[moved_rows],
                                       "component": labels[moved_rows]})
     con.execute("""
         create or replace temp table _st_moved as
         select r.node_key, ids.customer_id, p.customer_id as previous_customer_id, c.change_type, c.changed_at,
-               c.link_id as change_link_id, c.reason as change_reason
+               c.link_id as change_link_id, c.reason as change_reason,
+               hash(r.node_key) as node_hash, ids.customer_code
         from _st_moved_rows r
         join _st_prev_ids p on p.code = r.code
         join _st_ids ids on ids.component = r.component
         left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
     """)
-    if copy_previous:
-        # The previous map's rows left out of the copy: the nodes that moved and identifiers no longer nodes.
+    unexplained = con.execute("select count(*) from _st_moved where change_type is null").fetchall()[0][0]
+    if unexplained or con.execute("select count(*) from _st_moved").fetchall()[0][0] != len(moved_rows):
+        raise RuntimeError(f"identity stitch: {unexplained} identifiers moved without a recorded change")
+    stats = _stats(n, edge_count, components, keeps, changes)
+    write_all = (labels, customer_code, had_prev, moved, hashes if by_hash else None, in_scan_order, len(moved_rows))
+    if not in_place:
+        _write_all(con, nodes_sql, out_table, temporary, *write_all, with_state=False)
+        return stats, changes
+    skip = np.empty(0, dtype=np.uint64)
+    if update_rows:
+        # The map's rows to delete: the nodes that moved or are written again, and identifiers no longer nodes.
         skip = hashes[np.concatenate([moved_rows, refreshed_rows])]
         if gone:
             skip = np.concatenate([skip, con.execute(f"""
-                select p.h from (select hash(node_key) as h from {previous}
-                                 where node_key is not null and customer_id is not null) p
-                anti join _st_nodes n on n.h = p.h
+                select p.node_hash as h from {out_table} p anti join _st_nodes n on n.h = p.node_hash
+                where p.node_key is not null and p.customer_id is not null
             """).fetchnumpy()["h"]])
         _register(con, "_st_skip", {"h": skip})
-        written = np.concatenate([new_rows, refreshed_rows])
-        _register(con, "_st_new_rows", {"node_key": keys.of(written), "component": labels[written],
+        _register(con, "_st_new_rows", {"node_key": keys.of(written), "h": hashes[written], "component": labels[written],
                                         "kept": had_prev[written]})
-        _drop_work_tables(con, keep=("_st_moved", "_st_skip", "_st_new_rows", "_st_ids"))
-        if not in_place:
-            if _write_from_previous(con, previous, out_table, temporary) == n:
-                return _stats(n, edge_count, components, keeps, changes), changes
-        else:
-            with _transaction(con):
-                if _update_in_place(con, out_table) != n:
-                    _replace_all(con, nodes_sql, out_table, labels, had_prev, moved, hashes, in_scan_order,
-                                 len(moved_rows))
-            return _stats(n, edge_count, components, keeps, changes), changes
-    if in_place:
-        with _transaction(con):
-            _replace_all(con, nodes_sql, out_table, labels, had_prev, moved, hashes if by_hash else None,
-                         in_scan_order, len(moved_rows))
-    else:
-        _write_all(con, nodes_sql, out_table, temporary, labels, had_prev, moved, hashes if by_hash else None,
-                   in_scan_order, len(moved_rows))
-    return _stats(n, edge_count, components, keeps, changes), changes
+    with _transaction(con):
+        if not update_rows or _update_in_place(con, out_table) != n:
+            if update_rows:  # the count check failed: every row is rewritten, with every component's id
+                ids_of(None)
+            _replace_all(con, nodes_sql, out_table, *write_all)
+    return stats, changes
 
 
-def _resolve_clashes(con: duckdb.DuckDBPyConnection, clashes: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def _resolve_clashes(con: duckdb.DuckDBPyConnection, clashes: list[tuple[int, str]],
+                     all_ids_sql: str) -> list[tuple[int, str]]:
     """For each (component, founder key) whose md5 a previous customer has, in order: the first of md5(key#1),
-    md5(key#2), ... that no previous customer has, that is no founder's md5, and that no earlier clash took.
-    (A split part holding the key that founded its old customer clashes.) The first four attempts of every
-    clash are checked in one query; further ones, rarely needed, one at a time."""
+    md5(key#2), ... that no previous customer has (all_ids_sql selects their customer_id), that is no
+    founder's md5, and that no earlier clash took. (A split part holding the key that founded its old
+    customer clashes.) The first four attempts of every clash are checked in one query; further ones,
+    rarely needed, one at a time."""
     def taken(candidates: list[str]) -> dict[str, bool]:
         _register(con, "_st_candidates", {"customer_id": pa.array(candidates, pa.string())})
-        found = {r[0] for r in con.execute("""
-            select c.customer_id from _st_candidates c semi join _st_prev_ids p on p.customer_id = c.customer_id
+        found = {r[0] for r in con.execute(f"""
+            select distinct p.customer_id from ({all_ids_sql}) p semi join _st_candidates c on c.customer_id = p.customer_id
             union
             select c.customer_id from _st_candidates c semi join _st_founders f on md5(f.founder) = c.customer_id
         """).fetchall()}
@@ -578,66 +693,46 @@ def _drop_work_tables(con: duckdb.DuckDBPyConnection, keep: tuple[str, ...]) -> 
             con.execute(f"drop table if exists {table}")
 
 
-def _write_from_previous(con: duckdb.DuckDBPyConnection, previous: str, out_table: str, temporary: bool) -> int:
-    """Write the output as the previous map's rows of the nodes that kept their id (copied in one parallel
-    scan, the key and id strings as they are), the new nodes (`_st_new_rows`) and the nodes that moved
-    (`_st_moved`); the rows of `_st_skip` (by hash of the key) are left out. Returns the output's rows."""
-    con.execute(f"""
-        create or replace {"temp " if temporary else ""}table {out_table} as
-        select cast(p.node_key as varchar) as node_key, cast(p.customer_id as varchar) as customer_id,
-               cast(p.customer_id as varchar) as previous_customer_id, {_NO_CHANGE}
-        from (select node_key, customer_id from {previous} where node_key is not null and customer_id is not null) p
-        anti join _st_skip s on s.h = hash(p.node_key)
-        union all
-        select r.node_key, ids.customer_id, cast(null as varchar) as previous_customer_id, {_NO_CHANGE}
-        from _st_new_rows r join _st_ids ids using (component)
-        union all
-        select node_key, customer_id, previous_customer_id, change_type, changed_at, change_link_id, change_reason
-        from _st_moved
-    """)
-    return con.execute(f"select count(*) from {out_table}").fetchall()[0][0]
-
-
 def _update_in_place(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    """Bring the previous map `table` up to date: delete the rows of `_st_skip` (by hash of the key: the
-    nodes that moved or are written again, and identifiers no longer nodes), insert the rows of
-    `_st_new_rows` (new nodes, and nodes that kept their id when `kept`) and of `_st_moved`. Returns the
-    table's rows."""
+    """Bring the previous map `table` up to date: delete the rows of `_st_skip` (by node_hash: the nodes
+    that moved or are written again, and identifiers no longer nodes), insert the rows of `_st_new_rows`
+    (new nodes, and nodes that kept their id when `kept`) and of `_st_moved`. Returns the table's rows."""
     con.execute(f"""
         delete from {table}
-        where node_key is null or customer_id is null or hash(node_key) in (select h from _st_skip)
+        where node_key is null or customer_id is null or node_hash in (select h from _st_skip)
     """)
     con.execute(f"""
-        insert into {table} ({", ".join(OUT_COLUMNS)})
+        insert into {table} ({", ".join(OUT_COLUMNS + STATE_COLUMNS)})
         select r.node_key, ids.customer_id, case when r.kept then ids.customer_id end as previous_customer_id,
-               {_NO_CHANGE}
+               {_NO_CHANGE}, r.h as node_hash, ids.customer_code
         from _st_new_rows r join _st_ids ids using (component)
         union all
-        select node_key, customer_id, previous_customer_id, change_type, changed_at, change_link_id, change_reason
-        from _st_moved
+        select {", ".join(OUT_COLUMNS + STATE_COLUMNS)} from _st_moved
     """)
     return con.execute(f"select count(*) from {table}").fetchall()[0][0]
 
 
 def _replace_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, table: str, *write_all_args) -> None:
     """Replace every row of `table` with rows written from the nodes (see _write_all)."""
-    _write_all(con, nodes_sql, "_st_out", True, *write_all_args)
-    columns = ", ".join(OUT_COLUMNS)
+    _write_all(con, nodes_sql, "_st_out", True, *write_all_args, with_state=True)
+    columns = ", ".join(OUT_COLUMNS + STATE_COLUMNS)
     con.execute(f"delete from {table}")
     con.execute(f"insert into {table} ({columns}) select {columns} from _st_out")
 
 
 def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, temporary: bool, labels: np.ndarray,
-               had_prev: np.ndarray, moved: np.ndarray, hashes: np.ndarray | None, in_scan_order: bool,
-               moved_count: int) -> None:
+               customer_code: np.ndarray, had_prev: np.ndarray, moved: np.ndarray, hashes: np.ndarray | None,
+               in_scan_order: bool, moved_count: int, with_state: bool) -> None:
     """Write every node's row from the nodes: customer_id per node as a dictionary column over the
     components' ids, lined up with the nodes, with no join over every node. A node that had an id and did
     not move had its component's id; the few nodes that moved come from `_st_moved`, with their change.
     `hashes` are the nodes' key hashes when the keys are looked up by hash, else None (the keys are in
-    `_st_nodes`)."""
+    `_st_nodes`). With `with_state`, the STATE_COLUMNS are written too (customer_code per component)."""
     dictionary = con.sql("select customer_id from _st_ids order by component").to_arrow_table().column(0)
     labels_table = {"customer_id": pa.DictionaryArray.from_arrays(pa.array(labels), dictionary.combine_chunks()),
                     "had_previous": pa.array(had_prev), "moved": pa.array(moved)}
+    if with_state:
+        labels_table["customer_code"] = pa.array(customer_code[labels])
     _drop_work_tables(con, keep=("_st_moved",) + (("_st_nodes",) if hashes is None else ()))
     if hashes is not None:
         # The keys are read from nodes_sql again, lined up by position with the first read when its plan
@@ -647,7 +742,8 @@ def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, t
         labels_table["h"] = pa.array(hashes)
         source = f"(select node_key from ({nodes_sql}) where node_key is not null)"
         line_up, keep = "positional join _st_labels_arrow l", "not l.moved and hash(n.node_key) = l.h"
-        if not _scans_only(con, f"select * from {source}"):
+        if not in_scan_order or not _scans_only(con, f"select * from {source}"):  # (with the map's state,
+            # node i is row i of a join, not of nodes_sql)
             line_up, keep = "join _st_labels_arrow l on l.h = hash(n.node_key)", "not l.moved"
     else:
         labels_table["i"] = pa.array(np.arange(len(labels), dtype=np.int32))
@@ -655,6 +751,7 @@ def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, t
         line_up = "positional join _st_labels_arrow l" if in_scan_order else "join _st_labels_arrow l using (i)"
         keep = "not l.moved"
     con.register("_st_labels_arrow", pa.table(labels_table))
+    node_hash = "l.h" if hashes is not None else "hash(n.node_key)"
 
     # Written in two statements: the nodes that did not move, then the few that moved with their change.
     def write(line_up: str, keep: str) -> int:
@@ -662,7 +759,7 @@ def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, t
             create or replace {"temp " if temporary else ""}table {out_table} as
             select n.node_key, cast(l.customer_id as varchar) as customer_id,
                    case when l.had_previous then cast(l.customer_id as varchar) end as previous_customer_id,
-                   {_NO_CHANGE}
+                   {_NO_CHANGE}{f", {node_hash} as node_hash, l.customer_code" if with_state else ""}
             from {source} n {line_up}
             where {keep}
         """)
@@ -674,8 +771,7 @@ def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, t
     con.unregister("_st_labels_arrow")
     con.execute(f"""
         insert into {out_table}
-        select node_key, customer_id, previous_customer_id, change_type, changed_at, change_link_id, change_reason
-        from _st_moved
+        select {", ".join(OUT_COLUMNS + (STATE_COLUMNS if with_state else ()))} from _st_moved
     """)
 
 
@@ -770,9 +866,10 @@ def _split_rows(away: np.ndarray, code: np.ndarray) -> np.ndarray:
     return np.nonzero(split[np.maximum(code, 0)] & (code >= 0))[0]
 
 
-def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropped_sql: str | None,
+def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous_rows_sql: str, dropped_sql: str | None,
             keys: _Keys, away: np.ndarray, code: np.ndarray, labels: np.ndarray) -> list[Change]:
-    """Identifiers of a previous customer found outside its home: split off to their new customer."""
+    """Identifiers of a previous customer found outside its home: split off to their new customer.
+    previous_rows_sql selects the previous map's (customer_id, node_key) of the codes in _st_split_codes."""
     if len(away) == 0:
         return []
     _register(con, "_st_split_rows", {"code": code[away], "component": labels[away]})
@@ -793,16 +890,9 @@ def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous: str, dropp
     _register(con, "_st_split_current", {"node_key": keys.of(_split_rows(away, code))})
     removed: dict[str, list[str]] = {}
     for customer_id, node_key, reason in con.execute(f"""
-        with split_ids as (
-            select p.customer_id from _st_prev_ids p semi join _st_split_codes s on s.code = p.code
-        ),
-        current_keys as (select node_key from _st_split_current),
-        previous_rows as (
-            select p.customer_id, p.node_key from {previous} p semi join split_ids s on s.customer_id = p.customer_id
-        )
         select r.customer_id, r.node_key, d.reason
-        from previous_rows r
-        anti join current_keys k on k.node_key = r.node_key
+        from ({previous_rows_sql}) r
+        anti join _st_split_current k on k.node_key = r.node_key
         left join {dropped} d on d.node_key = r.node_key
         order by 1, 2
     """).fetchall():

@@ -12,7 +12,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from growth_stack_dagster.lib.identity_graph import IdentityGraphError, new_customer_id, stitch, update_map
+from growth_stack_dagster.lib.identity_graph import (OUT_COLUMNS, IdentityGraphError, new_customer_id, stitch,
+                                                     update_map)
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -361,8 +362,21 @@ def _random_history(seed: int, builds: int, per_build: int, nodes_sql: str = "se
             keys.remove(key)
         g.build()
         assert sorted(r[0] for r in g.con.execute("select node_key from out").fetchall()) == sorted(g.seen)
-        history.append((g.con.execute("select * from out order by node_key").fetchall(), g.changes))
+        history.append((g.con.execute(f"select {', '.join(OUT_COLUMNS)} from out order by node_key").fetchall(),
+                        g.changes))
+        if in_place and build:  # the first build is a stitch, which writes no state
+            assert_state_is_current(g.con)
     return history
+
+
+def assert_state_is_current(con) -> None:
+    """The map's state columns hold hash(node_key) and one customer_code per customer_id (and vice versa)."""
+    assert con.execute("""
+        select count(*) filter (where node_hash is distinct from hash(node_key) or customer_code is null),
+               count(distinct customer_code) - count(distinct customer_id),
+               count(distinct (customer_code, customer_id)) - count(distinct customer_id)
+        from out
+    """).fetchall() == [(0, 0, 0)]
 
 
 @pytest.mark.parametrize("seed", [21, 22])
@@ -425,27 +439,6 @@ def count_calls(monkeypatch, functions: dict[str, str]) -> dict[str, int]:
     return calls
 
 
-@pytest.mark.parametrize("seed", [41, 42])
-def test_rows_copied_from_the_previous_map_equal_rows_written_from_the_nodes(seed, monkeypatch):
-    """When most identifiers had an id, the rows of those that kept it are copied from the previous map
-    and only the new and moved ones are written from the nodes; writing every row from the nodes gives
-    the same map, previous ids and changes, also when identifiers leave the graph between builds."""
-    from growth_stack_dagster.lib import identity_graph
-
-    calls = count_calls(monkeypatch, {"copied": "_write_from_previous", "written": "_write_all"})
-
-    def history(share: float) -> list:
-        monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
-        return _random_history(seed, builds=6, per_build=50, forget=3)
-
-    copied = history(1.0)
-    # every build had a previous map (the first an empty one), and no copy fell back to writing every row
-    assert calls == {"copied": 6, "written": 0}
-    assert history(-1.0) == copied
-    assert calls == {"copied": 6, "written": 6}
-    assert any(change.change_type == "split" for _, changes in copied for change in changes)
-
-
 def test_a_previous_map_with_an_identifier_twice_still_gives_one_row_per_identifier():
     """previous_sql should select one row per identifier; if it selects one twice, the stitch does not
     copy the previous map (that would write the identifier twice) and writes every row from the nodes."""
@@ -478,11 +471,12 @@ def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch)
     def in_place(share: float) -> list:
         monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
         return _random_history(seed, builds=6, per_build=50, forget=3, in_place=True)
-    # The first build writes the map; each later one changes only the rows that change, with no fallback:
+    # The first build writes the map (a stitch, with no state columns), the second rewrites every row with
+    # its state, and each later one changes only the rows that change, with no fallback:
     assert in_place(1.0) == written
-    assert calls == {"changed rows": 5, "every row": 0}
+    assert calls == {"changed rows": 4, "every row": 1}
     assert in_place(-1.0) == written
-    assert calls == {"changed rows": 5, "every row": 5}
+    assert calls == {"changed rows": 4, "every row": 6}
     assert in_place(0.5) == written  # as it is: here most builds move most rows (a giant component splits)
     monkeypatch.setattr(identity_graph, "_distinct", lambda hashes: False)  # keys compared, not hashed
     calls.update({"changed rows": 0, "every row": 0})
@@ -495,7 +489,7 @@ def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch)
     monkeypatch.setattr(identity_graph, "_update_in_place", lambda con, table: update_in_place(con, table) + 1)
     calls.update({"changed rows": 0, "every row": 0})
     assert in_place(1.0) == written
-    assert calls == {"changed rows": 5, "every row": 5}  # tried, then every row rewritten
+    assert calls == {"changed rows": 4, "every row": 5}  # tried, then every row rewritten
     assert any(change.change_type == "split" for _, changes in written for change in changes)
 
 
@@ -514,8 +508,8 @@ def _map_with_a_merge_to_come() -> Graph:
     return g
 
 
-def _rows(con) -> list:
-    return con.execute("select * from out order by node_key").fetchall()
+def _rows(con, columns: tuple[str, ...] = ("*",)) -> list:
+    return con.execute(f"select {', '.join(columns)} from out order by node_key").fetchall()
 
 
 def test_a_failed_update_leaves_the_map_as_it_was(monkeypatch):
@@ -585,6 +579,37 @@ def test_columns_the_map_lacks_are_added():
     assert reasons and all("were linked" in r[0] for r in reasons)
 
 
+_DAMAGE = {
+    "hashes of another DuckDB version": "update out set node_hash = node_hash + 1",
+    "a row written without its code": "update out set customer_code = null where node_key = 'user_id:1'",
+    "a map from before the state columns": "alter table out drop column node_hash; alter table out drop column customer_code",
+}
+
+
+@pytest.mark.parametrize("damage", list(_DAMAGE))
+def test_a_map_whose_state_is_not_current_is_rewritten_with_it(damage, monkeypatch):
+    """A build reads the previous map from its state columns (integers) only when they are what this stitch
+    writes; otherwise every row is rewritten from the ids the map holds, state included, and the next
+    build updates in place again. Both give the map of a twin whose state was never touched."""
+    twin, g = _map_with_a_merge_to_come(), _map_with_a_merge_to_come()
+    twin.build()
+    assert_state_is_current(g.con)
+    g.con.execute(_DAMAGE[damage])
+    calls = count_calls(monkeypatch, {"changed rows": "_update_in_place", "every row": "_replace_all"})
+    g.build()
+    assert calls == {"changed rows": 0, "every row": 1}
+    assert _rows(g.con, OUT_COLUMNS) == _rows(twin.con, OUT_COLUMNS)
+    assert [c.change_type for c in g.changes] == [c.change_type for c in twin.changes] == ["merge"]
+    assert_state_is_current(g.con)
+    g.link("email:a@x.io", "anonymous_id:5", 5)
+    g.build()
+    assert calls == {"changed rows": 1, "every row": 1}
+    twin.link("email:a@x.io", "anonymous_id:5", 5)
+    twin.build()
+    assert _rows(g.con, OUT_COLUMNS) == _rows(twin.con, OUT_COLUMNS)
+    assert_state_is_current(g.con)
+
+
 @pytest.mark.parametrize("in_place", [False, True])
 def test_a_map_whose_identifiers_all_left_the_graph_gives_an_empty_map(in_place):
     """Every identifier blocked or deleted: the previous customers have no home left, and nothing is merged."""
@@ -608,7 +633,8 @@ def test_a_rebuild_in_place_gives_the_rows_of_a_build_from_scratch():
     update_map(g.con, "select * from nodes", "select * from edges", "out", dropped_sql="select * from dropped",
                rebuild=True)
     scratch = g.con.execute("select * from scratch order by node_key").fetchall()
-    assert _rows(g.con) == scratch and all(row[2] is None for row in scratch)
+    assert _rows(g.con, OUT_COLUMNS) == scratch and all(row[2] is None for row in scratch)
+    assert_state_is_current(g.con)
 
 
 @pytest.mark.parametrize("in_place", [False, True])
