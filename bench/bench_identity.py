@@ -15,12 +15,13 @@ baseline take turns (each goes first in every other run), four runs each by defa
 compared; every run is printed. The warehouse is a DuckDB file in a temporary folder, as in production;
 before each stitch the earlier build's map is copied to the table the stitch updates (not timed).
 
-    .venv/bin/python bench/bench_identity.py [--customers 3000000] [--skip-union-find] [--repeat 4]
+    .venv/bin/python bench/bench_identity.py [--customers 3000000] [--skip-union-find] [--repeat 4] [--numpy-huge-pages]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -29,11 +30,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
-import numpy as np
-import pyarrow as pa
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+# numpy asks the kernel to back large arrays with transparent huge pages; where the kernel compacts memory to
+# find them on the first touch (transparent_hugepage/defrag = madvise, as on these machines), a fresh GiB can
+# take seconds. dbt's Python models run without that advice in this project (transform/project.py sets
+# NUMPY_MADVISE_HUGEPAGE=0 for dbt), and so do the stitch and the baseline here, unless --numpy-huge-pages
+# keeps numpy's default for both. (numpy reads the variable when it is imported.)
+NUMPY_HUGE_PAGES = "--numpy-huge-pages" in sys.argv
+if not NUMPY_HUGE_PAGES:
+    os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
+
+import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from scipy.sparse import coo_matrix  # noqa: E402
+from scipy.sparse.csgraph import connected_components  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from growth_stack_dagster.lib.identity_graph import stitch, update_map  # noqa: E402
@@ -135,12 +145,13 @@ def scipy_baseline(con: duckdb.DuckDBPyConnection) -> tuple[int, np.ndarray]:
     Leaves the temp table `baseline_nodes(node_key, i)`; returns (component count, label per i)."""
     con.execute("create or replace temp table baseline_nodes as "
                 "select node_key, (row_number() over () - 1)::integer as i from ids")
-    pairs = con.execute("""
+    pairs = con.sql("""
         select na.i as a, nb.i as b from edges e
         join baseline_nodes na on na.node_key = e.key_a join baseline_nodes nb on nb.node_key = e.key_b
-    """).fetchnumpy()
+    """).to_arrow_table()  # (as the stitch reads its links: Arrow, then numpy, is faster than fetchnumpy)
+    a, b = pairs.column("a").to_numpy(), pairs.column("b").to_numpy()
     n = con.execute("select count(*) from baseline_nodes").fetchall()[0][0]
-    graph = coo_matrix((np.ones(len(pairs["a"]), dtype=np.int8), (pairs["a"], pairs["b"])), shape=(n, n)).tocsr()
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
     return connected_components(graph, directed=False)
 
 
@@ -174,6 +185,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=4,
                         help="runs of the stitch and of the compiled baseline, taking turns; their medians are compared")
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory limit (it spills beyond it)")
+    parser.add_argument("--pause", type=float, default=10.0,
+                        help="seconds to wait before each timed step, so that memory freed before it has gone back "
+                             "to the host and every step starts alike (see README, Benchmarks)")
+    parser.add_argument("--numpy-huge-pages", action="store_true",
+                        help="keep numpy's transparent huge page advice (its default) for the stitch and the baseline")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -223,6 +239,7 @@ def main() -> None:
         con.execute("select max(length(key_a)), max(length(key_b)), max(length(link_id)), max(first_seen_at) "
                     "from edges").fetchall()
         con.execute("select max(length(node_key)), max(first_seen_at) from ids").fetchall()
+        time.sleep(args.pause)
 
     def run_stitch() -> None:
         nonlocal stats, changes, stitch_peak
@@ -286,7 +303,7 @@ def main() -> None:
     print(f"RESULT identity stitching {args.customers:,} customers, {n_ids:,} identifiers: stitch with persistent ids "
           f"{stitch_s:.1f}s vs compiled baseline {scipy_s:.1f}s{runs}: ratio {stitch_s / scipy_s:.2f} (target <= 2.0)"
           f"{uf_text}; peak RSS through the stitches {stitch_peak:.2f} GiB (target < 6 GiB), "
-          f"at the end {peak_gib():.2f} GiB")
+          f"at the end {peak_gib():.2f} GiB; numpy huge pages {'on' if NUMPY_HUGE_PAGES else 'off'} for both")
     con.close()
     shutil.rmtree(folder, ignore_errors=True)
 

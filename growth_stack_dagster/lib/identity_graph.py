@@ -58,14 +58,16 @@ OUT_TYPES = {"node_key": "varchar", "customer_id": "varchar", "previous_customer
 OUT_COLUMNS = tuple(OUT_TYPES)
 
 # The map's state, kept by update_map beside OUT_COLUMNS so that a build reads integers, not strings:
-# node_hash = hash(node_key) (DuckDB's 64-bit hash) and customer_code, an integer per customer_id (one
-# code per id, one id per code). Rows whose state is missing (e.g. written by `stitch`) or whose hashes
-# another DuckDB version computed differently are noticed, and every row is then rewritten with it.
-STATE_TYPES = {"node_hash": "ubigint", "customer_code": "integer"}
+# node_hash = hash(node_key) (DuckDB's 64-bit hash), customer_code, an integer per customer_id (one code
+# per id, one id per code), and rewrite_next: the row records this build's new or moved identifier (its
+# previous id or change), so the next build rewrites it as a plain kept row. Rows whose state is missing
+# (e.g. written by `stitch`) or whose hashes another DuckDB version computed differently are noticed,
+# and every row is then rewritten with it.
+STATE_TYPES = {"node_hash": "ubigint", "customer_code": "integer", "rewrite_next": "boolean"}
 STATE_COLUMNS = tuple(STATE_TYPES)
 
 # In place, only the changed rows are written when at most this share of the nodes is new or moved.
-COPY_PREVIOUS_UP_TO = 0.5
+UPDATE_ROWS_UP_TO = 0.5
 
 _NO_CHANGE = """cast(null as varchar) as change_type, cast(null as timestamptz) as changed_at,
                 cast(null as varchar) as change_link_id, cast(null as varchar) as change_reason"""
@@ -158,8 +160,8 @@ def _state_is_current(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     DuckDB's hash gives (a DuckDB version with another hash function would otherwise find no identifier)."""
     missing = con.execute(f"""
         select count(*) from {table}
-        where node_key is not null and customer_id is not null and (node_hash is null or customer_code is null
-                                                                    or customer_code < 0)
+        where node_key is null or customer_id is null or node_hash is null or customer_code is null
+           or customer_code < 0 or rewrite_next is null
     """).fetchall()[0][0]
     if missing:
         return False
@@ -210,6 +212,7 @@ def _transaction(con: duckdb.DuckDBPyConnection):
 
 
 _I64_MAX = np.iinfo(np.int64).max
+_BLOCK = 1 << 20  # rows per block in _group_argmin
 _U64_MAX = np.iinfo(np.uint64).max
 
 
@@ -224,8 +227,9 @@ class _Keys:
                  in_map: tuple[str, tuple[np.ndarray, pa.Array]] | None = None):
         self.con, self.nodes_sql, self.hashes = con, nodes_sql, hashes
         self.map_table, (self.stored_rows, self.stored) = in_map if in_map else (None, (None, None))
-        self.rows = np.empty(0, dtype=np.int64)  # sorted
-        self.keys = pa.array([], pa.string())  # the key of each of self.rows
+        self.rows = np.empty(0, dtype=np.int64)  # the rows fetched, in the order of the keys in self.chunks
+        self.chunks: list[pa.Array] = []
+        self.order: np.ndarray | None = None  # argsort of self.rows, once asked for
 
     def fetch(self, rows: np.ndarray) -> None:
         """Fetch the keys of `rows` not fetched yet, in one query (which returns them in the order of rows)."""
@@ -236,21 +240,17 @@ class _Keys:
         if self.map_table is not None:
             at = np.minimum(np.searchsorted(self.stored_rows, rows), max(len(self.stored_rows) - 1, 0))
             missing = self.stored_rows[at] != rows if len(self.stored_rows) else np.ones(len(rows), dtype=bool)
-            stored = self.stored.take(pa.array(at[~missing]))
-            if missing.any():
-                in_map = rows[missing]
-                _register(self.con, "_st_wanted", {"k": np.arange(len(in_map), dtype=np.int32),
-                                                   "h": self.hashes[in_map]})
-                found = self.con.sql(f"""
-                    select w.k, m.node_key from {self.map_table} m join _st_wanted w on w.h = m.node_hash
-                    where m.node_key is not null and m.customer_id is not null
-                    order by w.k
-                """).to_arrow_table()
-                if not np.array_equal(found.column(0).to_numpy(), np.arange(len(in_map))):
-                    raise RuntimeError("identity stitch: the map's node_hash does not find its identifiers")
-                order = np.argsort(np.concatenate([np.nonzero(~missing)[0], np.nonzero(missing)[0]]), kind="stable")
-                stored = pa.concat_arrays([stored, found.column("node_key").combine_chunks()]).take(pa.array(order))
-            found, expected = pa.table({"i": pa.array(rows), "node_key": stored}), rows
+            self._add(rows[~missing], self.stored.take(pa.array(at[~missing])))
+            rows = rows[missing]
+            if len(rows) == 0:
+                return
+            _register(self.con, "_st_wanted", {"k": np.arange(len(rows), dtype=np.int32), "h": self.hashes[rows]})
+            found = self.con.sql(f"""
+                select w.k, m.node_key from {self.map_table} m join _st_wanted w on w.h = m.node_hash
+                where m.node_key is not null and m.customer_id is not null
+                order by w.k
+            """).to_arrow_table()
+            expected = np.arange(len(rows))
         elif self.hashes is not None:
             _register(self.con, "_st_wanted", {"k": np.arange(len(rows), dtype=np.int32), "h": self.hashes[rows]})
             found = self.con.sql(f"""
@@ -266,19 +266,22 @@ class _Keys:
                 .to_arrow_table()
             expected = rows
         if not np.array_equal(found.column(0).to_numpy(), expected):
-            raise RuntimeError("identity stitch: nodes_sql returned other nodes on a second read")
-        keys = found.column("node_key").combine_chunks()
-        if len(self.rows):
-            rows, keys = np.concatenate([self.rows, rows]), pa.concat_arrays([self.keys, keys])
-            order = np.argsort(rows, kind="stable")
-            rows, keys = rows[order], keys.take(pa.array(order))
-        self.rows, self.keys = rows, keys
+            raise RuntimeError("identity stitch: a second read of the nodes (or the map) found other identifiers")
+        self._add(rows, found.column("node_key").combine_chunks())
+
+    def _add(self, rows: np.ndarray, keys: pa.Array) -> None:
+        self.rows = np.concatenate([self.rows, rows])
+        self.chunks.append(keys)
+        self.order = None
 
     def of(self, rows: np.ndarray) -> pa.Array:
         """The keys of `rows`, in their order."""
         rows = np.asarray(rows, dtype=np.int64)
         self.fetch(rows)
-        return self.keys.take(pa.array(np.searchsorted(self.rows, rows)))
+        if self.order is None:
+            self.order = np.argsort(self.rows, kind="stable")
+        at = self.order[np.searchsorted(self.rows[self.order], rows)]
+        return pa.chunked_array(self.chunks, pa.string()).take(pa.array(at)).combine_chunks()
 
 
 class _Tiebreak:
@@ -308,9 +311,16 @@ def _group_argmin(groups: np.ndarray, ages: np.ndarray, tiebreak: _Tiebreak, cou
     """
     oldest = np.full(count, _I64_MAX, dtype=np.int64)
     np.minimum.at(oldest, groups, ages)
-    # Only the rows as old as their group's oldest (about one per group) are looked at again.
-    candidate = np.nonzero(ages == oldest[groups])[0]
-    del oldest
+    # Only the rows as old as their group's oldest (about one per group) are looked at again: found a block
+    # of rows at a time, in one reused buffer (fresh memory is slow to touch on some machines).
+    block = np.empty(min(len(groups), _BLOCK), dtype=np.int64)
+    parts = [np.empty(0, dtype=np.int64)]
+    for start in range(0, len(groups), _BLOCK):
+        in_block = groups[start:start + _BLOCK]
+        oldest_here = np.take(oldest, in_block, out=block[:len(in_block)])
+        parts.append(np.flatnonzero(oldest_here == ages[start:start + _BLOCK]) + start)
+    candidate = np.concatenate(parts)
+    del oldest, block, parts
     candidate_groups = groups[candidate]
     candidate_rows = candidate if rows is None else rows[candidate]
     tied = (np.bincount(candidate_groups, minlength=count) > 1)[candidate_groups]
@@ -366,12 +376,10 @@ def _read_nodes_with_state(con: duckdb.DuckDBPyConnection, nodes_sql: str, table
     previous build), and the key is kept only for the nodes whose row is written (new and stale ones)."""
     read = con.sql(f"""
         select coalesce(epoch_us(n.first_seen_at), 9223372036854775807) as t, n.h,
-               coalesce(p.customer_code, -1) as code, coalesce(p.stale, false)::utinyint as stale,
-               case when p.customer_code is null or p.stale then n.node_key end as node_key
+               coalesce(p.customer_code, -1) as code, coalesce(p.rewrite_next, false)::utinyint as stale,
+               case when p.customer_code is null or p.rewrite_next then n.node_key end as node_key
         from (select node_key, first_seen_at, hash(node_key) as h from ({nodes_sql}) where node_key is not null) n
-        left join (select node_hash, customer_code, previous_customer_id is null or change_type is not null as stale
-                   from {table} where node_key is not null and customer_id is not null) p
-        on p.node_hash = n.h
+        left join {table} p on p.node_hash = n.h
     """).to_arrow_table()
     hashes = read.column("h").to_numpy()
     if not _distinct(hashes):
@@ -434,13 +442,13 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         return f"{key}, hash({key}) as {key}_h" if by_hash else key
     tiebreak = _Tiebreak(con, keys, n)
     # Left joins: a link whose side is not a node comes back with -1 there, so the links are read once.
-    arrays = con.execute(f"""
+    arrays = con.sql(f"""
         select coalesce(na.i, -1) as a, coalesce(nb.i, -1) as b
         from (select {keyed("key_a")}, {keyed("key_b")} from ({edges_sql}) where key_a is not null and key_b is not null) e
         left join _st_nodes na on {node_of("na", "e.key_a")}
         left join _st_nodes nb on {node_of("nb", "e.key_b")}
-    """).fetchnumpy()
-    a, b = arrays["a"], arrays["b"]
+    """).to_arrow_table()  # (Arrow, then numpy: one copy; fetchnumpy grows its arrays as rows come)
+    a, b = arrays.column("a").to_numpy(), arrays.column("b").to_numpy()
     if len(a) and min(a.min(), b.min()) < 0:
         key_a, key_b = con.execute(f"""
             select e.key_a, e.key_b from ({edges_sql}) e
@@ -467,7 +475,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         "(select cast(null as varchar) as node_key, cast(null as varchar) as customer_id where false)"
     if state:
         previous_rows, top_code = con.execute(f"""
-            select count(*), max(customer_code) from {out_table} where node_key is not null and customer_id is not null
+            select count(*), max(customer_code) from {out_table}
         """).fetchall()[0]
         codes = 0 if top_code is None else top_code + 1
         gone = previous_rows - int(np.count_nonzero(code >= 0))  # rows whose identifier is no longer a node
@@ -542,7 +550,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     # row is written from the nodes (_write_all).
     refreshed_rows = np.nonzero(stale & ~moved)[0]
     update_rows = in_place and state and previous_rows - gone == len(with_code) and \
-        len(new_rows) + len(moved_rows) + len(refreshed_rows) <= n * COPY_PREVIOUS_UP_TO
+        len(new_rows) + len(moved_rows) + len(refreshed_rows) <= n * UPDATE_ROWS_UP_TO
     written = np.concatenate([new_rows, refreshed_rows]) if update_rows else np.empty(0, dtype=np.int64)
     merge_rows, split_rows = _merge_rows(merge_components, labels), _split_rows(away, code)
     # The keys this build needs, fetched in one read: founders, the nodes that moved, the nodes of the
@@ -594,7 +602,7 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         on s.customer_id = p.customer_id
     """
     changes = _merges(con, edges_sql, keys, merge_components, labels, code, home_component, winner_code) + \
-        _splits(con, nodes_sql, previous_rows_sql, dropped_sql, keys, away, code, labels)
+        _splits(con, nodes_sql, previous_rows_sql if gone else None, dropped_sql, keys, away, code, labels)
     con.execute("""create or replace temp table _st_changes (change_type varchar, old_customer_id varchar,
                    customer_id varchar, changed_at timestamptz, link_id varchar, reason varchar)""")
     if changes:
@@ -611,15 +619,17 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         create or replace temp table _st_moved as
         select r.node_key, ids.customer_id, p.customer_id as previous_customer_id, c.change_type, c.changed_at,
                c.link_id as change_link_id, c.reason as change_reason,
-               hash(r.node_key) as node_hash, ids.customer_code
+               hash(r.node_key) as node_hash, ids.customer_code, true as rewrite_next
         from _st_moved_rows r
         join _st_prev_ids p on p.code = r.code
         join _st_ids ids on ids.component = r.component
         left join _st_changes c on c.old_customer_id = p.customer_id and c.customer_id = ids.customer_id
     """)
-    unexplained = con.execute("select count(*) from _st_moved where change_type is null").fetchall()[0][0]
-    if unexplained or con.execute("select count(*) from _st_moved").fetchall()[0][0] != len(moved_rows):
-        raise RuntimeError(f"identity stitch: {unexplained} identifiers moved without a recorded change")
+    rows_moved, unexplained = con.execute(
+        "select count(*), count(*) filter (where change_type is null) from _st_moved").fetchall()[0]
+    if unexplained or rows_moved != len(moved_rows):
+        raise RuntimeError(f"identity stitch: of {len(moved_rows)} identifiers that moved, {rows_moved} found their "
+                           f"ids and {unexplained} of those no recorded change")
     stats = _stats(n, edge_count, components, keeps, changes)
     write_all = (labels, customer_code, had_prev, moved, hashes if by_hash else None, in_scan_order, len(moved_rows))
     if not in_place:
@@ -697,14 +707,11 @@ def _update_in_place(con: duckdb.DuckDBPyConnection, table: str) -> int:
     """Bring the previous map `table` up to date: delete the rows of `_st_skip` (by node_hash: the nodes
     that moved or are written again, and identifiers no longer nodes), insert the rows of `_st_new_rows`
     (new nodes, and nodes that kept their id when `kept`) and of `_st_moved`. Returns the table's rows."""
-    con.execute(f"""
-        delete from {table}
-        where node_key is null or customer_id is null or node_hash in (select h from _st_skip)
-    """)
+    con.execute(f"delete from {table} where node_hash in (select h from _st_skip)")  # (no NULLs: _state_is_current)
     con.execute(f"""
         insert into {table} ({", ".join(OUT_COLUMNS + STATE_COLUMNS)})
         select r.node_key, ids.customer_id, case when r.kept then ids.customer_id end as previous_customer_id,
-               {_NO_CHANGE}, r.h as node_hash, ids.customer_code
+               {_NO_CHANGE}, r.h as node_hash, ids.customer_code, not r.kept as rewrite_next
         from _st_new_rows r join _st_ids ids using (component)
         union all
         select {", ".join(OUT_COLUMNS + STATE_COLUMNS)} from _st_moved
@@ -759,7 +766,8 @@ def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, t
             create or replace {"temp " if temporary else ""}table {out_table} as
             select n.node_key, cast(l.customer_id as varchar) as customer_id,
                    case when l.had_previous then cast(l.customer_id as varchar) end as previous_customer_id,
-                   {_NO_CHANGE}{f", {node_hash} as node_hash, l.customer_code" if with_state else ""}
+                   {_NO_CHANGE}{f", {node_hash} as node_hash, l.customer_code, not l.had_previous as rewrite_next"
+                                if with_state else ""}
             from {source} n {line_up}
             where {keep}
         """)
@@ -866,10 +874,11 @@ def _split_rows(away: np.ndarray, code: np.ndarray) -> np.ndarray:
     return np.nonzero(split[np.maximum(code, 0)] & (code >= 0))[0]
 
 
-def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous_rows_sql: str, dropped_sql: str | None,
+def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous_rows_sql: str | None, dropped_sql: str | None,
             keys: _Keys, away: np.ndarray, code: np.ndarray, labels: np.ndarray) -> list[Change]:
     """Identifiers of a previous customer found outside its home: split off to their new customer.
-    previous_rows_sql selects the previous map's (customer_id, node_key) of the codes in _st_split_codes."""
+    previous_rows_sql selects the previous map's (customer_id, node_key) of the codes in _st_split_codes;
+    None when no identifier left the graph (then every previous row is a current node)."""
     if len(away) == 0:
         return []
     _register(con, "_st_split_rows", {"code": code[away], "component": labels[away]})
@@ -887,9 +896,10 @@ def _splits(con: duckdb.DuckDBPyConnection, nodes_sql: str, previous_rows_sql: s
     # The split customers' identifiers that left the graph: their previous rows minus their current nodes.
     split_codes = _sorted_unique(code[away])
     _register(con, "_st_split_codes", {"code": split_codes})
-    _register(con, "_st_split_current", {"node_key": keys.of(_split_rows(away, code))})
     removed: dict[str, list[str]] = {}
-    for customer_id, node_key, reason in con.execute(f"""
+    if previous_rows_sql is not None:
+        _register(con, "_st_split_current", {"node_key": keys.of(_split_rows(away, code))})
+    for customer_id, node_key, reason in [] if previous_rows_sql is None else con.execute(f"""
         select r.customer_id, r.node_key, d.reason
         from ({previous_rows_sql}) r
         anti join _st_split_current k on k.node_key = r.node_key

@@ -25,6 +25,13 @@ if shutil.which("dbt") is None:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+# numpy asks the kernel to back large arrays with transparent huge pages. Where the kernel compacts memory
+# to find them when they are first touched (transparent_hugepage/defrag = madvise, as on our machines), a
+# fresh GiB can take seconds: more than the identity stitch's own work (README, Benchmarks). dbt runs its
+# Python models in its own process, started from here, whose numpy reads this when it is imported.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+
 class DbtResource(DbtCliResource):
     """dagster-dbt's `DbtCliResource`, told its dbt's version instead of asking for it.
 

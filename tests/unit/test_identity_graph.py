@@ -370,9 +370,12 @@ def _random_history(seed: int, builds: int, per_build: int, nodes_sql: str = "se
 
 
 def assert_state_is_current(con) -> None:
-    """The map's state columns hold hash(node_key) and one customer_code per customer_id (and vice versa)."""
+    """The map's state columns hold hash(node_key), one customer_code per customer_id (and vice versa), and
+    whether the row records a new or moved identifier (to be rewritten as a kept row next time)."""
     assert con.execute("""
-        select count(*) filter (where node_hash is distinct from hash(node_key) or customer_code is null),
+        select count(*) filter (where node_hash is distinct from hash(node_key) or customer_code is null
+                                   or rewrite_next is distinct from (previous_customer_id is distinct from customer_id
+                                                                     or change_type is not null)),
                count(distinct customer_code) - count(distinct customer_id),
                count(distinct (customer_code, customer_id)) - count(distinct customer_id)
         from out
@@ -469,7 +472,7 @@ def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch)
     assert calls == {"changed rows": 0, "every row": 0}
 
     def in_place(share: float) -> list:
-        monkeypatch.setattr(identity_graph, "COPY_PREVIOUS_UP_TO", share)
+        monkeypatch.setattr(identity_graph, "UPDATE_ROWS_UP_TO", share)
         return _random_history(seed, builds=6, per_build=50, forget=3, in_place=True)
     # The first build writes the map (a stitch, with no state columns), the second rewrites every row with
     # its state, and each later one changes only the rows that change, with no fallback:
@@ -491,6 +494,17 @@ def test_a_map_updated_in_place_holds_the_rows_a_new_map_gets(seed, monkeypatch)
     assert in_place(1.0) == written
     assert calls == {"changed rows": 4, "every row": 5}  # tried, then every row rewritten
     assert any(change.change_type == "split" for _, changes in written for change in changes)
+
+
+def test_rows_looked_at_a_block_at_a_time_give_the_same_ids(monkeypatch):
+    """The oldest identifier of each group is found a block of rows at a time; blocks of 1, 2 and 7 rows
+    give the ids, previous ids and changes of one block (the default holds a million rows)."""
+    from growth_stack_dagster.lib import identity_graph
+
+    whole = _random_history(61, builds=4, per_build=40, forget=2, in_place=True)
+    for rows in (1, 2, 7):
+        monkeypatch.setattr(identity_graph, "_BLOCK", rows)
+        assert _random_history(61, builds=4, per_build=40, forget=2, in_place=True) == whole
 
 
 def _map_with_a_merge_to_come() -> Graph:
@@ -582,7 +596,8 @@ def test_columns_the_map_lacks_are_added():
 _DAMAGE = {
     "hashes of another DuckDB version": "update out set node_hash = node_hash + 1",
     "a row written without its code": "update out set customer_code = null where node_key = 'user_id:1'",
-    "a map from before the state columns": "alter table out drop column node_hash; alter table out drop column customer_code",
+    "a map from before the state columns": "alter table out drop column node_hash; alter table out drop column customer_code; "
+                                           "alter table out drop column rewrite_next",
 }
 
 
