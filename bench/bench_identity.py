@@ -13,9 +13,13 @@ Checks that the stitch's components equal both baselines', that no unaffected cu
 that the expected merges and splits were recorded. Targets: < 60 s, < 6 GiB. The stitch and the compiled
 baseline take turns (each goes first in every other run), four runs each by default, and their medians are
 compared; every run is printed. The warehouse is a DuckDB file in a temporary folder, as in production;
-before each stitch the earlier build's map is copied to the table the stitch updates (not timed).
+before each stitch the earlier build's map is copied to the table the stitch updates (not timed). Each timed
+step starts after a pause (--pause, 10 s), so that both start alike: on these machines memory freed by the
+step before goes back to the host within seconds, and a step that starts before that has happened runs
+slower (as a dbt build does in a new process, each step meets memory that has to be touched afresh).
 
-    .venv/bin/python bench/bench_identity.py [--customers 3000000] [--skip-union-find] [--repeat 4] [--numpy-huge-pages]
+    .venv/bin/python bench/bench_identity.py [--customers 3000000] [--skip-union-find] [--repeat 4]
+                                             [--pause 10] [--numpy-huge-pages]
 """
 
 from __future__ import annotations
@@ -220,8 +224,10 @@ def main() -> None:
     # on these machines a first touch of memory can cost seconds per GiB, and how much of it a run meets
     # varies from run to run and with what ran just before. So each run starts alike, without the outputs of
     # earlier runs and with its own input tables read just before (DuckDB spills what does not fit, and a run
-    # would otherwise read back what the one before pushed out), and the order alternates: the stitch goes
-    # first in odd runs, the baseline in even ones. The last run keeps the first one's output for the checks
+    # would otherwise read back what the one before pushed out), after a pause in which the memory the step
+    # before freed goes back to the host (without it, whichever step ran second was 1.5-2x slower), and the
+    # order alternates: the stitch goes first in odd runs, the baseline in even ones. The last run keeps the
+    # first one's output for the checks
     # below (when that is the baseline's table of integer ids, the stitch runs beside it).
     stitch_times: list[float] = []
     scipy_times: list[float] = []
