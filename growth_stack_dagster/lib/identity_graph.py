@@ -24,7 +24,8 @@ hash), and gives every component a `customer_id` by these rules:
   identifier: `md5(node_key)` of that identifier (with `#1`, `#2`, ... appended to the key in the rare
   case that id is already taken in this build).
 
-`update_map` does the same to an id map table in place, writing only the rows that change.
+`update_map` does the same to an id map table in place, writing only the rows that change, and keeps
+the map's state beside it (STATE_COLUMNS: integers the next build reads instead of the key and id strings).
 
 Merges keep the older id and splits give each part the id of its own oldest identifier, so a build
 from scratch over the same data gives every customer the id the successive builds gave it, as long
@@ -749,8 +750,8 @@ def _write_all(con: duckdb.DuckDBPyConnection, nodes_sql: str, out_table: str, t
         labels_table["h"] = pa.array(hashes)
         source = f"(select node_key from ({nodes_sql}) where node_key is not null)"
         line_up, keep = "positional join _st_labels_arrow l", "not l.moved and hash(n.node_key) = l.h"
-        if not in_scan_order or not _scans_only(con, f"select * from {source}"):  # (with the map's state,
-            # node i is row i of a join, not of nodes_sql)
+        # (With the map's state, node i is row i of a join with the map, not of nodes_sql: joined by hash.)
+        if not in_scan_order or not _scans_only(con, f"select * from {source}"):
             line_up, keep = "join _st_labels_arrow l on l.h = hash(n.node_key)", "not l.moved"
     else:
         labels_table["i"] = pa.array(np.arange(len(labels), dtype=np.int32))

@@ -34,3 +34,14 @@ def test_another_dbt_executable_is_still_asked(monkeypatch, tmp_path):
     resource = project.DbtResource(project_dir=project.dbt_project, dbt_executable=os.fspath(other))
     assert resource._cli_version == version.parse("1.10.3")
     assert ran == [[os.fspath(other), "--version"]]
+
+
+def test_dbt_started_from_the_code_location_runs_numpy_without_huge_page_advice():
+    """dbt runs its Python models (the identity stitch among them) in a process started from the code location,
+    which inherits its environment: there numpy does not ask for transparent huge pages (README, Benchmarks)."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import numpy._core.multiarray as m; print(m._get_madvise_hugepage())"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "False"
