@@ -151,7 +151,7 @@ def update_map(con: duckdb.DuckDBPyConnection, nodes_sql: str, edges_sql: str, t
     try:
         return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql,
                                                 temporary=False, in_place=True, state=state))
-    except _HashesCollide:  # raised before anything is written
+    except _StateUnusable:  # raised before anything is written, or after a rollback of what was
         return _cleaned_up(con, lambda: _stitch(con, nodes_sql, edges_sql, table, previous_sql, dropped_sql,
                                                 temporary=False, in_place=True, state=False))
 
@@ -194,17 +194,18 @@ def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextlib.contextmanager
 def _transaction(con: duckdb.DuckDBPyConnection):
-    """A transaction around the block, unless the caller has one open (its commit or rollback decides).
+    """A transaction around the block, unless the caller has one open (its commit or rollback decides);
+    yields whether it began one.
 
     An open transaction keeps its id from statement to statement; without one, every statement has its
     own (a failed BEGIN would abort the caller's transaction, so it is not tried)."""
     txid = "select txid_current()"
     if con.execute(txid).fetchall() == con.execute(txid).fetchall():
-        yield
+        yield False
         return
     con.execute("begin transaction")
     try:
-        yield
+        yield True
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # the failure is what the caller needs to see
             con.execute("rollback")
@@ -366,8 +367,9 @@ def _distinct(hashes: np.ndarray) -> bool:
     return not bool((ordered[1:] == ordered[:-1]).any())
 
 
-class _HashesCollide(Exception):
-    """Two nodes share a hash (or two rows of the map one node): the map's state cannot be used."""
+class _StateUnusable(Exception):
+    """The map's state cannot be used this time: two nodes share a hash (or two rows of the map one node),
+    the customer codes would pass 32 bits, or the rows updated in place did not add up (rolled back)."""
 
 
 def _read_nodes_with_state(con: duckdb.DuckDBPyConnection, nodes_sql: str, table: str):
@@ -384,7 +386,7 @@ def _read_nodes_with_state(con: duckdb.DuckDBPyConnection, nodes_sql: str, table
     """).to_arrow_table()
     hashes = read.column("h").to_numpy()
     if not _distinct(hashes):
-        raise _HashesCollide()
+        raise _StateUnusable()
     keys = read.column("node_key")
     kept = np.nonzero(keys.is_null().to_numpy() == 0)[0]  # the nodes whose key was kept, and those keys
     return hashes, read.column("t").to_numpy(), read.column("code").to_numpy().astype(np.int32, copy=False), \
@@ -541,7 +543,9 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
     # The customer code of each component (written to the map's state column in place): a kept id keeps
     # its code, a new id takes the next free one.
     if codes + len(founded) > np.iinfo(np.int32).max:
-        raise RuntimeError("identity stitch: customer codes beyond 32 bits; rebuild the map (identity_rebuild)")
+        if state:  # every row is then rewritten with codes numbered afresh
+            raise _StateUnusable()
+        raise RuntimeError("identity stitch: more than 2^31 customer ids")
     customer_code = kept_code_of.astype(np.int32)
     customer_code[founded] = codes + np.arange(len(founded), dtype=np.int32)
     # In place, most nodes keep the id they had and their rows are left as they are; only the rows of the
@@ -648,11 +652,16 @@ def _stitch(con, nodes_sql, edges_sql, out_table, previous_sql, dropped_sql, tem
         _register(con, "_st_skip", {"h": skip})
         _register(con, "_st_new_rows", {"node_key": keys.of(written), "h": hashes[written], "component": labels[written],
                                         "kept": had_prev[written]})
-    with _transaction(con):
-        if not update_rows or _update_in_place(con, out_table) != n:
-            if update_rows:  # the count check failed: every row is rewritten, with every component's id
-                ids_of(None)
+    with _transaction(con) as own:
+        if not update_rows:
             _replace_all(con, nodes_sql, out_table, *write_all)
+        elif _update_in_place(con, out_table) != n:
+            # The rows do not add up (the map changed under us, or holds what the stitch did not write): the
+            # update is rolled back and update_map runs again without the state, rewriting every row.
+            if not own:
+                raise RuntimeError("identity stitch: the id map's rows did not add up after the update; roll back "
+                                   "this transaction and run it again (update_map then rewrites every row)")
+            raise _StateUnusable()
     return stats, changes
 
 

@@ -625,6 +625,33 @@ def test_a_map_whose_state_is_not_current_is_rewritten_with_it(damage, monkeypat
     assert_state_is_current(g.con)
 
 
+def test_an_update_whose_rows_do_not_add_up_is_rolled_back_and_every_row_rewritten(monkeypatch):
+    """If the rows updated in place do not add up (here a kept customer's row goes missing with them), the
+    update is rolled back and update_map runs again without the state, rewriting every row from the ids the
+    map held: the map of a twin that was never disturbed. In the caller's transaction it fails instead,
+    for the caller to roll back."""
+    from growth_stack_dagster.lib import identity_graph
+
+    twin, g = _map_with_a_merge_to_come(), _map_with_a_merge_to_come()
+    twin.build()
+    update_in_place = identity_graph._update_in_place
+
+    def losing_a_row(con, table):
+        con.execute(f"delete from {table} where node_key = 'user_id:10'")
+        return update_in_place(con, table)
+    monkeypatch.setattr(identity_graph, "_update_in_place", losing_a_row)
+    g.con.execute("begin transaction")
+    with pytest.raises(RuntimeError, match="did not add up"):
+        g.build()
+    g.con.execute("rollback")
+    calls = count_calls(monkeypatch, {"changed rows": "_update_in_place", "every row": "_replace_all"})
+    g.build()
+    assert calls == {"changed rows": 1, "every row": 1}
+    assert _rows(g.con, OUT_COLUMNS) == _rows(twin.con, OUT_COLUMNS)
+    assert [c.change_type for c in g.changes] == ["merge"]
+    assert_state_is_current(g.con)
+
+
 @pytest.mark.parametrize("in_place", [False, True])
 def test_a_map_whose_identifiers_all_left_the_graph_gives_an_empty_map(in_place):
     """Every identifier blocked or deleted: the previous customers have no home left, and nothing is merged."""
