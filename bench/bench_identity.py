@@ -227,8 +227,8 @@ def main() -> None:
     # would otherwise read back what the one before pushed out), after a pause in which the memory the step
     # before freed goes back to the host (without it, whichever step ran second was 1.5-2x slower), and the
     # order alternates: the stitch goes first in odd runs, the baseline in even ones. The last run keeps the
-    # first one's output for the checks
-    # below (when that is the baseline's table of integer ids, the stitch runs beside it).
+    # first one's output for the checks below (when that is the baseline's table of integer ids, the stitch
+    # runs beside it).
     stitch_times: list[float] = []
     scipy_times: list[float] = []
     outputs = ("components", "baseline_nodes")
