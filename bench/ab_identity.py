@@ -7,10 +7,12 @@ against the other's (the same map, previous ids and changes).
 
     git show HEAD~1:growth_stack_dagster/lib/identity_graph.py > /tmp/identity_graph_before.py
     .venv/bin/python bench/ab_identity.py /tmp/identity_graph_before.py growth_stack_dagster/lib/identity_graph.py \
-        [--customers 3000000] [--repeat 4] [--in-place]
+        [--customers 3000000] [--repeat 4] [--in-place] [--numpy-huge-pages]
 
-With --in-place the version after the change is timed as the dbt model runs it: `update_map` on a copy of
-the earlier build's map (the copy is not timed), against `stitch` writing a new map for the version before.
+With --in-place each version that has `update_map` is timed as the dbt model runs it: `update_map` on a copy
+of the earlier build's map (the copy is not timed); a version without it runs `stitch`, writing a new map.
+numpy's huge-page advice is off for every version and the baseline, as in bench_identity.py (which sets it
+when imported), unless --numpy-huge-pages.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--in-place", action="store_true",
-                        help="time the version after the change as update_map on a copy of the earlier map")
+                        help="time each version that has update_map as update_map on a copy of the earlier map")
+    parser.add_argument("--numpy-huge-pages", action="store_true",
+                        help="keep numpy's transparent huge page advice (read by bench_identity.py when imported)")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -59,9 +63,12 @@ def main() -> None:
     after.update_map(con, bench_identity.PREV_NODES_SQL, bench_identity.PREV_EDGES_SQL, "prev_map")
     con.execute("checkpoint")
 
+    def in_place(name: str) -> bool:
+        return args.in_place and name in versions and hasattr(versions[name], "update_map")
+
     def build(name: str, out_table: str):
-        if args.in_place and name == "after":
-            return after.update_map(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, out_table)
+        if in_place(name):
+            return versions[name].update_map(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, out_table)
         return versions[name].stitch(con, bench_identity.NODES_SQL, bench_identity.EDGES_SQL, out_table,
                                      previous_sql=bench_identity.PREVIOUS_SQL)
 
@@ -69,7 +76,7 @@ def main() -> None:
         """Drop the outputs of earlier runs; for update_map, copy the earlier map to the table it updates."""
         for table in (out_table, "baseline_nodes"):
             con.execute(f"drop table if exists {table}")
-        if args.in_place and name == "after":
+        if in_place(name):
             con.execute(f"create table {out_table} as select * from prev_map")
             con.execute("checkpoint")
 
@@ -79,11 +86,12 @@ def main() -> None:
         prepare(name, f"components_{name}")
         _, recorded = build(name, f"components_{name}")
         changes[name] = [dataclasses.astuple(change) for change in recorded]  # each version has its own Change class
-    differ = con.execute("""
+    columns = ", ".join(after.OUT_COLUMNS)  # (a map updated in place also holds the stitch's state columns)
+    differ = con.execute(f"""
         select count(*) from (
-            (select * from components_before except all select * from components_after)
+            (select {columns} from components_before except all select {columns} from components_after)
             union all
-            (select * from components_after except all select * from components_before))
+            (select {columns} from components_after except all select {columns} from components_before))
     """).fetchall()[0][0]
     assert differ == 0, f"the two versions' maps differ in {differ} rows"
     assert changes["before"] == changes["after"], "the two versions recorded other changes"
@@ -108,7 +116,8 @@ def main() -> None:
     medians = {k: statistics.median(v) for k, v in times.items()}
     print(f"RESULT medians over {args.repeat} runs: before {medians['before']:.2f}s, after {medians['after']:.2f}s "
           f"(after/before {medians['after'] / medians['before']:.2f}), compiled baseline {medians['baseline']:.2f}s "
-          f"(after/baseline {medians['after'] / medians['baseline']:.2f})")
+          f"(after/baseline {medians['after'] / medians['baseline']:.2f}); numpy huge pages "
+          f"{'on' if bench_identity.NUMPY_HUGE_PAGES else 'off'}")
     con.close()
     shutil.rmtree(folder, ignore_errors=True)
 

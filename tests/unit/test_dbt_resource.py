@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import subprocess
+import sys
 
 import dagster_dbt.core.resource
 from packaging import version
@@ -39,9 +41,6 @@ def test_another_dbt_executable_is_still_asked(monkeypatch, tmp_path):
 def test_dbt_started_from_the_code_location_runs_numpy_without_huge_page_advice():
     """dbt runs its Python models (the identity stitch among them) in a process started from the code location,
     which inherits its environment: there numpy does not ask for transparent huge pages (README, Benchmarks)."""
-    import subprocess
-    import sys
-
     child = subprocess.run([sys.executable, "-c", "import numpy._core.multiarray as m; print(m._get_madvise_hugepage())"],
                            capture_output=True, text=True, check=True)
     assert child.stdout.strip() == "False"
